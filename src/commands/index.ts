@@ -1,0 +1,22 @@
+import type { Command } from './command.js';
+import { validateCommand } from './validate.js';
+import { schemaCommand } from './schema.js';
+import { initCommand } from './init.js';
+import { planCommand } from './plan.js';
+import { renderCommand } from './render.js';
+import { fetchCommand } from './fetch.js';
+import { buildCommand } from './build.js';
+import { inspectCommand } from './inspect.js';
+import { writeUsbCommand } from './write-usb.js';
+
+export const commands: Command[] = [
+  initCommand,
+  validateCommand,
+  schemaCommand,
+  planCommand,
+  renderCommand,
+  fetchCommand,
+  buildCommand,
+  inspectCommand,
+  writeUsbCommand,
+];

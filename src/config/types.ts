@@ -1,0 +1,84 @@
+// The cluster description after validation and defaulting: every field present, every
+// default applied. This is the contract between `config/` (loads + validates cluster.yaml)
+// and `plan/` (derives per-node facts). The YAML spelling is snake_case; these are the
+// same names in camelCase.
+
+export type Release = 'trixie' | 'bookworm';
+export const RELEASES: Record<Release, { version: 12 | 13; nodejs: string }> = {
+  bookworm: { version: 12, nodejs: '18' },
+  trixie: { version: 13, nodejs: '20' },
+};
+
+/** Selects a disk by a stable identifier or by a filter, never by /dev/sdX alone. */
+export type DiskSelector =
+  | { id: string; wipe: boolean }
+  | { match: DiskMatch; wipe: boolean };
+
+export interface DiskMatch {
+  /** e.g. ">=500G", "<=2T", "100G-200G" — parsed into bytes. */
+  minBytes?: number;
+  maxBytes?: number;
+  /** shell-style globs (*, ?) matched against /sys/block/X/device/{model,serial}. */
+  model?: string;
+  serial?: string;
+  /** rotational (hdd) or not (ssd/nvme). */
+  type?: 'ssd' | 'hdd';
+}
+
+export type VolumeName = 'gv0' | 'gv1' | 'bmv0';
+
+export interface NodeDisks {
+  os: DiskSelector;
+  /** Brick disks per volume. gv0: one per data node; gv1: two per node; bmv0: local, optional. */
+  gv0: DiskSelector[];
+  gv1: DiskSelector[];
+  bmv0: DiskSelector[];
+}
+
+export type NodeAddress =
+  | { dhcp: true }
+  | { dhcp: false; address: string; prefix: number; gateway?: string; dns: string[] };
+
+export interface NodeConfig {
+  name: string;
+  network: NodeAddress;
+  mac?: string; // lower-case aa:bb:cc:dd:ee:ff
+  /** Holds only arbiter bricks (replica 2 + arbiter clusters). */
+  arbiter: boolean;
+  disks: NodeDisks;
+}
+
+export interface UserConfig {
+  name: string;
+  fullName: string;
+  /** crypt(3) hash: $6$ (sha512crypt), $y$ (yescrypt), $5$, $2b$. Never plaintext. */
+  passwordHash: string;
+  sshKeys: string[];
+  groups: string[];
+}
+
+export interface VolumeConfig {
+  enabled: boolean;
+  /** Bricks each data node contributes to this volume. */
+  bricksPerNode: number;
+}
+
+export interface ClusterConfig {
+  name: string;
+  domain: string;
+  release: Release;
+  /** 3, or 2 (then one node, or every third brick, is an arbiter). */
+  replica: 2 | 3;
+  /** The join token; raw form stays on the admin machine — images carry derived keys only. */
+  secret: string;
+  locale: string;
+  keyboard: string;
+  timezone: string;
+  ntp: string[];
+  mirror: { url: string; proxy?: string; securityUrl: string };
+  root: { passwordHash?: string }; // undefined = root login disabled
+  users: UserConfig[];
+  tang?: { url: string };
+  volumes: Record<VolumeName, VolumeConfig>;
+  nodes: NodeConfig[];
+}

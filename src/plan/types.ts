@@ -1,0 +1,82 @@
+// The plan: every per-node fact the renderers, the image writers and the first-boot agent
+// need, derived once from a validated ClusterConfig. It holds no raw secret: the agent gets
+// `Plan` as /etc/personal-cloud/cluster.json plus its join key in a separate 0600 file.
+
+import type { DiskSelector, NodeAddress, Release, UserConfig, VolumeName } from '../config/types.js';
+
+export interface BrickPlan {
+  volume: VolumeName;
+  /** 1-based per node and volume: brick1, brick2, … */
+  index: number;
+  disk: DiskSelector;
+  /** LVM names are unique per node because device-mapper names are global on a host. */
+  vg: string;
+  thinPool: string;
+  lv: string;
+  /** XFS mount point, e.g. /data/glusterfs/gv0/brick1 */
+  mountPoint: string;
+  /** The brick directory inside the mount, e.g. /data/glusterfs/gv0/brick1/brick */
+  path: string;
+  arbiter: boolean;
+}
+
+export interface NodePlan {
+  name: string;
+  fqdn: string;
+  network: NodeAddress;
+  mac?: string;
+  arbiter: boolean;
+  osDisk: DiskSelector;
+  bricks: BrickPlan[];
+}
+
+export interface VolumeBrickRef {
+  node: string;
+  path: string;
+  arbiter: boolean;
+}
+
+export interface VolumePlan {
+  name: VolumeName;
+  /** replicated volumes span nodes; `local` is a plain per-node XFS volume (bmv0). */
+  kind: 'replicated' | 'local';
+  replica: number;
+  /** 1 for `replica 3 arbiter 1` layouts, else 0. */
+  arbiterCount: number;
+  /** Bricks in `gluster volume create` order: consecutive groups of `replica` are one set. */
+  bricks: VolumeBrickRef[];
+  mountPoint: string; // /mnt/gv0
+  /** Folders created on the mounted volume, owned by libvirt-qemu, mode 0770. */
+  folders: string[];
+  options: Record<string, string>;
+}
+
+export interface Plan {
+  schemaVersion: 1;
+  cluster: {
+    name: string;
+    domain: string;
+    release: Release;
+    releaseVersion: 12 | 13;
+    replica: 2 | 3;
+    locale: string;
+    keyboard: string;
+    timezone: string;
+    ntp: string[];
+    mirror: { url: string; proxy?: string; securityUrl: string };
+    tang?: { url: string };
+    /** Public fingerprint of the join key: lets a node tell "wrong cluster" from "wrong key". */
+    keyId: string;
+  };
+  /** Debian packages every node gets: the preseed and the disk image read this one list. */
+  packages: string[];
+  root: { passwordHash?: string };
+  users: UserConfig[];
+  nodes: NodePlan[];
+  volumes: VolumePlan[];
+}
+
+/** What the agent reads on a node: the cluster plan plus which node it is. */
+export interface AgentIdentity {
+  node: string;
+}
