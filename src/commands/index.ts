@@ -8,6 +8,7 @@ import { fetchCommand } from './fetch.js';
 import { buildCommand } from './build.js';
 import { inspectCommand } from './inspect.js';
 import { writeUsbCommand } from './write-usb.js';
+import { statusCommand } from './status.js';
 
 export const commands: Command[] = [
   initCommand,
@@ -19,4 +20,5 @@ export const commands: Command[] = [
   buildCommand,
   inspectCommand,
   writeUsbCommand,
+  statusCommand,
 ];
