@@ -57,10 +57,17 @@ export interface UserConfig {
   groups: string[];
 }
 
+/**
+ * How a brick disk is laid out: `lvm-thin` as the how-to does (VG, thin pool, thin LV, XFS), or
+ * `xfs` straight on the disk (for hosts without device-mapper, e.g. the namespace test harness).
+ */
+export type BrickLayout = 'lvm-thin' | 'xfs';
+
 export interface VolumeConfig {
   enabled: boolean;
   /** Bricks each data node contributes to this volume. */
   bricksPerNode: number;
+  brickLayout: BrickLayout;
 }
 
 export interface ClusterConfig {

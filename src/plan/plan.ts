@@ -27,13 +27,14 @@ export function nodePackages(config: ClusterConfig): string[] {
   return pkgs;
 }
 
-function brickPlan(node: NodeConfig, volume: VolumeName, index: number, disk: DiskSelector, arbiter: boolean): BrickPlan {
+function brickPlan(config: ClusterConfig, node: NodeConfig, volume: VolumeName, index: number, disk: DiskSelector, arbiter: boolean): BrickPlan {
   const mountPoint = `/data/glusterfs/${volume}/brick${index}`;
   const tag = `${volume}b${index}`;
   return {
     volume,
     index,
     disk,
+    layout: config.volumes[volume].brickLayout,
     vg: `pc_${node.name}_${tag}`.replace(/-/g, '_'),
     thinPool: `${tag}_pool`,
     lv: `${tag}_lv`,
@@ -78,10 +79,10 @@ export function plan(config: ClusterConfig): Plan {
         // replica sets of this volume, spread round-robin over the arbiter nodes
         const sets = (dataCount * config.volumes[volume].bricksPerNode) / 2;
         const mine = Array.from({ length: sets }, (_, s) => s).filter((s) => arbiterNodes[s % arbiterNodes.length] === node);
-        mine.forEach((_, i) => bricks.push(brickPlan(node, volume, i + 1, ARBITER_DISK, true)));
+        mine.forEach((_, i) => bricks.push(brickPlan(config, node, volume, i + 1, ARBITER_DISK, true)));
         continue;
       }
-      node.disks[volume].forEach((disk, i) => bricks.push(brickPlan(node, volume, i + 1, disk, false)));
+      node.disks[volume].forEach((disk, i) => bricks.push(brickPlan(config, node, volume, i + 1, disk, false)));
     }
     bricksByNode.set(node.name, bricks);
   }

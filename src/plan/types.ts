@@ -2,13 +2,14 @@
 // need, derived once from a validated ClusterConfig. It holds no raw secret: the agent gets
 // `Plan` as /etc/personal-cloud/cluster.json plus its join key in a separate 0600 file.
 
-import type { DiskSelector, NodeAddress, Release, UserConfig, VolumeName } from '../config/types.js';
+import type { BrickLayout, DiskSelector, NodeAddress, Release, UserConfig, VolumeName } from '../config/types.js';
 
 export interface BrickPlan {
   volume: VolumeName;
   /** 1-based per node and volume: brick1, brick2, … */
   index: number;
   disk: DiskSelector;
+  layout: BrickLayout;
   /** LVM names are unique per node because device-mapper names are global on a host. */
   vg: string;
   thinPool: string;
