@@ -1,10 +1,139 @@
-import type { Command } from './command.js';
-import { EXIT } from '../util/errors.js';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { loadConfig } from '../config/load.js';
+import { formatIssue } from '../config/validate.js';
+import { plan as makePlan } from '../plan/plan.js';
+import { deriveJoinKey } from '../plan/keys.js';
+import { loadAgentBundle, AGENT_BUNDLE } from '../assemble/payload.js';
+import { buildMedia, type MediaTarget } from '../build/media.js';
+import { remasterIsos } from '../build/remaster.js';
+import { resolveInstaller } from '../installer/resolve.js';
+import { BOOT_FILES } from '../write/boot-files.js';
+import { writeManifest, type ManifestInput } from '../write/manifest.js';
+import { EXIT, UserError } from '../util/errors.js';
+import { sha256, sha256File } from '../util/hash.js';
+import { createProgress } from '../util/progress.js';
+import { projectPath } from '../util/paths.js';
+import { parseCommandArgs, writeJson, type Command } from './command.js';
+import type { ConsoleKind } from '../render/boot-menu.js';
 
-// Placeholder until this command lands; owned by whoever implements 'build'.
+export const TOOL_VERSION = '0.1.0';
+
+const HELP = `Usage: personal-cloud build [iso] [options]
+
+Builds installer images from cluster.yaml: one per node (its own unattended install) and one
+universal image whose boot menu picks the node (default entry: match this PC's MAC).
+
+Options:
+  -c, --config FILE     cluster description (default: ./cluster.yaml)
+  -o, --out DIR         output folder (default: ./out)
+  -n, --node NAME       build the image of this node only (repeatable)
+      --universal       build only the universal image
+      --console KIND    installer console: screen (default) or serial (headless boxes, tests)
+      --installer PATH  use a local netboot tree (dir) or debian-installer-NN-netboot-amd64 .deb
+      --base-iso FILE   remaster an official Debian netinst/DVD ISO instead (keeps its boot records)
+      --mirror URL      where to fetch the installer (default: the mirror in cluster.yaml)
+      --cache DIR       download cache (default: ~/.cache/personal-cloud)
+      --offline         never use the network: only what the cache holds
+      --serial-log      installer streams its syslog to the 2nd serial port (debugging)
+      --json            print the result (outputs, hashes) as JSON on stdout
+  -h, --help            this help
+
+Reproducible: set SOURCE_DATE_EPOCH and the same inputs give byte-identical images.
+Images hold password hashes and the cluster's derived join key: they are written mode 0600.
+Exit codes: 0 ok, 2 usage, 3 invalid config, 4 download verification failed, 5 tool missing/failed.
+`;
+
+export function buildEpoch(env = process.env): number {
+  const raw = env.SOURCE_DATE_EPOCH;
+  if (raw === undefined || raw === '') return Math.floor(Date.now() / 1000);
+  if (!/^\d+$/.test(raw)) throw new UserError(`SOURCE_DATE_EPOCH must be a number of seconds, got '${raw}'`, EXIT.usage);
+  return Number(raw);
+}
+
 export const buildCommand: Command = {
   name: 'build',
-  summary: '(not implemented yet)',
-  help: 'Usage: personal-cloud build\n',
-  async run() { process.stderr.write('personal-cloud build: not implemented yet\n'); return EXIT.failure; },
+  summary: 'build installer images (ISO for USB sticks) from cluster.yaml',
+  help: HELP,
+  async run(argv) {
+    const args = parseCommandArgs(this, argv, {
+      config: { type: 'string', short: 'c' },
+      out: { type: 'string', short: 'o' },
+      node: { type: 'string', short: 'n', multiple: true },
+      universal: { type: 'boolean' },
+      console: { type: 'string' },
+      installer: { type: 'string' },
+      'base-iso': { type: 'string' },
+      mirror: { type: 'string' },
+      cache: { type: 'string' },
+      offline: { type: 'boolean' },
+      'serial-log': { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    if (!args) return EXIT.ok;
+    const { values: v, positionals } = args;
+    const kind = positionals[0] ?? 'iso';
+    if (kind !== 'iso' || positionals.length > 1) {
+      throw new UserError(`build: unknown output '${positionals.join(' ')}' (allowed: iso)`, EXIT.usage);
+    }
+    const consoleKind = (v.console ?? 'screen') as ConsoleKind;
+    if (consoleKind !== 'screen' && consoleKind !== 'serial') throw new UserError(`build: --console must be screen or serial, got '${consoleKind}'`, EXIT.usage);
+    if (v.universal && v.node?.length) throw new UserError('build: --universal and --node exclude each other', EXIT.usage);
+
+    const progress = createProgress();
+    const configPath = resolve(v.config ?? 'cluster.yaml');
+    const { config, warnings } = await loadConfig(configPath);
+    for (const w of warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
+    const plan = makePlan(config);
+    const nodes = v.node ?? [];
+    for (const n of nodes) {
+      if (!plan.nodes.some((p) => p.name === n)) throw new UserError(`build: no node named '${n}' in ${configPath} (nodes: ${plan.nodes.map((p) => p.name).join(', ')})`, EXIT.usage);
+    }
+    const targets: MediaTarget[] = v.universal ? [{ kind: 'universal' }]
+      : nodes.length ? nodes.map((node) => ({ kind: 'node', node }))
+        : [...plan.nodes.map((n) => ({ kind: 'node' as const, node: n.name })), { kind: 'universal' as const }];
+
+    const epoch = buildEpoch();
+    const outDir = resolve(v.out ?? 'out');
+    const agent = loadAgentBundle();
+    progress.step(`installer for Debian ${plan.cluster.releaseVersion} (${plan.cluster.release})`);
+    const installer = await resolveInstaller({
+      release: plan.cluster.release,
+      mirror: v.mirror ?? plan.cluster.mirror.url,
+      proxy: plan.cluster.mirror.proxy,
+      installer: v.installer,
+      baseIso: v['base-iso'],
+      cacheDir: v.cache,
+      offline: v.offline,
+      progress,
+    });
+    if (installer.release !== plan.cluster.release) {
+      throw new UserError(`the installer is for ${installer.release} but ${configPath} says release: ${plan.cluster.release}`, EXIT.usage);
+    }
+    const joinKey = deriveJoinKey(config.secret, config.name);
+    const request = { plan, joinKey, agent, targets, console: consoleKind, outDir, epoch, serialLog: v['serial-log'], progress };
+    const outputs = installer.iso
+      ? await remasterIsos({ ...request, iso: installer.iso, installer })
+      : await buildMedia({ ...request, installer });
+
+    const inputs: ManifestInput[] = [
+      { name: 'cluster.yaml', sha256: await sha256File(configPath), size: (await stat(configPath)).size },
+      ...installer.inputs,
+      { name: AGENT_BUNDLE, sha256: sha256(agent.script), size: agent.script.length },
+    ];
+    for (const f of Object.values(BOOT_FILES)) {
+      if (installer.iso) break; // a remaster keeps the ISO's own boot loaders
+      inputs.push({ name: f.path, sha256: await sha256File(f.path) });
+    }
+    const manifest = await writeManifest(outDir, {
+      tool: { name: 'personal-cloud', version: TOOL_VERSION },
+      cluster: plan.cluster.name, release: plan.cluster.release, epoch, keyId: plan.cluster.keyId, inputs, outputs,
+    });
+    progress.done(`${outputs.length} image${outputs.length === 1 ? '' : 's'} in ${outDir} (manifest: ${manifest})`);
+    if (v.json) writeJson({ outDir, manifest, epoch, installer: { kind: installer.kind, version: installer.version, origin: installer.origin }, outputs });
+    else for (const o of outputs) process.stdout.write(`${o.file}  ${(o.size / 2 ** 20).toFixed(1)} MiB  sha256 ${o.sha256}\n`);
+    return EXIT.ok;
+  },
 };
+
+void projectPath;

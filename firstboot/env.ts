@@ -1,0 +1,37 @@
+// Where the agent keeps things and how it talks. Paths can be redirected by environment for
+// debugging; the namespace harness uses the real paths inside each node's mount namespace.
+import { AGENT_CONFIG_DIR, AGENT_STATE_DIR } from '../src/render/agent-files.js';
+
+export interface AgentEnv {
+  configDir: string;
+  stateDir: string;
+  /** TCP port of the authenticated HTTP endpoint; the UDP beacon uses the same number. */
+  port: number;
+  multicastGroup: string;
+  /** Seconds between reconcile passes once converged (faster while work is pending). */
+  idleInterval: number;
+  /** How long the leader waits for every planned node before forming volumes with the ready ones. */
+  formGraceSeconds: number;
+  /** Fault injection for tests: SIGKILL self at named step boundaries (see crash.ts). */
+  crashAt?: string;
+}
+
+export const AGENT_PORT = 7447;
+export const MULTICAST_GROUP = '239.255.74.47';
+
+function num(v: string | undefined, dflt: number): number {
+  const n = v === undefined || v === '' ? NaN : Number(v);
+  return Number.isFinite(n) ? n : dflt;
+}
+
+export function agentEnv(env: NodeJS.ProcessEnv = process.env): AgentEnv {
+  return {
+    configDir: env.PERSONAL_CLOUD_CONFIG_DIR || AGENT_CONFIG_DIR,
+    stateDir: env.PERSONAL_CLOUD_STATE_DIR || AGENT_STATE_DIR,
+    port: num(env.PERSONAL_CLOUD_PORT, AGENT_PORT),
+    multicastGroup: env.PERSONAL_CLOUD_MULTICAST || MULTICAST_GROUP,
+    idleInterval: num(env.PERSONAL_CLOUD_IDLE_INTERVAL, 10),
+    formGraceSeconds: num(env.PERSONAL_CLOUD_FORM_GRACE, 20),
+    ...(env.PERSONAL_CLOUD_CRASH_AT ? { crashAt: env.PERSONAL_CLOUD_CRASH_AT } : {}),
+  };
+}

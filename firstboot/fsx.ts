@@ -1,0 +1,64 @@
+// File writes that survive power loss: temp file + fsync + rename + directory fsync. A file
+// that is itself a mount point (bind-mounted /etc/hosts in containers and in the test
+// harness) cannot be renamed over; it is rewritten in place instead.
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+async function fsyncDir(dir: string): Promise<void> {
+  const h = await open(dir, 'r');
+  try { await h.sync(); } finally { await h.close(); }
+}
+
+export async function writeDurable(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    const h = await open(tmp, 'w', mode);
+    try { await h.writeFile(data); await h.chmod(mode); await h.sync(); } finally { await h.close(); }
+    try {
+      await rename(tmp, path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+      const h2 = await open(path, 'r+');
+      try { await h2.truncate(0); await h2.write(typeof data === 'string' ? Buffer.from(data) : data, 0, undefined, 0); await h2.sync(); } finally { await h2.close(); }
+      await rm(tmp, { force: true });
+      await chmod(path, mode);
+    }
+    await fsyncDir(dirname(path));
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+export async function readText(path: string): Promise<string | null> {
+  try { return await readFile(path, 'utf8'); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+const BEGIN = '# BEGIN personal-cloud (managed by personal-cloud-agent; edits inside are replaced)';
+const END = '# END personal-cloud';
+
+/** Replaces (or appends) the agent's marked block in a text file, leaving the rest alone. */
+export function withManagedBlock(text: string, lines: string[]): string {
+  const block = lines.length ? [BEGIN, ...lines, END].join('\n') + '\n' : '';
+  const start = text.indexOf(BEGIN);
+  if (start >= 0) {
+    const endAt = text.indexOf(END, start);
+    const after = endAt >= 0 ? text.slice(endAt + END.length).replace(/^\n/, '') : '';
+    return text.slice(0, start) + block + after;
+  }
+  const base = text === '' || text.endsWith('\n') ? text : `${text}\n`;
+  return base + block;
+}
+
+export function managedBlock(text: string): string[] | null {
+  const start = text.indexOf(BEGIN);
+  if (start < 0) return null;
+  const endAt = text.indexOf(END, start);
+  if (endAt < 0) return null;
+  return text.slice(start + BEGIN.length, endAt).split('\n').filter((l) => l !== '');
+}

@@ -1,0 +1,100 @@
+// The Gluster CLI, parsed from its --xml output.
+import { readFile } from 'node:fs/promises';
+import { run, type RunResult } from './exec.js';
+import { blocks, text } from './xml.js';
+
+export interface Peer { uuid: string; hostname: string; names: string[]; connected: boolean; state: string }
+export interface VolumeBrick { name: string; host: string; path: string; arbiter: boolean }
+export interface VolumeInfo {
+  name: string;
+  started: boolean;
+  type: string;
+  replica: number;
+  arbiterCount: number;
+  bricks: VolumeBrick[];
+  options: Record<string, string>;
+}
+
+export async function gluster(args: string[], allowFail = false, timeoutMs = 120_000): Promise<RunResult> {
+  return run('gluster', ['--mode=script', ...args], { allowFail, timeoutMs });
+}
+
+function checkXml(r: RunResult, what: string): string {
+  const ret = text(r.stdout, 'opRet');
+  if (r.code !== 0 || (ret !== undefined && ret !== '0')) {
+    throw new Error(`gluster ${what}: ${text(r.stdout, 'opErrstr') || r.stderr.trim() || r.stdout.trim() || `exit ${r.code}`}`);
+  }
+  return r.stdout;
+}
+
+export async function peers(): Promise<Peer[]> {
+  const xml = checkXml(await gluster(['peer', 'status', '--xml'], true, 30_000), 'peer status');
+  return blocks(xml, 'peer').map((p) => ({
+    uuid: text(p, 'uuid') ?? '',
+    hostname: text(p, 'hostname') ?? '',
+    names: blocks(p, 'hostname').map((h) => h.trim()),
+    connected: text(p, 'connected') === '1',
+    state: text(p, 'stateStr') ?? '',
+  }));
+}
+
+export function parseVolumeInfo(xml: string): VolumeInfo[] {
+  return blocks(xml, 'volume').map((v) => {
+    const head = v.split('<bricks>')[0];
+    const options: Record<string, string> = {};
+    for (const o of blocks(v, 'option')) options[text(o, 'name') ?? ''] = text(o, 'value') ?? '';
+    return {
+      name: text(head, 'name') ?? '',
+      started: text(head, 'status') === '1',
+      type: text(head, 'typeStr') ?? '',
+      replica: Number(text(head, 'replicaCount') ?? 1),
+      arbiterCount: Number(text(head, 'arbiterCount') ?? 0),
+      bricks: blocks(v, 'brick').map((b) => {
+        const name = text(b, 'name') ?? '';
+        const i = name.indexOf(':');
+        return { name, host: name.slice(0, i), path: name.slice(i + 1), arbiter: text(b, 'isArbiter') === '1' };
+      }),
+      options,
+    };
+  });
+}
+
+export async function volumes(): Promise<VolumeInfo[]> {
+  const r = await gluster(['volume', 'info', 'all', '--xml'], true, 30_000);
+  // "No volumes present" is an error for --xml in some versions
+  if (/No volumes present/i.test(r.stdout + r.stderr)) return [];
+  return parseVolumeInfo(checkXml(r, 'volume info'));
+}
+
+export interface HealBrick { brick: string; connected: boolean; entries: number }
+
+export async function healInfo(volume: string): Promise<HealBrick[]> {
+  const r = await gluster(['volume', 'heal', volume, 'info', 'summary', '--xml'], true, 30_000);
+  const xml = checkXml(r, `volume heal ${volume} info summary`);
+  return blocks(xml, 'brick').map((b) => {
+    const entries = Number(text(b, 'totalNumberOfEntries') ?? text(b, 'numberOfEntries') ?? 'NaN');
+    return {
+      brick: text(b, 'name') ?? '',
+      connected: text(b, 'status') === 'Connected',
+      entries: Number.isFinite(entries) ? entries : -1,
+    };
+  });
+}
+
+export async function localUuid(): Promise<string | undefined> {
+  try {
+    const t = await readFile('/var/lib/glusterd/glusterd.info', 'utf8');
+    return /^UUID=(.+)$/m.exec(t)?.[1]?.trim();
+  } catch { return undefined; }
+}
+
+/** Options a `volume set VOL group NAME` applies: /var/lib/glusterd/groups/NAME. */
+export async function groupOptions(group: string): Promise<Record<string, string>> {
+  const t = await readFile(`/var/lib/glusterd/groups/${group}`, 'utf8');
+  const out: Record<string, string> = {};
+  for (const line of t.split('\n')) {
+    const m = /^\s*([^#=\s][^=]*?)\s*=\s*(.*?)\s*$/.exec(line);
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}

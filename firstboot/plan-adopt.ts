@@ -1,0 +1,37 @@
+// Scale-out: nodes built from a newer cluster.yaml carry a plan with more nodes. An admitted
+// peer's plan replaces ours only if it *extends* it — same cluster and key, every node we
+// know unchanged, every replica set we know still present — so nothing we built is undone.
+import { createHash } from 'node:crypto';
+import type { Plan } from '../src/plan/types.js';
+
+export function planDigest(plan: Plan): string {
+  return createHash('sha256').update(JSON.stringify(plan)).digest('hex').slice(0, 16);
+}
+
+export function replicaSets(plan: Plan, volume: string): string[][] {
+  const v = plan.volumes.find((x) => x.name === volume);
+  if (!v || v.kind !== 'replicated') return [];
+  const out: string[][] = [];
+  for (let i = 0; i < v.bricks.length; i += v.replica) out.push(v.bricks.slice(i, i + v.replica).map((b) => `${b.node}:${b.path}`));
+  return out;
+}
+
+/** Why `next` may not replace `current`, or null when it is a proper extension. */
+export function extensionProblem(current: Plan, next: Plan): string | null {
+  if (next.schemaVersion !== 1) return 'not a schemaVersion 1 plan';
+  if (next.cluster.name !== current.cluster.name || next.cluster.keyId !== current.cluster.keyId) return 'different cluster or key';
+  if (next.nodes.length <= current.nodes.length) return 'does not add nodes';
+  for (const n of current.nodes) {
+    const m = next.nodes.find((x) => x.name === n.name);
+    if (!m) return `drops node ${n.name}`;
+    if (JSON.stringify(m) !== JSON.stringify(n)) return `changes node ${n.name}`;
+  }
+  for (const v of current.volumes) {
+    const w = next.volumes.find((x) => x.name === v.name);
+    if (!w) return `drops volume ${v.name}`;
+    if (w.replica !== v.replica || w.arbiterCount !== v.arbiterCount || w.kind !== v.kind) return `changes the layout of ${v.name}`;
+    const known = new Set(replicaSets(next, v.name).map((s) => s.join(' ')));
+    for (const s of replicaSets(current, v.name)) if (!known.has(s.join(' '))) return `breaks replica set ${s.join(' ')} of ${v.name}`;
+  }
+  return null;
+}

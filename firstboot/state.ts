@@ -1,0 +1,30 @@
+// Durable agent state in /var/lib/personal-cloud/state.json. Only facts that cannot be read
+// back from the system live here — chiefly *intents* recorded before a destructive action
+// (e.g. "about to mkfs this disk with this UUID"), so a crash half-way is recognised as ours.
+import { join } from 'node:path';
+import { readText, writeDurable } from './fsx.js';
+
+export interface DiskIntent { device: string; uuid: string; layout: string; vg?: string }
+
+export interface DurableState {
+  version: 1;
+  disks: Record<string, DiskIntent>; // by brick mount point
+  rebalancePending: string[];
+}
+
+export class StateStore {
+  data: DurableState = { version: 1, disks: {}, rebalancePending: [] };
+  constructor(private dir: string) {}
+  get path(): string { return join(this.dir, 'state.json'); }
+
+  async load(): Promise<void> {
+    const t = await readText(this.path);
+    if (t) {
+      try { this.data = { ...this.data, ...JSON.parse(t) }; } catch { /* a torn write is impossible (rename), a hand-edit is: start fresh */ }
+    }
+  }
+
+  async save(): Promise<void> {
+    await writeDurable(this.path, `${JSON.stringify(this.data, null, 2)}\n`, 0o600);
+  }
+}

@@ -1,0 +1,61 @@
+// The leader probes every admitted member into its trusted pool; the others wait for it.
+import { boundary } from '../crash.js';
+import { gluster } from '../gluster.js';
+import type { Member } from '../members.js';
+import { fingerprint } from '../tls.js';
+import type { Ctx, Step } from './step.js';
+
+function peerOf(ctx: Ctx, name: string) {
+  const addr = ctx.members.peers.get(name)?.address;
+  return ctx.obs.peers.find((p) => p.names.includes(name) || (addr !== undefined && p.names.includes(addr)));
+}
+
+export function inPool(ctx: Ctx, name: string): boolean {
+  if (name === ctx.self.name) return true;
+  const p = peerOf(ctx, name);
+  return Boolean(p && p.state === 'Peer in Cluster' && p.connected);
+}
+
+/** A member the leader can probe now: its glusterd runs with TLS material that trusts us and we trust it. */
+export function probeReady(ctx: Ctx, m: Member): boolean {
+  const r = m.remote;
+  if (!r || !ctx.obs.cert || !r.cert) return false;
+  if (!r.glusterd.running || r.steps.find((s) => s.name === 'glusterd')?.state !== 'done') return false;
+  return r.caTrusts.includes(fingerprint(ctx.obs.cert)) && ctx.obs.caTrusts.includes(fingerprint(r.cert));
+}
+
+function targets(ctx: Ctx): Member[] {
+  return ctx.plan.nodes.filter((n) => n.name !== ctx.self.name).map((n) => ctx.members.get(n.name)).filter((m): m is Member => Boolean(m) && probeReady(ctx, m!));
+}
+
+export const peersStep: Step = {
+  name: 'peers',
+  async check(ctx) {
+    if (!ctx.obs.glusterdRunning) return { ok: false, waiting: true, detail: 'glusterd not running' };
+    if (!ctx.leader) return { ok: false, waiting: true, detail: 'no leader yet' };
+    const missing = ctx.plan.nodes.filter((n) => !inPool(ctx, n.name)).map((n) => n.name);
+    if (ctx.leader !== ctx.self.name) {
+      if (!inPool(ctx, ctx.leader)) return { ok: false, waiting: true, detail: `waiting for leader ${ctx.leader} to probe this node` };
+    } else if (targets(ctx).some((m) => !inPool(ctx, m.name))) {
+      return { ok: false, detail: `to probe: ${targets(ctx).filter((m) => !inPool(ctx, m.name)).map((m) => m.name).join(', ')}` };
+    }
+    if (missing.length) return { ok: false, waiting: true, detail: `not yet in the pool: ${missing.join(', ')}` };
+    return { ok: true, detail: `${ctx.plan.nodes.length} nodes in the pool` };
+  },
+  async apply(ctx) {
+    const leader = ctx.leader;
+    if (leader && leader !== ctx.self.name && inPool(ctx, leader) && !peerOf(ctx, leader)!.names.includes(leader)) {
+      // The probed side knows the prober by address only; probing back records its name.
+      await gluster(['peer', 'probe', leader], false, 60_000);
+      boundary('peers:probe-back');
+      return;
+    }
+    if (leader !== ctx.self.name || !ctx.leaderStable) return;
+    for (const m of targets(ctx)) {
+      if (inPool(ctx, m.name)) continue;
+      if ((m.remote?.glusterd.peers.length ?? 0) > 0) continue; // in some other pool: its leader handles it
+      await gluster(['peer', 'probe', m.name], false, 60_000);
+      boundary('peers:probe');
+    }
+  },
+};

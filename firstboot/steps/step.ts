@@ -1,0 +1,42 @@
+import type { NodePlan, Plan } from '../../src/plan/types.js';
+import type { AgentEnv } from '../env.js';
+import type { Peer, VolumeInfo } from '../gluster.js';
+import type { Members } from '../members.js';
+import type { StateStore } from '../state.js';
+
+/** What one pass observed about this node before running steps (refreshed every pass). */
+export interface Observed {
+  glusterdRunning: boolean;
+  uuid?: string;
+  peers: Peer[];
+  volumes: VolumeInfo[];
+  bricksReady: boolean;
+  cert: string | null;
+  /** sha256 fingerprints of the certificates in our CA bundle. */
+  caTrusts: string[];
+}
+
+export interface Ctx {
+  plan: Plan;
+  self: NodePlan;
+  env: AgentEnv;
+  state: StateStore;
+  members: Members;
+  obs: Observed;
+  leader: string | null;
+  /** The same leader for a few seconds: avoids two nodes probing at once while views converge. */
+  leaderStable: boolean;
+  /** When this node first saw itself as leader with a formable replica set (ms), for the grace period. */
+  formableSince?: number;
+}
+
+export type Check = { ok: true; detail?: string } | { ok: false; waiting?: boolean; detail: string };
+
+export interface Step {
+  name: string;
+  check(ctx: Ctx): Promise<Check>;
+  apply(ctx: Ctx): Promise<void>;
+}
+
+/** An error that is the user's to fix (e.g. a disk with data); shown as the step's state. */
+export class NeedsAttention extends Error {}

@@ -1,0 +1,135 @@
+// The leader creates, configures and starts the replicated volumes, and grows them by whole
+// replica sets when nodes arrive later (then rebalances). Everyone else waits for it.
+import type { VolumePlan } from '../../src/plan/types.js';
+import { boundary } from '../crash.js';
+import { ARBITER_DISK_ID } from '../disks.js';
+import { gluster, groupOptions, volumes as listVolumes, type VolumeInfo } from '../gluster.js';
+import { replicaSets } from '../plan-adopt.js';
+import { inPool } from './peers.js';
+import type { Ctx, Step } from './step.js';
+
+const BOOL: Record<string, string> = { on: 'on', enable: 'on', yes: 'on', true: 'on', '1': 'on', off: 'off', disable: 'off', no: 'off', false: 'off', '0': 'off' };
+const norm = (v: string) => BOOL[v.toLowerCase()] ?? v;
+
+function nodeReady(ctx: Ctx, name: string): boolean {
+  if (name === ctx.self.name) return ctx.obs.bricksReady;
+  return inPool(ctx, name) && Boolean(ctx.members.get(name)?.remote?.bricksReady);
+}
+
+/** Replica sets of the plan, each with whether all its nodes are ready and whether the volume has it. */
+function sets(ctx: Ctx, v: VolumePlan, info?: VolumeInfo) {
+  const have = new Set(info?.bricks.map((b) => b.name) ?? []);
+  return replicaSets(ctx.plan, v.name).map((bricks) => ({
+    bricks,
+    ready: bricks.every((b) => nodeReady(ctx, b.split(':')[0])),
+    present: bricks.every((b) => have.has(b)),
+  }));
+}
+
+function needsForce(ctx: Ctx, bricks: string[]): boolean {
+  // Arbiter bricks live on the OS disk by design; Gluster wants `force` for a brick on the root fs.
+  return bricks.some((ref) => {
+    const [node, path] = [ref.slice(0, ref.indexOf(':')), ref.slice(ref.indexOf(':') + 1)];
+    const b = ctx.plan.nodes.find((n) => n.name === node)?.bricks.find((x) => x.path === path);
+    return Boolean(b && 'id' in b.disk && b.disk.id === ARBITER_DISK_ID);
+  });
+}
+
+async function desiredOptions(ctx: Ctx, v: VolumePlan): Promise<{ group?: string; options: Record<string, string> }> {
+  const options: Record<string, string> = {};
+  const { group, ...rest } = v.options;
+  Object.assign(options, rest, {
+    'client.ssl': 'on',
+    'server.ssl': 'on',
+    'auth.ssl-allow': ctx.plan.nodes.map((n) => n.name).sort().join(','),
+  });
+  return group ? { group, options } : { options };
+}
+
+async function optionDiff(ctx: Ctx, v: VolumePlan, info: VolumeInfo): Promise<{ group?: string; set: [string, string][] }> {
+  const want = await desiredOptions(ctx, v);
+  const cur = info.options;
+  let group: string | undefined;
+  if (want.group) {
+    const g = await groupOptions(want.group);
+    if (Object.entries(g).some(([k, val]) => cur[k] === undefined || norm(cur[k]) !== norm(val))) group = want.group;
+  }
+  const set = Object.entries(want.options).filter(([k, val]) => cur[k] === undefined || norm(cur[k]) !== norm(val));
+  return group ? { group, set } : { set };
+}
+
+const replicated = (ctx: Ctx) => ctx.plan.volumes.filter((v) => v.kind === 'replicated');
+
+function createArgs(v: VolumePlan): string[] {
+  return ['replica', String(v.replica), ...(v.arbiterCount ? ['arbiter', String(v.arbiterCount)] : [])];
+}
+
+export const volumesStep: Step = {
+  name: 'volumes',
+  async check(ctx) {
+    const notes: string[] = [];
+    let waiting = false;
+    for (const v of replicated(ctx)) {
+      const info = ctx.obs.volumes.find((x) => x.name === v.name);
+      if (!info) { notes.push(`${v.name}: not created`); waiting ||= ctx.leader !== ctx.self.name; continue; }
+      const s = sets(ctx, v, info);
+      const missingReady = s.filter((x) => !x.present && x.ready).length;
+      const missingWait = s.filter((x) => !x.present && !x.ready).length;
+      if (ctx.leader === ctx.self.name) {
+        const d = await optionDiff(ctx, v, info);
+        if (d.group || d.set.length) notes.push(`${v.name}: ${d.set.length + (d.group ? 1 : 0)} options to set`);
+        if (ctx.state.data.rebalancePending.includes(v.name)) notes.push(`${v.name}: rebalance to start`);
+      }
+      if (!info.started) notes.push(`${v.name}: not started`);
+      if (missingReady) notes.push(`${v.name}: ${missingReady} replica set(s) to add`);
+      if (missingWait) { notes.push(`${v.name}: ${missingWait} replica set(s) wait for their nodes`); waiting = true; }
+    }
+    if (!notes.length) return { ok: true, detail: replicated(ctx).map((v) => `${v.name} ${ctx.obs.volumes.find((x) => x.name === v.name)?.type}`).join(', ') };
+    const onlyWaiting = notes.every((n) => /wait for their nodes|not created/.test(n));
+    if (ctx.leader !== ctx.self.name) return { ok: false, waiting: true, detail: `${notes.join('; ')} (leader: ${ctx.leader ?? 'none yet'})` };
+    return { ok: false, waiting: waiting && onlyWaiting, detail: notes.join('; ') };
+  },
+  async apply(ctx) {
+    if (ctx.leader !== ctx.self.name || !ctx.leaderStable) return;
+    for (const v of replicated(ctx)) {
+      let info = ctx.obs.volumes.find((x) => x.name === v.name);
+      const s = sets(ctx, v, info);
+      if (!info) {
+        const ready = s.filter((x) => x.ready);
+        if (!ready.length) continue;
+        if (ready.length < s.length) {
+          ctx.formableSince ??= Date.now();
+          if (Date.now() - ctx.formableSince < ctx.env.formGraceSeconds * 1000) continue;
+        }
+        const bricks = ready.flatMap((x) => x.bricks);
+        await gluster(['volume', 'create', v.name, ...createArgs(v), ...bricks, ...(needsForce(ctx, bricks) ? ['force'] : [])], false, 120_000);
+        boundary('volumes:create');
+        info = (await refresh(v.name))!;
+      } else {
+        const add = s.filter((x) => x.ready && !x.present);
+        if (add.length) {
+          const bricks = add.flatMap((x) => x.bricks);
+          if (!ctx.state.data.rebalancePending.includes(v.name)) { ctx.state.data.rebalancePending.push(v.name); await ctx.state.save(); }
+          await gluster(['volume', 'add-brick', v.name, ...createArgs(v), ...bricks, ...(needsForce(ctx, bricks) ? ['force'] : [])], false, 120_000);
+          boundary('volumes:add-brick');
+          info = (await refresh(v.name))!;
+        }
+      }
+      const d = await optionDiff(ctx, v, info);
+      if (d.group) { await gluster(['volume', 'set', v.name, 'group', d.group]); boundary('volumes:group'); }
+      for (const [k, val] of d.set) { await gluster(['volume', 'set', v.name, k, val]); boundary('volumes:option'); }
+      if (!info.started) { await gluster(['volume', 'start', v.name], false, 120_000); boundary('volumes:start'); }
+      if (ctx.state.data.rebalancePending.includes(v.name)) {
+        const r = await gluster(['volume', 'rebalance', v.name, 'start'], true, 120_000);
+        if (r.code !== 0 && !/already|in progress/i.test(r.stdout + r.stderr)) throw new Error(`rebalance ${v.name}: ${(r.stderr || r.stdout).trim()}`);
+        boundary('volumes:rebalance');
+        ctx.state.data.rebalancePending = ctx.state.data.rebalancePending.filter((x) => x !== v.name);
+        await ctx.state.save();
+      }
+    }
+  },
+};
+
+async function refresh(name: string): Promise<VolumeInfo | undefined> {
+  return (await listVolumes()).find((v) => v.name === name);
+}

@@ -1,0 +1,48 @@
+#!/bin/sh
+# preseed/late_command: install the first-boot agent and this node's configuration into
+# /target, and enable the agent. Idempotent: re-running it rewrites the same files.
+set -eu
+node=$1
+src=/personal-cloud
+t=/target
+say() { echo "personal-cloud: $*" > /dev/console; logger -t personal-cloud "$*" 2>/dev/null || true; }
+
+install_file() { # MODE SRC DEST
+  mkdir -p "$(dirname "$3")"
+  cp "$2" "$3.new" && chmod "$1" "$3.new" && mv "$3.new" "$3"
+}
+
+mkdir -p $t/usr/lib/personal-cloud $t/etc/personal-cloud $t/var/lib/personal-cloud
+chmod 0700 $t/var/lib/personal-cloud
+install_file 0644 $src/agent/personal-cloud-agent.mjs $t/usr/lib/personal-cloud/personal-cloud-agent.mjs
+install_file 0644 $src/agent/personal-cloud-agent.service $t/etc/systemd/system/personal-cloud-agent.service
+for f in $src/nodes/$node/etc/*; do
+  name=$(basename "$f")
+  mode=0644; [ "$name" = join.key ] && mode=0600
+  install_file $mode "$f" "$t/etc/personal-cloud/$name"
+done
+
+# Every user from cluster.yaml: the first one was created by user-setup; groups that only
+# exist once the virtualisation packages are installed are added here.
+while IFS=: read -r user hash groups keyfile fullname; do
+  [ -n "$user" ] || continue
+  if ! chroot $t id "$user" >/dev/null 2>&1; then
+    chroot $t useradd --create-home --shell /bin/bash --comment "$fullname" "$user"
+  fi
+  printf '%s:%s\n' "$user" "$hash" | chroot $t chpasswd -e
+  for g in $(echo "$groups" | tr ',' ' '); do
+    chroot $t getent group "$g" >/dev/null 2>&1 && chroot $t usermod -aG "$g" "$user"
+  done
+  if [ -s "$src/users/$keyfile" ]; then
+    home=$(chroot $t getent passwd "$user" | cut -d: -f6)
+    mkdir -p "$t$home/.ssh"
+    install_file 0600 "$src/users/$keyfile" "$t$home/.ssh/authorized_keys"
+    chmod 0700 "$t$home/.ssh"
+    chroot $t chown -R "$user:$user" "$home/.ssh"
+  fi
+done < $src/users/users.list
+
+# The serial console gets a login too (headless boxes).
+chroot $t systemctl enable serial-getty@ttyS0.service >/dev/null 2>&1 || true
+chroot $t systemctl enable personal-cloud-agent.service
+say "first-boot agent installed for $node; the cluster forms after the first boot"

@@ -1,0 +1,106 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Plan } from '../plan/types.js';
+import { cpioArchive, gzipDeterministic } from '../assemble/cpio.js';
+import { payloadEntries, type AgentBundle } from '../assemble/payload.js';
+import { nodeMenu, renderGrubCfg, renderIsolinuxCfg, renderReadme, universalMenu, type BootMenu, type ConsoleKind } from '../render/boot-menu.js';
+import { sha256File } from '../util/hash.js';
+import type { Progress } from '../util/progress.js';
+import { volumeId, writeHybridIso, type IsoFile } from '../write/iso.js';
+
+/** The installer files a build needs, whatever their source (archive, local dir or .deb). */
+export interface InstallerFiles {
+  release: string;
+  version: string;
+  linux: string;
+  initrd: string;
+}
+
+export type MediaTarget = { kind: 'node'; node: string } | { kind: 'universal' };
+
+export interface MediaRequest {
+  plan: Plan;
+  joinKey: string;
+  agent: AgentBundle;
+  installer: InstallerFiles;
+  targets: MediaTarget[];
+  console: ConsoleKind;
+  outDir: string;
+  epoch: number;
+  /** Test aid: the installer streams its syslog to the second serial port. */
+  serialLog?: boolean;
+  progress: Progress;
+}
+
+export interface MediaOutput {
+  file: string;
+  target: string;
+  sha256: string;
+  size: number;
+}
+
+export function targetName(t: MediaTarget): string {
+  return t.kind === 'node' ? t.node : 'universal';
+}
+
+export function imageFileName(plan: Plan, t: MediaTarget): string {
+  return `${plan.cluster.name}-${targetName(t)}.iso`;
+}
+
+/** The gzip'd newc cpio the installer's initrd is extended with. */
+export function buildPayload(req: Pick<MediaRequest, 'plan' | 'joinKey' | 'agent' | 'epoch' | 'serialLog'>, target: MediaTarget): Buffer {
+  const entries = payloadEntries({
+    plan: req.plan,
+    nodes: target.kind === 'node' ? [target.node] : 'all',
+    joinKey: req.joinKey,
+    agent: req.agent,
+    preseed: { serialLog: req.serialLog },
+  });
+  return gzipDeterministic(cpioArchive(entries, req.epoch));
+}
+
+function menuFiles(plan: Plan, menu: BootMenu): IsoFile[] {
+  return [
+    { isoPath: 'isolinux/isolinux.cfg', source: Buffer.from(renderIsolinuxCfg(menu)) },
+    { isoPath: 'boot/grub/grub.cfg', source: Buffer.from(renderGrubCfg(menu)) },
+    { isoPath: 'README.txt', source: Buffer.from(renderReadme(plan, menu.title)) },
+  ];
+}
+
+function diskInfo(plan: Plan, t: MediaTarget, installerVersion: string): Buffer {
+  // GRUB's signed CD image finds its medium by /.disk/info.
+  return Buffer.from(`personal-cloud ${plan.cluster.name} ${targetName(t)} - Debian ${plan.cluster.releaseVersion} "${plan.cluster.release}" installer ${installerVersion}\n`);
+}
+
+export async function buildMedia(req: MediaRequest): Promise<MediaOutput[]> {
+  const { plan, progress } = req;
+  const installerInitrd = await readFile(req.installer.initrd);
+  const outputs: MediaOutput[] = [];
+  for (const target of req.targets) {
+    const name = targetName(target);
+    progress.step(`image for ${name}: payload`);
+    const payload = buildPayload(req, target);
+    const files: IsoFile[] = [
+      { isoPath: '.disk/info', source: diskInfo(plan, target, req.installer.version) },
+      { isoPath: 'install/vmlinuz', source: req.installer.linux },
+    ];
+    let menu: BootMenu;
+    if (target.kind === 'node') {
+      // The installer's initrd with our cpio appended: the kernel unpacks concatenated archives.
+      files.push({ isoPath: 'install/initrd.gz', source: Buffer.concat([installerInitrd, payload]) });
+      menu = nodeMenu(plan, target.node, { kernel: '/install/vmlinuz', initrd: '/install/initrd.gz' }, req.console);
+    } else {
+      // One installer initrd for every node; the boot loader concatenates the payload after it.
+      files.push({ isoPath: 'install/initrd.gz', source: req.installer.initrd });
+      files.push({ isoPath: 'install/payload.gz', source: payload });
+      menu = universalMenu(plan, { kernel: '/install/vmlinuz', initrd: '/install/initrd.gz', payload: '/install/payload.gz' }, req.console);
+    }
+    files.push(...menuFiles(plan, menu));
+    const out = join(req.outDir, imageFileName(plan, target));
+    progress.step(`image for ${name}: writing ${out}`);
+    await writeHybridIso({ out, volumeId: volumeId('PC', plan.cluster.name, name), epoch: req.epoch, files });
+    const { size } = await import('node:fs/promises').then((fs) => fs.stat(out));
+    outputs.push({ file: out, target: name, sha256: await sha256File(out), size });
+  }
+  return outputs;
+}

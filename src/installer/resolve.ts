@@ -1,0 +1,31 @@
+// The installer source for a build: a local dir/.deb, a base ISO, or the netboot package from
+// the archive (with the cache for offline builds).
+import { stat } from 'node:fs/promises';
+import { EXIT, UserError } from '../util/errors.js';
+import { resolveBaseIso } from './base-iso.js';
+import { Cache } from './cache.js';
+import { netbootFromLocalDeb, netbootFromLocalDir, resolveNetboot } from './netboot.js';
+import type { InstallerSource, ResolveOptions } from './types.js';
+
+export type { InstallerSource, ResolveOptions, IsoSource, InstallerInput } from './types.js';
+export { defaultCacheDir } from './cache.js';
+
+export const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
+
+export async function resolveInstaller(opts: ResolveOptions): Promise<InstallerSource> {
+  if (opts.installer && opts.baseIso) throw new UserError('give either an installer (--installer) or a base ISO (--base-iso), not both', EXIT.usage);
+  const cache = new Cache(opts.cacheDir);
+  await cache.init();
+  let source: InstallerSource;
+  if (opts.installer) {
+    const st = await stat(opts.installer).catch(() => undefined);
+    if (!st) throw new UserError(`installer ${opts.installer} does not exist`, EXIT.usage);
+    source = st.isDirectory() ? await netbootFromLocalDir(opts.installer, opts) : await netbootFromLocalDeb(opts.installer, opts, cache);
+  } else if (opts.baseIso) {
+    source = await resolveBaseIso(opts.baseIso, opts, cache);
+  } else {
+    source = await resolveNetboot(opts, cache);
+  }
+  opts.progress.done(`installer: ${source.kind} ${source.version} (${source.release}, ${source.origin})`);
+  return source;
+}

@@ -1,0 +1,89 @@
+import { execa, type ResultPromise } from 'execa';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+// Boots an image in QEMU (TCG: no KVM here) with two serial ports logged to files: ttyS0 is
+// the console, ttyS1 receives the installer's syslog when the image was built with --serial-log.
+
+export interface BootOptions {
+  image: string;
+  firmware: 'bios' | 'uefi';
+  workDir: string;
+  mac?: string;
+  /** Extra virtio disks (qcow2, sparse) in GiB; the first is the OS disk. */
+  disksGiB?: number[];
+  memoryMiB?: number;
+}
+
+export interface Vm {
+  consoleLog: string;
+  syslog: string;
+  /** Resolves when `pattern` shows up in the log, rejects after `timeoutMs` with the log tail. */
+  waitFor(log: 'console' | 'syslog', pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
+  read(log: 'console' | 'syslog'): string;
+  stop(): Promise<void>;
+}
+
+const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+// Terminal escapes and carriage returns make console logs hard to match.
+export function plain(text: string): string {
+  return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\x1b[()][0-9A-B]/g, '').replace(/\r/g, '');
+}
+
+export async function bootVm(opts: BootOptions): Promise<Vm> {
+  const consoleLog = join(opts.workDir, 'console.log');
+  const syslog = join(opts.workDir, 'syslog.log');
+  const args = ['-accel', 'tcg', '-smp', '1', '-m', String(opts.memoryMiB ?? 1536), '-display', 'none', '-no-reboot',
+    '-serial', `file:${consoleLog}`, '-serial', `file:${syslog}`,
+    '-netdev', 'user,id=n0', '-device', `virtio-net-pci,netdev=n0${opts.mac ? `,mac=${opts.mac}` : ''}`];
+  if (opts.firmware === 'bios') {
+    args.push('-machine', 'pc', '-cdrom', opts.image, '-boot', 'd');
+  } else {
+    const vars = join(opts.workDir, 'OVMF_VARS.fd');
+    copyFileSync(OVMF_VARS, vars);
+    args.push('-machine', 'q35',
+      '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+      '-drive', `if=pflash,format=raw,file=${vars}`,
+      // as a USB-stick-like disk: proves the hybrid GPT/ESP path, not only El Torito
+      '-drive', `file=${opts.image},format=raw,if=none,id=stick,readonly=on`,
+      '-device', 'usb-ehci,id=ehci', '-device', 'usb-storage,bus=ehci.0,drive=stick,removable=on,bootindex=0');
+  }
+  let i = 0;
+  for (const size of opts.disksGiB ?? [20]) {
+    const disk = join(opts.workDir, `disk${i++}.qcow2`);
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', disk, `${size}G`]);
+    args.push('-drive', `file=${disk},if=virtio,format=qcow2`);
+  }
+  const proc: ResultPromise = execa('qemu-system-x86_64', args, { reject: false });
+  let exited = false;
+  void proc.then(() => { exited = true; });
+
+  const read = (log: 'console' | 'syslog') => {
+    const f = log === 'console' ? consoleLog : syslog;
+    return existsSync(f) ? plain(readFileSync(f, 'latin1')) : '';
+  };
+  return {
+    consoleLog,
+    syslog,
+    read,
+    async waitFor(log, pattern, timeoutMs) {
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const m = read(log).match(pattern);
+        if (m) return m;
+        if (exited) {
+          const r = await proc;
+          throw new Error(`QEMU exited (${r.exitCode}) before ${pattern} appeared in ${log}: ${String(r.stderr).slice(-500)}\n--- tail ---\n${read(log).slice(-1500)}`);
+        }
+        if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${pattern} in ${log}\n--- tail ---\n${read(log).slice(-2500)}`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    },
+    async stop() {
+      if (!exited) proc.kill('SIGKILL');
+      await proc;
+    },
+  };
+}

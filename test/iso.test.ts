@@ -1,0 +1,181 @@
+import { execa } from 'execa';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli } from './helpers/cli.js';
+import { REPO_ROOT, SHARED_INSTALLER_CACHE, sharedInstaller } from './helpers/installer-cache.js';
+
+// Real images from the real debian-installer netboot package, built by the CLI with real xorriso.
+
+const CONFIG = join(REPO_ROOT, 'test/fixtures/iso/cluster.yaml');
+const SECRET = 'pcs1_iso-test-secret-Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0';
+const EPOCH = '1750000000';
+
+let work: string;
+
+async function build(out: string, extra: string[] = [], env: Record<string, string> = {}) {
+  const r = await cli(['build', '--config', CONFIG, '--out', out, '--cache', SHARED_INSTALLER_CACHE, '--json', ...extra], { env: { SOURCE_DATE_EPOCH: EPOCH, ...env } });
+  if (r.code !== 0) throw new Error(`build failed (${r.code}):\n${r.stderr}`);
+  return JSON.parse(r.stdout) as { outputs: { file: string; target: string; sha256: string; size: number }[]; manifest: string };
+}
+
+async function extract(iso: string, path: string, dest: string): Promise<Buffer> {
+  await execa('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', path, dest]);
+  return readFile(dest);
+}
+
+/** Lists the cpio archive that follows the installer's own one (our payload), with modes. */
+async function listAppendedCpio(initrd: string): Promise<string> {
+  const r = await execa('sh', ['-c', `zcat "${initrd}" | (cpio -it >/dev/null 2>&1; cpio -itv 2>/dev/null)`]);
+  return r.stdout;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'pc-iso-'));
+  await sharedInstaller('trixie');
+}, 600_000);
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('trixie images from the netboot package', () => {
+  let result: Awaited<ReturnType<typeof build>>;
+  const out = () => join(work, 'a');
+
+  beforeAll(async () => {
+    result = await build(out());
+  }, 600_000);
+
+  it('writes one image per node plus the universal one, mode 0600, with a manifest', async () => {
+    expect(result.outputs.map((o) => o.target).sort()).toEqual(['node1', 'node2', 'node3', 'universal']);
+    for (const o of result.outputs) {
+      const st = await stat(o.file);
+      expect(st.mode & 0o777).toBe(0o600);
+      expect(st.size).toBe(o.size);
+    }
+    await execa('sha256sum', ['-c', 'SHA256SUMS'], { cwd: out() });
+    const manifest = JSON.parse(await readFile(result.manifest, 'utf8'));
+    expect(manifest.epoch).toBe(Number(EPOCH));
+    expect(manifest.inputs.map((i: { name: string }) => i.name)).toEqual(expect.arrayContaining(['cluster.yaml', 'dist/personal-cloud-agent.mjs']));
+    expect(manifest.inputs.some((i: { name: string }) => /debian-installer-13-netboot-amd64/.test(i.name))).toBe(true);
+  });
+
+  it('has El Torito BIOS and UEFI entries and a hybrid MBR + GPT for USB sticks', async () => {
+    const iso = result.outputs.find((o) => o.target === 'node1')!.file;
+    const r = await execa('xorriso', ['-indev', iso, '-report_el_torito', 'plain', '-report_system_area', 'plain']);
+    const report = r.stdout;
+    expect(report).toMatch(/El Torito boot img :\s+1\s+BIOS\s+y\s+none.*\n/);
+    expect(report).toMatch(/El Torito img path :\s+1\s+\/isolinux\/isolinux\.bin/);
+    expect(report).toMatch(/El Torito boot img :\s+2\s+UEFI\s+y\s+none/);
+    expect(report).toMatch(/El Torito img path :\s+2\s+\/boot\/grub\/efi\.img/);
+    expect(report).toMatch(/MBR partition\s+:\s+2\s+0x00\s+0xef/);
+    expect(report).toMatch(/GPT partition path :\s+2\s+\/boot\/grub\/efi\.img/);
+    const head = Buffer.alloc(1024);
+    const fh = await import('node:fs/promises').then((fs) => fs.open(iso));
+    await fh.read(head, 0, 1024, 0);
+    await fh.close();
+    expect(head.readUInt16LE(510)).toBe(0xaa55); // MBR boot signature
+    expect(head.subarray(512, 520).toString('latin1')).toBe('EFI PART'); // GPT header at LBA 1
+  });
+
+  it('puts Debian\'s signed shim and CD GRUB in the ESP', async () => {
+    const iso = result.outputs.find((o) => o.target === 'node1')!.file;
+    const efi = join(work, 'efi.img');
+    await extract(iso, '/boot/grub/efi.img', efi);
+    const r = await execa('mdir', ['-b', '-i', efi, '::/EFI/boot'], { env: { MTOOLS_SKIP_CHECK: '1' } });
+    expect(r.stdout.toLowerCase()).toContain('bootx64.efi');
+    expect(r.stdout.toLowerCase()).toContain('grubx64.efi');
+    const grub = (await extract(iso, '/boot/grub/grub.cfg', join(work, 'grub.cfg'))).toString();
+    expect(grub).toContain("menuentry 'Install node1 (unattended, erases its OS disk)'");
+    expect(grub).toContain('auto=true priority=critical');
+    const disk = (await extract(iso, '/.disk/info', join(work, 'info'))).toString();
+    expect(disk).toMatch(/Debian 13 "trixie"/);
+  });
+
+  it("appends our payload to the installer's initrd: preseed, agent and node config", async () => {
+    const iso = result.outputs.find((o) => o.target === 'node2')!.file;
+    const initrd = join(work, 'initrd-node2.gz');
+    await extract(iso, '/install/initrd.gz', initrd);
+    const installer = await sharedInstaller('trixie');
+    const original = await readFile(installer.initrd);
+    const ours = await readFile(initrd);
+    // concatenation, not a rebuild: the installer's initrd is an unchanged prefix
+    expect(ours.subarray(0, original.length).equals(original)).toBe(true);
+    const listing = await listAppendedCpio(initrd);
+    const names = listing.split('\n').map((l) => l.trim().split(/\s+/).pop());
+    expect(names).toEqual(expect.arrayContaining([
+      'preseed.cfg',
+      'personal-cloud/late.sh',
+      'personal-cloud/select-os-disk.sh',
+      'personal-cloud/agent/personal-cloud-agent.mjs',
+      'personal-cloud/agent/personal-cloud-agent.service',
+      'personal-cloud/nodes/node2/etc/cluster.json',
+      'personal-cloud/nodes/node2/etc/node.json',
+      'personal-cloud/nodes/node2/etc/join.key',
+      'personal-cloud/nodes/node2/os-disk.conf',
+    ]));
+    // a per-node image carries only its own node
+    expect(names.some((n) => n?.startsWith('personal-cloud/nodes/node1'))).toBe(false);
+    const keyLine = listing.split('\n').find((l) => l.endsWith('join.key'))!;
+    expect(keyLine.startsWith('-rw-------')).toBe(true);
+    // owner root, fixed dates
+    expect(listing.split('\n').filter(Boolean).every((l) => /\broot\s+root\b/.test(l))).toBe(true);
+  });
+
+  it('never carries the raw cluster secret: only the derived key', async () => {
+    for (const o of result.outputs) {
+      const bytes = await readFile(o.file);
+      expect(bytes.includes(Buffer.from(SECRET))).toBe(false);
+      // and not inside the compressed payload either
+      const payloadIso = o.target === 'universal' ? '/install/payload.gz' : '/install/initrd.gz';
+      const payload = gunzipSync(await extract(o.file, payloadIso, join(work, `p-${o.target}`)));
+      expect(payload.includes(Buffer.from(SECRET))).toBe(false);
+    }
+  });
+
+  it('gives the universal image a menu entry per node and every node in its payload', async () => {
+    const iso = result.outputs.find((o) => o.target === 'universal')!.file;
+    const isolinux = (await extract(iso, '/isolinux/isolinux.cfg', join(work, 'u-isolinux.cfg'))).toString();
+    for (const n of ['node1', 'node2', 'node3']) expect(isolinux).toContain(`pc.node=${n}`);
+    expect(isolinux).toMatch(/DEFAULT auto/);
+    expect(isolinux).toContain('INITRD /install/initrd.gz,/install/payload.gz');
+    const listing = await execa('sh', ['-c', `xorriso -osirrox on -indev "${iso}" -extract /install/payload.gz /dev/stdout 2>/dev/null | zcat | cpio -it 2>/dev/null`]);
+    for (const n of ['node1', 'node2', 'node3']) expect(listing.stdout).toContain(`personal-cloud/nodes/${n}/mac`);
+    expect(listing.stdout).toContain('personal-cloud/pick-node.sh');
+  });
+
+  it('is reproducible: the same inputs and SOURCE_DATE_EPOCH give byte-identical images', async () => {
+    const again = await build(join(work, 'b'));
+    const sums = (r: typeof result) => Object.fromEntries(r.outputs.map((o) => [o.target, o.sha256]));
+    expect(sums(again)).toEqual(sums(result));
+    const later = await build(join(work, 'c'), ['--node', 'node1'], { SOURCE_DATE_EPOCH: String(Number(EPOCH) + 3600) });
+    expect(later.outputs[0].sha256).not.toBe(sums(result).node1);
+  }, 600_000);
+
+  it('builds one node only with --node, and a serial-console variant with --console serial', async () => {
+    const r = await build(join(work, 'd'), ['--node', 'node3', '--console', 'serial']);
+    expect(r.outputs.map((o) => o.target)).toEqual(['node3']);
+    const grub = (await extract(r.outputs[0].file, '/boot/grub/grub.cfg', join(work, 'serial-grub.cfg'))).toString();
+    expect(grub).toContain('console=ttyS0,115200n8');
+  });
+});
+
+describe('bookworm', () => {
+  it('builds from debian-installer-12-netboot-amd64', async () => {
+    await sharedInstaller('bookworm');
+    const cfg = join(work, 'bookworm.yaml');
+    const text = (await readFile(CONFIG, 'utf8')).replace('release: trixie', 'release: bookworm');
+    await import('node:fs/promises').then((fs) => fs.writeFile(cfg, text));
+    const r = await cli(['build', '--config', cfg, '--out', join(work, 'bw'), '--cache', SHARED_INSTALLER_CACHE, '--node', 'node1', '--json'], { env: { SOURCE_DATE_EPOCH: EPOCH } });
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    const info = (await extract(out.outputs[0].file, '/.disk/info', join(work, 'bw-info'))).toString();
+    expect(info).toMatch(/Debian 12 "bookworm" installer 20230607/);
+    const preseed = (await execa('sh', ['-c', `xorriso -osirrox on -indev "${out.outputs[0].file}" -extract /install/initrd.gz /dev/stdout 2>/dev/null | zcat | (cpio -i --to-stdout preseed.cfg 2>/dev/null; cpio -i --to-stdout preseed.cfg 2>/dev/null)`])).stdout;
+    expect(preseed).toContain('d-i mirror/suite string bookworm');
+  }, 600_000);
+});
