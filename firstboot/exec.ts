@@ -29,6 +29,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       if (r.code !== 0 && !opts.allowFail) reject(new CommandError(line, r));
       else resolve(r);
     });
+    child.stdin.on('error', () => { /* the program did not read its input */ });
     child.stdin.end(opts.input ?? '');
   });
 }

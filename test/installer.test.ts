@@ -143,7 +143,7 @@ describe('archive via a loopback mirror serving the real files', () => {
     await expectBootable(src);
     const files = await listCache(cacheDir);
     expect(files).toContain(`blobs/${snap.entry.sha256}`);
-    expect(files.filter((f) => f.startsWith('tmp/'))).toEqual([]);
+    expect(files.filter((f) => f.startsWith('tmp/') && f !== 'tmp/')).toEqual([]);
     expect(files.filter((f) => f.startsWith('index/') && f.endsWith('.json'))).toHaveLength(1);
 
     // Resolutions are remembered per mirror: a mirror never used before has nothing cached.
@@ -201,7 +201,7 @@ describe('archive via a loopback mirror serving the real files', () => {
   it('rejects a Packages.xz that does not match the hash in InRelease', async () => {
     serve({ packages: (data) => { const bad = Buffer.from(data); bad[bad.length >> 1] ^= 0x01; return bad; } });
     const cacheDir = await newCache();
-    const e = await expectUserError(resolveInstaller(opts(cacheDir)), /SHA256 mismatch for http:\/\/127\.0\.0\.1:\d+\/debian\/dists\/trixie\/main\/binary-all\/Packages\.xz: expected [0-9a-f]{64}, got [0-9a-f]{64}/, EXIT.verification);
+    const e = await expectUserError(resolveInstaller(opts(cacheDir)), /no Packages index of http:\/\/127\.0\.0\.1:\d+\/debian matches its InRelease: .*SHA256 mismatch for http:\/\/127\.0\.0\.1:\d+\/debian\/dists\/trixie\/main\/binary-(all|amd64)\/Packages\.xz: expected [0-9a-f]{64}, got [0-9a-f]{64}/, EXIT.verification);
     const [, want, got] = /expected (\w+), got (\w+)/.exec(e.message)!;
     expect(want).not.toBe(got);
     await expectCleanCache(cacheDir);
@@ -217,7 +217,7 @@ describe('archive via a loopback mirror serving the real files', () => {
   it('rejects a .deb shorter than the index says', async () => {
     serve({ deb: { file: snap.debPath, shortBy: 1000 } });
     const cacheDir = await newCache();
-    await expectUserError(resolveInstaller(opts(cacheDir)), new RegExp(`truncated: got ${snap.entry.size - 1000} bytes of ${snap.entry.size}`), EXIT.verification);
+    await expectUserError(resolveInstaller(opts(cacheDir)), new RegExp(`download of .*\\.deb truncated: got ${snap.entry.size - 1000} bytes of ${snap.entry.size} \\(the server has fewer bytes`), EXIT.verification);
     await expectCleanCache(cacheDir);
   });
 
@@ -344,7 +344,7 @@ describe('base ISO', () => {
     expect(src.release).toBe('trixie');
     expect(src.version).toBe('Debian 13.0.0 amd64 n');
     await expectBootable(src);
-    expect(await readFile(src.linux)).toEqual(await readFile(real.linux));
+    expect((await readFile(src.linux)).equals(await readFile(real.linux))).toBe(true);
     expect(src.iso).toMatchObject({ path: iso, volumeId: 'Debian 13.0.0 amd64 n', kernelPath: '/install.amd/vmlinuz', initrdPath: '/install.amd/initrd.gz' });
     expect(await readFile(src.iso!.grubCfg!, 'utf8')).toContain('menuentry "Install"');
     expect(await readFile(src.iso!.isolinuxCfg!, 'utf8')).toContain('include menu.cfg');

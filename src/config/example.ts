@@ -17,8 +17,8 @@ export function exampleConfig({ secret, passwordHash, sshKeys }: ExampleInputs):
     : '    ssh_keys: []   # add your public key(s), e.g. the line in ~/.ssh/id_ed25519.pub';
   return `# personal-cloud cluster description. Check it with \`personal-cloud validate cluster.yaml\`,
 # see what it will do with \`personal-cloud plan cluster.yaml\`.
-# Editor completion: \`personal-cloud schema > cluster.schema.json\` and keep the next line.
-# yaml-language-server: $schema=cluster.schema.json
+# Editor completion: \`personal-cloud schema > cluster.schema.json\`, then add this line:
+#   # yaml-language-server: $schema=cluster.schema.json
 #
 # This file holds the cluster secret: keep it private (it is written with mode 0600).
 

@@ -80,9 +80,9 @@ export class Reader {
       const name = String(key.value);
       const where = join(path, name);
       if (!allowed.includes(name)) {
-        const guess = didYouMean(name, allowed);
+        const guess = elsewhere[name] ? undefined : didYouMean(name, allowed);
         if (guess) this.suggested.add(join(path, guess));
-        const hint = guess ? `; did you mean '${guess}'?` : elsewhere[name] ? `; ${elsewhere[name]}` : '';
+        const hint = elsewhere[name] ? `; ${elsewhere[name]}` : guess ? `; did you mean '${guess}'?` : '';
         this.error(key, where, `unknown key${hint} (allowed here: ${allowed.join(', ')})`);
         continue;
       }

@@ -100,6 +100,13 @@ export class Cache {
     });
   }
 
+  /** Removes a cache entry atomically: renamed out of place first, so no reader sees it half-deleted. */
+  async discard(path: string): Promise<void> {
+    await this.withTmp('discard', async (tmp) => {
+      try { await rename(path, tmp); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+    });
+  }
+
   /** The blob's path if it is cached and still has the expected hash; a corrupt blob is removed. */
   async verifiedBlob(sha: string, size?: number): Promise<string | undefined> {
     const p = this.blobPath(sha);

@@ -127,7 +127,9 @@ async function streamBody(href: string, opts: DownloadOptions, sink: (chunk: Buf
   const want = opts.expectedSize;
   if (want !== undefined && declared !== undefined && declared !== want) {
     res.destroy();
-    throw truncated(url, declared, want, `the server announces ${declared} bytes but the index says ${want}`);
+    throw declared < want
+      ? truncated(url, declared, want, 'the server has fewer bytes than the index says')
+      : new UserError(`size mismatch for ${url}: the index says ${want} bytes, the server has ${declared}`, EXIT.verification);
   }
   const total = want ?? declared;
   const hash = createHash('sha256');

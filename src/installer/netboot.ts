@@ -81,6 +81,7 @@ async function unpackDeb(cache: Cache, debPath: string, debSha: string, release:
   const final = cache.netbootDir(debSha);
   const existing = await cachedTree(cache, debSha);
   if (existing) return existing;
+  await cache.discard(final); // a damaged tree (failed its hash check): rebuild it
   progress.step(`Unpacking ${control.Package} ${control.Version}`);
   await cache.commit(final, `netboot-${debSha.slice(0, 12)}`, async (tmp) => {
     const root = join(tmp, 'tree');
@@ -160,7 +161,7 @@ async function fetchIndexFile(base: string, release: Release, path: string, want
 async function findInArchive(base: string, release: Release, rel: ReturnType<typeof parseRelease>, pkg: string, http: HttpOptions, progress: Progress): Promise<PackageEntry> {
   const candidates = packagesIndexCandidates(rel);
   if (!candidates.length) throw new UserError(`${base}/dists/${release}/InRelease lists no main/binary-all or main/binary-amd64 Packages index`, EXIT.verification);
-  let firstError: unknown;
+  const errors: UserError[] = [];
   const searched: string[] = [];
   for (const path of candidates) {
     let index: { text: string; url: string };
@@ -168,7 +169,7 @@ async function findInArchive(base: string, release: Release, rel: ReturnType<typ
       index = await fetchIndexFile(base, release, path, rel.sha256.get(path)!, rel, http);
     } catch (e) {
       if (e instanceof UnreachableError || !(e instanceof UserError)) throw e;
-      firstError ??= e;
+      errors.push(e);
       progress.step(`${e.message}; trying the next index`);
       continue;
     }
@@ -176,7 +177,11 @@ async function findInArchive(base: string, release: Release, rel: ReturnType<typ
     const entry = findPackage(index.text, pkg);
     if (entry) return entry;
   }
-  if (firstError && !searched.length) throw firstError;
+  if (!searched.length) {
+    const verification = errors.some((e) => e.exitCode === EXIT.verification);
+    throw new UserError(`no Packages index of ${base} matches its InRelease: ${errors.map((e) => e.message).join('; ')}`, verification ? EXIT.verification : EXIT.failure,
+      'the mirror may be mid-update (retry later) or corrupt; try another --mirror');
+  }
   throw new UserError(`${pkg} is not in ${searched.join(' or ')}`, EXIT.failure, `is ${base} a full Debian mirror for ${release}?`);
 }
 

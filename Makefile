@@ -1,0 +1,30 @@
+# personal-cloud — see README.md
+CONFIG ?= examples/cluster.yaml
+OUT ?= out
+
+.PHONY: iso deps test-deps test bench e2e clean
+
+## Build installer images for $(CONFIG) into $(OUT)/ (installs the build tools it needs).
+iso: node_modules/.installed deps
+	node bin/personal-cloud.js build --config $(CONFIG) --out $(OUT)
+
+deps:
+	bash scripts/deps.sh build
+
+test-deps:
+	bash scripts/deps.sh test
+
+node_modules/.installed: package.json package-lock.json
+	npm ci
+	touch $@
+
+## The default test suite (what CI runs).
+test: node_modules/.installed test-deps
+	npm test
+
+## Benchmarks: image build vs bare xorriso, agent formation time.
+bench: node_modules/.installed test-deps
+	node --import tsx scripts/bench-iso.ts
+
+clean:
+	rm -rf $(OUT) dist

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages personal-cloud needs on the build machine.
+#   scripts/deps.sh build   — what `make iso` needs (image building)
+#   scripts/deps.sh test    — plus what the test suite needs (QEMU, OVMF, glusterfs, …)
+# Idempotent; skips apt when everything is already there.
+set -euo pipefail
+BUILD_PKGS=(xorriso isolinux syslinux-common grub-efi-amd64-bin grub-efi-amd64-signed shim-signed
+  mtools dosfstools gpgv debian-archive-keyring xz-utils cpio ca-certificates)
+TEST_PKGS=(qemu-system-x86 qemu-utils ovmf debconf glusterfs-server glusterfs-client xfsprogs
+  iproute2 util-linux procps psmisc openssl e2fsprogs lvm2 kmod bc)
+pkgs=("${BUILD_PKGS[@]}")
+[ "${1:-build}" = test ] && pkgs+=("${TEST_PKGS[@]}")
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+echo "installing: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
