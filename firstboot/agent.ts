@@ -48,7 +48,9 @@ export class Agent {
   private formableSince?: number;
   private heal = new Map<string, { at: number; bricks: HealBrick[] }>();
   private startedAt = new Date().toISOString();
+  private startedMs = Date.now();
   private stopping = false;
+  private healRunning = false;
   private wake?: () => void;
 
   constructor(readonly env: AgentEnv) {
@@ -133,6 +135,7 @@ export class Agent {
       plan: this.plan, self: this.cfg.node, env: this.env, state: this.state, members: this.members, obs,
       leader: this.leader,
       leaderStable: this.leader !== null && Date.now() - this.leaderSinceMs >= 2500,
+      agentStartMs: this.startedMs,
       get formableSince() { return self.formableSince; },
       set formableSince(v) { self.formableSince = v; },
     };
@@ -168,8 +171,8 @@ export class Agent {
       try {
         let c = await step.check(ctx);
         if (!c.ok) {
-          await step.apply(ctx);
-          if (['glusterd', 'tls', 'peers', 'volumes', 'disks'].includes(step.name)) await this.observe();
+          const acted = await step.apply(ctx);
+          if (acted !== false) await this.observe();
           c = await step.check(this.ctx());
         }
         st = { name: step.name, state: c.ok ? 'done' : c.waiting ? 'waiting' : 'pending', detail: c.detail ?? '', at: new Date().toISOString() };
@@ -185,7 +188,7 @@ export class Agent {
       this.steps.set(step.name, st);
       if (st.state !== 'done') converged = false;
     }
-    await this.refreshHeal();
+    if (!this.healRunning) { this.healRunning = true; void this.refreshHeal().finally(() => { this.healRunning = false; }); }
     await this.snapshot();
     return converged;
   }
@@ -194,7 +197,7 @@ export class Agent {
     for (const v of this.obs.volumes) {
       if (!v.started) continue;
       const prev = this.heal.get(v.name);
-      if (prev && Date.now() - prev.at < 10_000) continue;
+      if (prev && Date.now() - prev.at < 5_000) continue;
       try { this.heal.set(v.name, { at: Date.now(), bricks: await healInfo(v.name) }); } catch (e) { log.debug(`heal info ${v.name}: ${(e as Error).message}`); }
     }
   }
@@ -253,7 +256,7 @@ export class Agent {
     while (!this.stopping) {
       let converged = false;
       try { converged = await this.pass(); } catch (e) { log.error(`reconcile pass: ${(e as Error).message}`); }
-      await new Promise<void>((r) => { this.wake = r; setTimeout(r, converged ? this.env.idleInterval * 1000 : 1000); });
+      await new Promise<void>((r) => { this.wake = r; setTimeout(r, converged ? this.env.idleInterval * 1000 : 1500); });
     }
     await pollLoop;
   }

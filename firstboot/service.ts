@@ -2,6 +2,7 @@
 // has no systemd, so there the agent runs the daemon itself, exactly as the unit would.
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { run, spawnDetached } from './exec.js';
 import { gluster } from './gluster.js';
 
@@ -34,8 +35,18 @@ export async function processStartMs(pid: number): Promise<number> {
   return btime * 1000 + ticks * 10;
 }
 
+function socketListening(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(path);
+    c.once('connect', () => { c.destroy(); resolve(true); });
+    c.once('error', () => resolve(false));
+  });
+}
+
 async function waitAnswering(timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
+  // the CLI itself waits ~10 s for a daemon that is not listening yet: probe the socket first
+  while (!(await socketListening('/run/glusterd.socket')) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
   for (;;) {
     const r = await gluster(['pool', 'list'], true, 10_000);
     if (r.code === 0) return;

@@ -11,7 +11,7 @@ const NODES = ['node1', 'node2', 'node3'];
 let h: Harness;
 
 const converged = async (names: string[]) => {
-  for (const n of names) { const s = await h.status(n).catch(() => null); if (!s?.converged) return false; }
+  for (const n of names) if (!h.snapshot(n)?.converged) return false;
   return true;
 };
 

@@ -2,19 +2,21 @@
 // Tampering runs against a loopback server that serves copies of the real archive files.
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveInstaller, DEFAULT_MIRROR, type InstallerSource, type ResolveOptions } from '../src/installer/resolve.js';
 import { compareVersions, findPackage, parseStanzas } from '../src/installer/packages-index.js';
-import { readArMembers } from '../src/installer/deb.js';
+import { extractDebData, readArMembers, readDebControl } from '../src/installer/deb.js';
+import { Cache, defaultCacheDir } from '../src/installer/cache.js';
 import { releaseFromDiskInfo } from '../src/installer/base-iso.js';
 import { fetchCommand } from '../src/commands/fetch.js';
 import { EXIT, UserError } from '../src/util/errors.js';
 import { silentProgress, type Progress } from '../src/util/progress.js';
 import { archiveSnapshot, sharedInstaller, SHARED_INSTALLER_CACHE, type ArchiveSnapshot } from './helpers/installer-cache.js';
 import { startMirror, type MirrorServer, type Route } from './helpers/installer-server.js';
+import { buildDeb } from './helpers/installer-deb.js';
 
 let work: string;
 beforeAll(async () => { work = await mkdtemp(join(tmpdir(), 'pc-installer-')); });
@@ -96,6 +98,7 @@ describe('Debian archive (real downloads)', () => {
       // The top-level links of the package's tree resolve inside it.
       expect((await stat(join(src.root!, 'pxelinux.0'))).size).toBe((await stat(join(src.dir, 'pxelinux.0'))).size);
       expect((await stat(join(src.root!, 'ldlinux.c32'))).isFile()).toBe(true);
+      expect(await readFile(join(src.dir, 'pxelinux.cfg', 'default'), 'utf8')).toBe(await readFile(join(src.dir, 'boot-screens', 'syslinux.cfg'), 'utf8'));
       expect(await readFile(join(src.root!, 'version.info'), 'utf8')).toContain(`Debian version:  ${n}`);
       expect(src.inputs.map((i) => i.name)).toEqual([`debian-installer-${n}-netboot-amd64_${src.version}_all.deb`, 'linux', 'initrd.gz']);
       for (const i of src.inputs) expect(i.sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -146,6 +149,12 @@ describe('archive via a loopback mirror serving the real files', () => {
     expect(files.filter((f) => f.startsWith('tmp/') && f !== 'tmp/')).toEqual([]);
     expect(files.filter((f) => f.startsWith('index/') && f.endsWith('.json'))).toHaveLength(1);
 
+    // Online again: the verified .deb is reused, only InRelease and the indexes are fetched.
+    mirror.requests.length = 0;
+    expect((await resolveInstaller(opts(cacheDir))).origin).toBe('archive');
+    expect(mirror.requests[0]).toBe('/debian/dists/trixie/InRelease');
+    expect(mirror.requests.slice(1).every((r) => /\/dists\/trixie\/main\/binary-(all|amd64)\/(by-hash\/SHA256\/\w+|Packages\.xz)$/.test(r)), mirror.requests.join()).toBe(true);
+
     // Resolutions are remembered per mirror: a mirror never used before has nothing cached.
     const other = `http://127.0.0.1:${await closedPort()}/debian`;
     await expectUserError(resolveInstaller({ ...opts(cacheDir), mirror: other, offline: true }), /offline, and the cache .* has no installer for trixie from http:\/\/127\.0\.0\.1/);
@@ -166,17 +175,6 @@ describe('archive via a loopback mirror serving the real files', () => {
     } finally {
       mirror = await startMirror(mirror.routes);
     }
-  });
-
-  it('reuses the verified .deb: a second online resolve downloads only the indexes', async () => {
-    serve();
-    const cacheDir = await newCache();
-    await resolveInstaller(opts(cacheDir));
-    mirror.requests.length = 0;
-    const src = await resolveInstaller(opts(cacheDir));
-    expect(src.origin).toBe('archive');
-    expect(mirror.requests[0]).toBe('/debian/dists/trixie/InRelease');
-    expect(mirror.requests.slice(1).every((r) => /\/dists\/trixie\/main\/binary-(all|amd64)\/(by-hash\/SHA256\/\w+|Packages\.xz)$/.test(r)), mirror.requests.join()).toBe(true);
   });
 
   it('rejects an InRelease with one byte flipped (bad signature)', async () => {
@@ -447,5 +445,88 @@ describe('index and package parsing', () => {
     expect(releaseFromDiskInfo('Debian GNU/Linux 13.1.0 "Trixie" - Official amd64 NETINST')).toBe('trixie');
     expect(releaseFromDiskInfo('Debian GNU/Linux 12.11.0 "Bookworm" - Official amd64 DVD Binary-1')).toBe('bookworm');
     expect(releaseFromDiskInfo('Debian GNU/Linux 11 "Bullseye"')).toBeUndefined();
+  });
+});
+
+describe('.deb unpacking and the cache', () => {
+  const prefix = 'usr/lib/debian-installer/images/13/amd64/text/';
+
+  it('recreates links inside the tree, drops links that leave it, extracts only the prefix', async () => {
+    const deb = join(work, 'links.deb');
+    await buildDeb(deb, 'Package: x\nVersion: 1\n', [
+      { name: './usr/', type: 'directory' },
+      { name: `./${prefix}debian-installer/amd64/pxelinux.0`, content: 'PXE' },
+      { name: `./${prefix}pxelinux.0`, type: 'symlink', linkname: 'debian-installer/amd64/pxelinux.0' },
+      { name: `./${prefix}hard.0`, type: 'link', linkname: `./${prefix}debian-installer/amd64/pxelinux.0` },
+      { name: `./${prefix}escape`, type: 'symlink', linkname: '../../../../../../../etc/passwd' },
+      { name: `./${prefix}absolute`, type: 'symlink', linkname: '/etc/passwd' },
+      { name: './usr/share/doc/x/README', content: 'not wanted' },
+    ]);
+    expect((await readDebControl(deb)).Package).toBe('x');
+    const dest = await mkdtemp(join(work, 'tree-'));
+    const stats = await extractDebData(deb, prefix, dest);
+    expect(stats).toMatchObject({ files: 1, links: 2 });
+    expect(await listCache(dest)).toEqual(['debian-installer/', 'debian-installer/amd64/', 'debian-installer/amd64/pxelinux.0', 'hard.0', 'pxelinux.0']);
+    expect(await readFile(join(dest, 'pxelinux.0'), 'utf8')).toBe('PXE');
+    expect(await readFile(join(dest, 'hard.0'), 'utf8')).toBe('PXE');
+  });
+
+  it('never writes outside the target, whatever the entry names and links say', async () => {
+    const deb = join(work, 'evil.deb');
+    const marker = `pc-evil-${randomBytes(4).toString('hex')}`;
+    await buildDeb(deb, 'Package: x\nVersion: 1\n', [
+      { name: `./${prefix}../../../../../../../../tmp/${marker}-1`, content: 'x' },
+      { name: `./${prefix}a/../../../../../../../../../../tmp/${marker}-2`, content: 'x' },
+      { name: `./${prefix}up`, type: 'symlink', linkname: '..' },
+      { name: `./${prefix}up/${marker}-3`, content: 'x' },
+      { name: `./${prefix}hl`, type: 'link', linkname: '/etc/passwd' },
+      { name: `./${prefix}b`, type: 'symlink', linkname: '.' },
+      { name: `./${prefix}c`, type: 'symlink', linkname: 'b/..' },
+      { name: `./${prefix}c/${marker}-4`, content: 'x' },
+      { name: `./${prefix}d`, type: 'symlink', linkname: 'b/..' },
+    ]);
+    const dest = await mkdtemp(join(work, 'tree-'));
+    const stats = await extractDebData(deb, prefix, dest);
+    // The climbing names fall outside the prefix; the escaping symlink and hard link are dropped,
+    // so 'up/…' becomes an ordinary directory inside the tree.
+    // Links are made after all files, so c/… is an ordinary directory in the tree and the link
+    // c (-> b/.. -> ..) never exists; d (-> b/..) looks inside but really resolves outside: removed.
+    expect(stats).toMatchObject({ files: 2, links: 1 });
+    expect(await listCache(dest)).toEqual(['b', 'c/', `c/${marker}-4`, 'up/', `up/${marker}-3`]);
+    for (const n of [1, 2]) await expect(stat(`/tmp/${marker}-${n}`)).rejects.toThrow();
+    for (const n of [3, 4]) await expect(stat(join(dest, '..', `${marker}-${n}`))).rejects.toThrow();
+  });
+
+  it('a netboot-named package without the images tree is rejected and leaves nothing behind', async () => {
+    const deb = join(work, 'empty-netboot.deb');
+    await buildDeb(deb, 'Package: debian-installer-13-netboot-amd64\nVersion: 1\n', [{ name: './usr/share/doc/README', content: 'x' }]);
+    const cacheDir = await newCache();
+    await expectUserError(resolveInstaller({ release: 'trixie', mirror: DEFAULT_MIRROR, installer: deb, cacheDir, progress: silentProgress }), /has no files under \/usr\/lib\/debian-installer\/images\/13\/amd64\/text\//, EXIT.verification);
+    await expectCleanCache(cacheDir);
+  });
+
+  it('sweeps temp files left by a crashed process, keeps those of live ones', async () => {
+    const cacheDir = await newCache();
+    const cache = new Cache(cacheDir);
+    await cache.init();
+    const sleeper = execa('sleep', ['30']);
+    try {
+      await writeFile(join(cacheDir, 'tmp', '999999999-dead.tmp'), 'partial');
+      await mkdir(join(cacheDir, 'tmp', '999999998-dead-dir.tmp'));
+      await writeFile(join(cacheDir, 'tmp', `${sleeper.pid}-live.tmp`), 'in flight');
+      await cache.init();
+      expect(await readdir(join(cacheDir, 'tmp'))).toEqual([`${sleeper.pid}-live.tmp`]);
+    } finally {
+      sleeper.kill();
+      await sleeper.catch(() => undefined);
+    }
+    await cache.init();
+    expect(await readdir(join(cacheDir, 'tmp'))).toEqual([]);
+  });
+
+  it('chooses the cache directory from the environment', () => {
+    expect(defaultCacheDir({ PERSONAL_CLOUD_CACHE: '/x/pc' })).toBe('/x/pc');
+    expect(defaultCacheDir({ XDG_CACHE_HOME: '/x/cache' })).toBe('/x/cache/personal-cloud');
+    expect(defaultCacheDir({})).toBe(join(homedir(), '.cache', 'personal-cloud'));
   });
 });

@@ -144,7 +144,8 @@ describe('trixie images from the netboot package', () => {
     expect(isolinux).toContain('INITRD /install/initrd.gz,/install/payload.gz');
     const listing = await execa('sh', ['-c', `xorriso -osirrox on -indev "${iso}" -extract /install/payload.gz /dev/stdout 2>/dev/null | zcat | cpio -it 2>/dev/null`]);
     for (const n of ['node1', 'node2', 'node3']) expect(listing.stdout).toContain(`personal-cloud/nodes/${n}/mac`);
-    expect(listing.stdout).toContain('personal-cloud/pick-node.sh');
+    expect(listing.stdout).toContain('usr/lib/debian-installer-startup.d/S29personal-cloud-pick-node');
+    expect(listing.stdout).not.toMatch(/^preseed\.cfg$/m);
   });
 
   it('is reproducible: the same inputs and SOURCE_DATE_EPOCH give byte-identical images', async () => {

@@ -48,14 +48,17 @@ export const peersStep: Step = {
       // The probed side knows the prober by address only; probing back records its name.
       await gluster(['peer', 'probe', leader], false, 60_000);
       boundary('peers:probe-back');
-      return;
+      return true;
     }
-    if (leader !== ctx.self.name || !ctx.leaderStable) return;
+    if (leader !== ctx.self.name || !ctx.leaderStable) return false;
+    let acted = false;
     for (const m of targets(ctx)) {
       if (inPool(ctx, m.name)) continue;
       if ((m.remote?.glusterd.peers.length ?? 0) > 0) continue; // in some other pool: its leader handles it
       await gluster(['peer', 'probe', m.name], false, 60_000);
       boundary('peers:probe');
+      acted = true;
     }
+    return acted;
   },
 };

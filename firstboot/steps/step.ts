@@ -26,6 +26,7 @@ export interface Ctx {
   leader: string | null;
   /** The same leader for a few seconds: avoids two nodes probing at once while views converge. */
   leaderStable: boolean;
+  agentStartMs: number;
   /** When this node first saw itself as leader with a formable replica set (ms), for the grace period. */
   formableSince?: number;
 }
@@ -35,7 +36,8 @@ export type Check = { ok: true; detail?: string } | { ok: false; waiting?: boole
 export interface Step {
   name: string;
   check(ctx: Ctx): Promise<Check>;
-  apply(ctx: Ctx): Promise<void>;
+  /** Does what can be done now; false when it had nothing to do (waiting on others). */
+  apply(ctx: Ctx): Promise<boolean | void>;
 }
 
 /** An error that is the user's to fix (e.g. a disk with data); shown as the step's state. */

@@ -46,16 +46,12 @@ async function desiredOptions(ctx: Ctx, v: VolumePlan): Promise<{ group?: string
   return group ? { group, options } : { options };
 }
 
-async function optionDiff(ctx: Ctx, v: VolumePlan, info: VolumeInfo): Promise<{ group?: string; set: [string, string][] }> {
+/** Options that differ from what the volume has; a `group` is expanded from its file so one transaction sets everything. */
+async function optionDiff(ctx: Ctx, v: VolumePlan, info: VolumeInfo): Promise<[string, string][]> {
   const want = await desiredOptions(ctx, v);
+  const all: Record<string, string> = { ...(want.group ? await groupOptions(want.group) : {}), ...want.options };
   const cur = info.options;
-  let group: string | undefined;
-  if (want.group) {
-    const g = await groupOptions(want.group);
-    if (Object.entries(g).some(([k, val]) => cur[k] === undefined || norm(cur[k]) !== norm(val))) group = want.group;
-  }
-  const set = Object.entries(want.options).filter(([k, val]) => cur[k] === undefined || norm(cur[k]) !== norm(val));
-  return group ? { group, set } : { set };
+  return Object.entries(all).filter(([k, val]) => cur[k] === undefined || norm(cur[k]) !== norm(val));
 }
 
 const replicated = (ctx: Ctx) => ctx.plan.volumes.filter((v) => v.kind === 'replicated');
@@ -77,7 +73,7 @@ export const volumesStep: Step = {
       const missingWait = s.filter((x) => !x.present && !x.ready).length;
       if (ctx.leader === ctx.self.name) {
         const d = await optionDiff(ctx, v, info);
-        if (d.group || d.set.length) notes.push(`${v.name}: ${d.set.length + (d.group ? 1 : 0)} options to set`);
+        if (d.length) notes.push(`${v.name}: ${d.length} options to set`);
         if (ctx.state.data.rebalancePending.includes(v.name)) notes.push(`${v.name}: rebalance to start`);
       }
       if (!info.started) notes.push(`${v.name}: not started`);
@@ -90,7 +86,8 @@ export const volumesStep: Step = {
     return { ok: false, waiting: waiting && onlyWaiting, detail: notes.join('; ') };
   },
   async apply(ctx) {
-    if (ctx.leader !== ctx.self.name || !ctx.leaderStable) return;
+    if (ctx.leader !== ctx.self.name || !ctx.leaderStable) return false;
+    let acted = false;
     for (const v of replicated(ctx)) {
       let info = ctx.obs.volumes.find((x) => x.name === v.name);
       const s = sets(ctx, v, info);
@@ -102,6 +99,7 @@ export const volumesStep: Step = {
           if (Date.now() - ctx.formableSince < ctx.env.formGraceSeconds * 1000) continue;
         }
         const bricks = ready.flatMap((x) => x.bricks);
+        acted = true;
         await gluster(['volume', 'create', v.name, ...createArgs(v), ...bricks, ...(needsForce(ctx, bricks) ? ['force'] : [])], false, 120_000);
         boundary('volumes:create');
         info = (await refresh(v.name))!;
@@ -109,6 +107,7 @@ export const volumesStep: Step = {
         const add = s.filter((x) => x.ready && !x.present);
         if (add.length) {
           const bricks = add.flatMap((x) => x.bricks);
+          acted = true;
           if (!ctx.state.data.rebalancePending.includes(v.name)) { ctx.state.data.rebalancePending.push(v.name); await ctx.state.save(); }
           await gluster(['volume', 'add-brick', v.name, ...createArgs(v), ...bricks, ...(needsForce(ctx, bricks) ? ['force'] : [])], false, 120_000);
           boundary('volumes:add-brick');
@@ -116,8 +115,8 @@ export const volumesStep: Step = {
         }
       }
       const d = await optionDiff(ctx, v, info);
-      if (d.group) { await gluster(['volume', 'set', v.name, 'group', d.group]); boundary('volumes:group'); }
-      for (const [k, val] of d.set) { await gluster(['volume', 'set', v.name, k, val]); boundary('volumes:option'); }
+      if (d.length || !info.started || ctx.state.data.rebalancePending.includes(v.name)) acted = true;
+      if (d.length) { await gluster(['volume', 'set', v.name, ...d.flat()], false, 120_000); boundary('volumes:options'); }
       if (!info.started) { await gluster(['volume', 'start', v.name], false, 120_000); boundary('volumes:start'); }
       if (ctx.state.data.rebalancePending.includes(v.name)) {
         const r = await gluster(['volume', 'rebalance', v.name, 'start'], true, 120_000);
@@ -127,6 +126,7 @@ export const volumesStep: Step = {
         await ctx.state.save();
       }
     }
+    return acted;
   },
 };
 

@@ -5,6 +5,9 @@
 # and WIPE=true|false.
 set -u
 conf=$1
+# Overridable for tests only; the installer has the real ones.
+SYS=${PC_SYSFS:-/sys}
+DEV=${PC_DEVDIR:-/dev}
 ID= MIN_BYTES= MAX_BYTES= MODEL= SERIAL= TYPE= WIPE=false
 . "$conf"
 say() { echo "personal-cloud: $*" > /dev/console; logger -t personal-cloud "$*" 2>/dev/null; }
@@ -20,12 +23,12 @@ if [ -n "$ID" ]; then
   dev=$(readlink -f "$ID")
   candidates=$(basename "$dev")
 else
-  for sys in /sys/block/*; do
+  for sys in "$SYS"/block/*; do
     d=$(basename "$sys")
     case "$d" in loop*|ram*|sr*|fd*|md*|dm-*|zram*|nbd*) continue ;; esac
     [ "$(attr "$sys/removable")" = 1 ] && continue
     # the medium we booted from is never a target
-    if grep -qs "^/dev/$d" /proc/mounts; then continue; fi
+    if grep -qs "^/dev/$d" "${PC_MOUNTS:-/proc/mounts}"; then continue; fi
     bytes=$(( $(attr "$sys/size") * 512 ))
     [ "$bytes" -gt 0 ] || continue
     [ -n "$MIN_BYTES" ] && [ "$bytes" -lt "$MIN_BYTES" ] && continue
@@ -44,11 +47,11 @@ fi
 set -- $candidates
 [ $# -eq 0 ] && fail "no disk matches the OS disk selector"
 [ $# -gt 1 ] && fail "the OS disk selector matches $# disks ($*): it must match exactly one"
-disk=/dev/$1
+disk=$DEV/$1
 
 # Data check: partitions, or any signature at the start of the disk (filesystem, LVM, LUKS, MBR/GPT).
 if [ "$WIPE" != true ]; then
-  if ls /sys/block/$1/ | grep -q "^$1"; then
+  if ls "$SYS/block/$1/" | grep -q "^$1"; then
     fail "$disk has partitions; refusing to erase it (set wipe: true on disks.os to allow)"
   fi
   if [ -n "$(dd if=$disk bs=4096 count=16 2>/dev/null | tr -d '\000' | head -c 1)" ]; then

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { DiskSelector } from '../config/types.js';
 import type { NodePlan, Plan } from '../plan/types.js';
 import { agentFiles } from '../render/agent-files.js';
-import { renderNodePreseed, renderUniversalPreseed, type PreseedOptions } from '../render/preseed.js';
+import { renderNodePreseed, type PreseedOptions } from '../render/preseed.js';
 import { EXIT, UserError } from '../util/errors.js';
 import { projectPath } from '../util/paths.js';
 import type { CpioEntry } from './cpio.js';
@@ -12,6 +12,8 @@ import type { CpioEntry } from './cpio.js';
 
 export const AGENT_BUNDLE = 'dist/personal-cloud-agent.mjs';
 export const AGENT_UNIT = 'firstboot/personal-cloud-agent.service';
+/** Runs right before S30initrd-preseed, which loads /preseed.cfg. */
+export const PICK_NODE_STARTUP = 'usr/lib/debian-installer-startup.d/S29personal-cloud-pick-node';
 
 function shellQuote(v: string): string {
   return `'${v.replace(/'/g, `'\\''`)}'`;
@@ -73,7 +75,7 @@ function userEntries(plan: Plan): CpioEntry[] {
 }
 
 function scriptEntries(): CpioEntry[] {
-  return ['select-os-disk.sh', 'late.sh', 'pick-node.sh'].map((s) => ({
+  return ['early.sh', 'select-os-disk.sh', 'late.sh'].map((s) => ({
     path: `personal-cloud/${s}`,
     content: readFileSync(projectPath('preseed', 'scripts', s)),
     mode: 0o755,
@@ -98,12 +100,14 @@ export function payloadEntries(req: PayloadRequest): CpioEntry[] {
   });
   const single = req.nodes !== 'all' && chosen.length === 1;
   const opts = req.preseed ?? {};
+  // One node: its answers are /preseed.cfg. Universal: a startup script that runs just before
+  // d-i reads /preseed.cfg copies the chosen node's answers there.
+  const chooser: CpioEntry = single
+    ? { path: 'preseed.cfg', content: renderNodePreseed(plan, chosen[0], opts), mode: 0o600 }
+    : { path: PICK_NODE_STARTUP, content: readFileSync(projectPath('preseed', 'scripts', 'pick-node.sh')), mode: 0o755 };
   return [
-    {
-      path: 'preseed.cfg',
-      content: single ? renderNodePreseed(plan, chosen[0], opts) : renderUniversalPreseed(plan),
-      mode: 0o600,
-    },
+    chooser,
+    ...(opts.serialLog && !single ? [{ path: 'personal-cloud/serial-log', content: '', mode: 0o644 }] : []),
     ...scriptEntries(),
     { path: 'personal-cloud/agent/personal-cloud-agent.mjs', content: req.agent.script, mode: 0o644 },
     { path: 'personal-cloud/agent/personal-cloud-agent.service', content: req.agent.unit, mode: 0o644 },

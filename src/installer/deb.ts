@@ -2,7 +2,7 @@
 // through tar-stream, xz/zstd through the system tools (execa), gzip through zlib — streaming,
 // so a 150 MB package never sits in memory.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, open, symlink } from 'node:fs/promises';
+import { link, mkdir, open, realpath, symlink, unlink } from 'node:fs/promises';
 import { dirname, join, normalize, posix, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -132,6 +132,7 @@ export async function extractDebData(path: string, prefix: string, dest: string)
   const stats: ExtractStats = { files: 0, links: 0, dirs: 0, bytes: 0 };
   await mkdir(dest, { recursive: true });
   const extract = tar.extract();
+  const symlinks: { target: string; to: string }[] = [];
   const rel = (name: string) => {
     const n = posix.normalize(name.replace(/^\.?\//, ''));
     return n.startsWith(want) ? n.slice(want.length) : undefined;
@@ -160,9 +161,7 @@ export async function extractDebData(path: string, prefix: string, dest: string)
           const to = header.linkname ?? '';
           const resolved = normalize(join(dirname(target), to));
           if (to.startsWith('/') || (resolved !== dest && !resolved.startsWith(dest + sep))) return; // points outside the tree: drop it
-          await mkdir(dirname(target), { recursive: true });
-          await symlink(to, target);
-          stats.links++;
+          symlinks.push({ target, to }); // created last, so no entry is ever written through one
           return;
         }
         case 'link': {
@@ -181,6 +180,18 @@ export async function extractDebData(path: string, prefix: string, dest: string)
     handle().then(() => next(), (e: Error) => { stream.resume(); next(e); });
   });
   await pipeMember(path, m, extract);
+  const realDest = await realpath(dest);
+  for (const l of symlinks) {
+    await mkdir(dirname(l.target), { recursive: true });
+    try { await symlink(l.to, l.target); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue; // a real entry of that name wins
+      throw e;
+    }
+    // Chains of links can still resolve outside (a -> b/.. with b -> .): check the real target.
+    const real = await realpath(l.target).catch(() => undefined);
+    if (!real || (real !== realDest && !real.startsWith(realDest + sep))) await unlink(l.target);
+    else stats.links++;
+  }
   return stats;
 }
 

@@ -42,7 +42,3 @@ export function renderNodePreseed(plan: Plan, node: NodePlan, opts: PreseedOptio
     serialLog: Boolean(opts.serialLog),
   });
 }
-
-export function renderUniversalPreseed(plan: Plan): string {
-  return ejs.render(template('universal.cfg.ejs'), { plan });
-}

@@ -17,6 +17,8 @@ export const BASE = '/tmp/pc-agent-harness';
 const PREFIX = 'pca';
 export const SUBNET = '10.77.5';
 const SW = `${PREFIX}-sw`;
+/** Agent and glusterd logs of the last run are copied here at teardown. */
+export const LOG_KEEP = '/tmp/pc-agent-harness-logs';
 /** Host directories the per-node mounts need as mount points (absent on a plain host). */
 const HOST_MOUNTPOINTS = ['/data', '/etc/personal-cloud', '/var/lib/personal-cloud'];
 const REPO = new URL('../../', import.meta.url).pathname;
@@ -265,6 +267,11 @@ export class Harness {
   }
 
   /** The node's agent status as JSON, asked through the agent's own CLI (authenticated channel). */
+  /** The status the agent saved after its last pass (cheap: no process spawned). */
+  snapshot(name: string): import('../../firstboot/status-types.js').NodeStatus | null {
+    try { return JSON.parse(readFileSync(join(this.node(name).dir, 'pc-lib', 'status.json'), 'utf8')); } catch { return null; }
+  }
+
   async status(name: string): Promise<import('../../firstboot/status-types.js').NodeStatus> {
     const { bin, env } = this.nodeCommand();
     const r = await sh('nsenter', [...this.nsenterArgs(name), bin, this.agentPath, 'status', '--json'], { allowFail: true, env: { ...process.env, ...env } });
@@ -278,6 +285,8 @@ export class Harness {
 
   async teardown(): Promise<void> {
     this.stopping = true;
+    // keep the last run's agent logs for a look after a failure
+    await sh('sh', ['-c', `rm -rf ${LOG_KEEP} && mkdir -p ${LOG_KEEP} && for d in ${BASE}/nodes/*; do n=$(basename $d); cp $d/agent.log ${LOG_KEEP}/$n.log 2>/dev/null; cp $d/log/glusterd.log ${LOG_KEEP}/$n-glusterd.log 2>/dev/null; done; true`], { allowFail: true });
     for (const n of this.nodes.values()) n.supervise = false;
     await teardownAll();
   }
