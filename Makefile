@@ -24,7 +24,7 @@ test: node_modules/.installed test-deps
 
 ## Benchmarks: image build vs bare xorriso, agent formation time.
 bench: node_modules/.installed test-deps
-	node --import tsx scripts/bench-iso.ts
+	node scripts/run-ts.mjs scripts/bench-iso.ts
 
 clean:
 	rm -rf $(OUT) dist

@@ -5,10 +5,14 @@ import type { Member } from '../members.js';
 import { fingerprint } from '../tls.js';
 import type { Ctx, Step } from './step.js';
 
+/** Gluster shows a peer by the name it was probed with, or (on the probed side) by reverse lookup or address. */
 function peerOf(ctx: Ctx, name: string) {
   const addr = ctx.members.peers.get(name)?.address;
-  return ctx.obs.peers.find((p) => p.names.includes(name) || (addr !== undefined && p.names.includes(addr)));
+  const fqdn = ctx.plan.nodes.find((n) => n.name === name)?.fqdn;
+  return ctx.obs.peers.find((p) => p.names.some((x) => x === name || x === fqdn || x === addr));
 }
+
+const isAddress = (s: string) => /^[0-9.]+$|:/.test(s);
 
 export function inPool(ctx: Ctx, name: string): boolean {
   if (name === ctx.self.name) return true;
@@ -44,7 +48,7 @@ export const peersStep: Step = {
   },
   async apply(ctx) {
     const leader = ctx.leader;
-    if (leader && leader !== ctx.self.name && inPool(ctx, leader) && !peerOf(ctx, leader)!.names.includes(leader)) {
+    if (leader && leader !== ctx.self.name && inPool(ctx, leader) && peerOf(ctx, leader)!.names.every(isAddress)) {
       // The probed side knows the prober by address only; probing back records its name.
       await gluster(['peer', 'probe', leader], false, 60_000);
       boundary('peers:probe-back');

@@ -7,6 +7,7 @@ import { deriveJoinKey } from '../plan/keys.js';
 import { loadAgentBundle, AGENT_BUNDLE } from '../assemble/payload.js';
 import { buildMedia, type MediaTarget } from '../build/media.js';
 import { remasterIsos } from '../build/remaster.js';
+import { buildPxe } from '../pxe/build-pxe.js';
 import { resolveInstaller } from '../installer/resolve.js';
 import { BOOT_FILES } from '../write/boot-files.js';
 import { writeManifest, type ManifestInput } from '../write/manifest.js';
@@ -19,7 +20,7 @@ import type { ConsoleKind } from '../render/boot-menu.js';
 
 export const TOOL_VERSION = '0.1.0';
 
-const HELP = `Usage: personal-cloud build [iso] [options]
+const HELP = `Usage: personal-cloud build [iso|pxe] [options]
 
 Builds installer images from cluster.yaml: one per node (its own unattended install) and one
 universal image whose boot menu picks the node (default entry: match this PC's MAC).
@@ -73,9 +74,10 @@ export const buildCommand: Command = {
     if (!args) return EXIT.ok;
     const { values: v, positionals } = args;
     const kind = positionals[0] ?? 'iso';
-    if (kind !== 'iso' || positionals.length > 1) {
-      throw new UserError(`build: unknown output '${positionals.join(' ')}' (allowed: iso)`, EXIT.usage);
+    if (!['iso', 'pxe'].includes(kind) || positionals.length > 1) {
+      throw new UserError(`build: unknown output '${positionals.join(' ')}' (allowed: iso, pxe)`, EXIT.usage);
     }
+    if (kind === 'pxe' && (v.universal || v['base-iso'])) throw new UserError('build pxe: --universal and --base-iso apply to images only', EXIT.usage);
     const consoleKind = (v.console ?? 'screen') as ConsoleKind;
     if (consoleKind !== 'screen' && consoleKind !== 'serial') throw new UserError(`build: --console must be screen or serial, got '${consoleKind}'`, EXIT.usage);
     if (v.universal && v.node?.length) throw new UserError('build: --universal and --node exclude each other', EXIT.usage);
@@ -112,9 +114,11 @@ export const buildCommand: Command = {
     }
     const joinKey = deriveJoinKey(config.secret, config.name);
     const request = { plan, joinKey, agent, targets, console: consoleKind, outDir, epoch, serialLog: v['serial-log'], progress };
-    const outputs = installer.iso
-      ? await remasterIsos({ ...request, iso: installer.iso, installer })
-      : await buildMedia({ ...request, installer });
+    const outputs = kind === 'pxe'
+      ? await buildPxe({ ...request, installer, nodes: nodes.length ? nodes : undefined })
+      : installer.iso
+        ? await remasterIsos({ ...request, iso: installer.iso, installer })
+        : await buildMedia({ ...request, installer });
 
     const inputs: ManifestInput[] = [
       { name: 'cluster.yaml', sha256: await sha256File(configPath), size: (await stat(configPath)).size },

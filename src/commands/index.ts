@@ -9,6 +9,7 @@ import { buildCommand } from './build.js';
 import { inspectCommand } from './inspect.js';
 import { writeUsbCommand } from './write-usb.js';
 import { statusCommand } from './status.js';
+import { serveCommand } from './serve.js';
 
 export const commands: Command[] = [
   initCommand,
@@ -21,4 +22,5 @@ export const commands: Command[] = [
   inspectCommand,
   writeUsbCommand,
   statusCommand,
+  serveCommand,
 ];

@@ -1,4 +1,4 @@
-import { basename, join } from 'node:path';
+import { join, relative } from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
 
 export interface ManifestInput { name: string; sha256: string; size?: number }
@@ -20,7 +20,7 @@ export interface Manifest {
 export async function writeManifest(outDir: string, manifest: Manifest, name = 'manifest.json'): Promise<string> {
   const path = join(outDir, name);
   await writeFileAtomic(path, `${JSON.stringify(manifest, null, 2)}\n`, 0o644);
-  const sums = manifest.outputs.map((o) => `${o.sha256}  ${basename(o.file)}\n`).join('');
+  const sums = manifest.outputs.map((o) => `${o.sha256}  ${relative(outDir, o.file)}\n`).join('');
   await writeFileAtomic(join(outDir, 'SHA256SUMS'), sums, 0o644);
   return path;
 }
