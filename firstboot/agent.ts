@@ -76,7 +76,7 @@ export class Agent {
     this.server = await startChannelServer({
       key: this.cfg.key, node: self.name, port: this.env.port,
       handlers: {
-        status: async () => this.status(),
+        status: async (_from, body) => { if ((body as { heal?: boolean } | null)?.heal) await this.refreshHeal(5_000); return this.status(); },
         plan: async () => this.plan,
       },
       onRefused: (r) => this.members.refuse(r.from, r.address, r.reason),
@@ -193,11 +193,12 @@ export class Agent {
     return converged;
   }
 
-  private async refreshHeal(): Promise<void> {
+  /** Heal counts (glfsheal is costly): every 30 s in the background, fresher when a person asks. */
+  private async refreshHeal(maxAgeMs = 30_000): Promise<void> {
     for (const v of this.obs.volumes) {
       if (!v.started) continue;
       const prev = this.heal.get(v.name);
-      if (prev && Date.now() - prev.at < 5_000) continue;
+      if (prev && Date.now() - prev.at < maxAgeMs) continue;
       try { this.heal.set(v.name, { at: Date.now(), bricks: await healInfo(v.name) }); } catch (e) { log.debug(`heal info ${v.name}: ${(e as Error).message}`); }
     }
   }

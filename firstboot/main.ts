@@ -29,7 +29,7 @@ async function status(json: boolean): Promise<number> {
   let s: NodeStatus;
   let note = '';
   try {
-    s = (await call<NodeStatus>(cfg.key, cfg.node.name, '127.0.0.1', env.port, 'status')).data;
+    s = (await call<NodeStatus>(cfg.key, cfg.node.name, '127.0.0.1', env.port, 'status', { heal: true }, 60_000)).data;
   } catch (e) {
     const snap = await readText(join(env.stateDir, 'status.json'));
     if (!snap) { process.stderr.write(`personal-cloud-agent status: the agent is not answering (${(e as Error).message}) and has left no status yet\n`); return 1; }

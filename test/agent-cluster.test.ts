@@ -41,7 +41,7 @@ describe('agent: 3-node formation', () => {
 
   it('converges: gv0 replica 3 and gv1 2 x 3 started and mounted everywhere', async () => {
     try {
-      await waitFor('all three agents converged', 150_000, () => converged(NODES), 1000);
+      await waitFor('all three agents converged', 240_000, () => converged(NODES), 1000);
     } catch (e) {
       for (const n of NODES) console.error(`---- ${n}\n${h.logTail(n, 60)}`);
       throw e;
@@ -68,7 +68,7 @@ describe('agent: 3-node formation', () => {
       expect((await h.on(n, 'sh', ['-c', 'grep -c "BEGIN CERTIFICATE" /etc/ssl/glusterfs.ca; test -e /var/lib/glusterd/secure-access && echo secure'])).stdout.trim()).toBe('3\nsecure');
       expect((await h.on(n, 'stat', ['-c', '%a', '/etc/personal-cloud/join.key', '/etc/ssl/glusterfs.key'])).stdout.trim()).toBe('600\n600');
     }
-  }, 200_000);
+  }, 300_000);
 
   it('a file written through the FUSE mount on node1 is on all three gv0 bricks', async () => {
     const payload = randomBytes(1 << 20);
@@ -105,7 +105,7 @@ describe('agent: 3-node formation', () => {
     await h.killNode('node3');
     await h.on('node1', 'sh', ['-c', 'head -c 524288 /dev/urandom > /mnt/gv0/while-down.bin && sync']);
     const sum = (await h.on('node1', 'sha256sum', ['/mnt/gv0/while-down.bin'])).stdout.split(' ')[0];
-    await waitFor('heal pending reported by the agent', 30_000, async () => {
+    await waitFor('heal pending reported by the agent', 90_000, async () => {
       const s = await h.status('node1');
       const heal = s.volumes.find((v) => v.name === 'gv0')?.heal;
       return heal && heal.some((b) => !b.connected) && heal.some((b) => b.entries > 0);
@@ -119,5 +119,5 @@ describe('agent: 3-node formation', () => {
       return [...out.matchAll(/Number of entries: (\d+)/g)].every((m) => m[1] === '0') && (out.match(/Status: Connected/g) ?? []).length === 3;
     }, 1000);
     expect((await h.on('node3', 'stat', ['-c', '%s', '/mnt/gv0/while-down.bin'])).stdout.trim()).toBe('524288');
-  }, 240_000);
+  }, 360_000);
 });

@@ -4,16 +4,37 @@ import { boundary } from '../crash.js';
 import { glusterdPid, mtimeMs, processStartMs, restartGlusterd, startGlusterd } from '../service.js';
 import { CA, SECURE_ACCESS } from '../tls.js';
 import type { Step } from './step.js';
+import { createHash } from 'node:crypto';
+import { readText, writeDurable } from '../fsx.js';
+
+// What the glusterd we started last was started with (in /run: gone after a reboot, as is glusterd).
+const STARTED_WITH = '/run/personal-cloud/glusterd-started.json';
+
+async function caDigest(): Promise<string> {
+  return createHash('sha256').update((await readText(CA)) ?? '').digest('hex');
+}
 
 async function staleBy(): Promise<string | null> {
   const pid = await glusterdPid();
   if (!pid) return 'not running';
+  const rec = JSON.parse((await readText(STARTED_WITH)) ?? '{}') as { pid?: number; ca?: string; secure?: boolean };
+  if (rec.pid === pid) {
+    if (!rec.secure && (await mtimeMs(SECURE_ACCESS)) !== null) return 'management TLS enabled after glusterd started';
+    return rec.ca === (await caDigest()) ? null : `${CA} changed after glusterd started`;
+  }
+  // started by someone else (systemd at boot): judge by file times, with slack for the
+  // one-second resolution of the boot time the process start is computed from
   const started = await processStartMs(pid);
   for (const f of [SECURE_ACCESS, CA]) {
     const m = await mtimeMs(f);
-    if (m !== null && m > started) return `${f} changed after glusterd started`;
+    if (m !== null && m > started + 1500) return `${f} changed after glusterd started`;
   }
   return null;
+}
+
+async function record(): Promise<void> {
+  const pid = await glusterdPid();
+  await writeDurable(STARTED_WITH, JSON.stringify({ pid, ca: await caDigest(), secure: (await mtimeMs(SECURE_ACCESS)) !== null }), 0o600);
 }
 
 export const glusterdStep: Step = {
@@ -33,8 +54,10 @@ export const glusterdStep: Step = {
     const c = await glusterdStep.check(ctx);
     if (c.ok || c.waiting) return false;
     const why = await staleBy();
+    const ca = await caDigest();
     if (why === 'not running') await startGlusterd();
     else if (why) await restartGlusterd();
+    if (ca === (await caDigest())) await record();
     boundary('glusterd:start');
   },
 };

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { buildEfiImage } from '../write/efi-image.js';
 import { join } from 'node:path';
 import type { Plan } from '../plan/types.js';
 import { cpioArchive, gzipDeterministic } from '../assemble/cpio.js';
@@ -72,35 +73,47 @@ function diskInfo(plan: Plan, t: MediaTarget, installerVersion: string): Buffer 
   return Buffer.from(`personal-cloud ${plan.cluster.name} ${targetName(t)} - Debian ${plan.cluster.releaseVersion} "${plan.cluster.release}" installer ${installerVersion}\n`);
 }
 
-export async function buildMedia(req: MediaRequest): Promise<MediaOutput[]> {
+async function buildImage(req: MediaRequest, target: MediaTarget, work: string, efiImage: string): Promise<MediaOutput> {
   const { plan, progress } = req;
-  const installerInitrd = await readFile(req.installer.initrd);
-  const outputs: MediaOutput[] = [];
-  for (const target of req.targets) {
-    const name = targetName(target);
-    progress.step(`image for ${name}: payload`);
-    const payload = buildPayload(req, target);
-    const files: IsoFile[] = [
-      { isoPath: '.disk/info', source: diskInfo(plan, target, req.installer.version) },
-      { isoPath: 'install/vmlinuz', source: req.installer.linux },
-    ];
-    let menu: BootMenu;
-    if (target.kind === 'node') {
-      // The installer's initrd with our cpio appended: the kernel unpacks concatenated archives.
-      files.push({ isoPath: 'install/initrd.gz', source: Buffer.concat([installerInitrd, payload]) });
-      menu = nodeMenu(plan, target.node, { kernel: '/install/vmlinuz', initrd: '/install/initrd.gz' }, req.console);
-    } else {
-      // One installer initrd for every node; the boot loader concatenates the payload after it.
-      files.push({ isoPath: 'install/initrd.gz', source: req.installer.initrd });
-      files.push({ isoPath: 'install/payload.gz', source: payload });
-      menu = universalMenu(plan, { kernel: '/install/vmlinuz', initrd: '/install/initrd.gz', payload: '/install/payload.gz' }, req.console);
-    }
-    files.push(...menuFiles(plan, menu));
-    const out = join(req.outDir, imageFileName(plan, target));
-    progress.step(`image for ${name}: writing ${out}`);
-    await writeHybridIso({ out, volumeId: volumeId('PC', plan.cluster.name, name), epoch: req.epoch, files });
-    const { size } = await import('node:fs/promises').then((fs) => fs.stat(out));
-    outputs.push({ file: out, target: name, sha256: await sha256File(out), size });
+  const name = targetName(target);
+  progress.step(`image for ${name}: payload`);
+  const payload = buildPayload(req, target);
+  const files: IsoFile[] = [
+    { isoPath: '.disk/info', source: diskInfo(plan, target, req.installer.version) },
+    { isoPath: 'install/vmlinuz', source: req.installer.linux },
+  ];
+  let menu: BootMenu;
+  if (target.kind === 'node') {
+    // The installer's initrd with our cpio appended: the kernel unpacks concatenated archives.
+    const initrd = join(work, `initrd-${target.node}.gz`);
+    await copyFile(req.installer.initrd, initrd);
+    await appendFile(initrd, payload);
+    files.push({ isoPath: 'install/initrd.gz', source: initrd });
+    menu = nodeMenu(plan, target.node, { kernel: '/install/vmlinuz', initrd: '/install/initrd.gz' }, req.console);
+  } else {
+    // One installer initrd for every node; the boot loader concatenates the payload after it.
+    files.push({ isoPath: 'install/initrd.gz', source: req.installer.initrd });
+    files.push({ isoPath: 'install/payload.gz', source: payload });
+    menu = universalMenu(plan, { kernel: '/install/vmlinuz', initrd: '/install/initrd.gz', payload: '/install/payload.gz' }, req.console);
   }
-  return outputs;
+  files.push(...menuFiles(plan, menu));
+  const out = join(req.outDir, imageFileName(plan, target));
+  progress.step(`image for ${name}: writing ${out}`);
+  await writeHybridIso({ out, volumeId: volumeId('PC', plan.cluster.name, name), epoch: req.epoch, files, efiImage });
+  if (target.kind === 'node') await rm(join(work, `initrd-${target.node}.gz`));
+  return { file: out, target: name, sha256: await sha256File(out), size: (await stat(out)).size };
+}
+
+export async function buildMedia(req: MediaRequest): Promise<MediaOutput[]> {
+  await mkdir(req.outDir, { recursive: true, mode: 0o700 });
+  const work = await mkdtemp(join(req.outDir, '.media-work-'));
+  try {
+    // Every image of a build shares one ESP image: its content does not depend on the node.
+    const efiImage = await buildEfiImage(work, req.epoch);
+    const outputs: MediaOutput[] = [];
+    for (const target of req.targets) outputs.push(await buildImage(req, target, work, efiImage));
+    return outputs;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }

@@ -1,10 +1,73 @@
+// `personal-cloud status --config cluster.yaml [--json]`: asks every node's agent for its
+// status over the authenticated channel (HMAC with the join key derived from the secret in
+// cluster.yaml; the secret itself is never sent).
 import type { Command } from './command.js';
-import { EXIT } from '../util/errors.js';
+import { parseCommandArgs, writeJson } from './command.js';
+import { loadConfig } from '../config/load.js';
+import { deriveJoinKey } from '../plan/keys.js';
+import { plan as makePlan } from '../plan/plan.js';
+import { EXIT, UserError } from '../util/errors.js';
+import { call, CallError } from '../../firstboot/channel.js';
+import { AGENT_PORT } from '../../firstboot/env.js';
+import { formatStatus } from '../../firstboot/status-format.js';
+import type { NodeStatus } from '../../firstboot/status-types.js';
 
-// Placeholder until this command lands; owned by whoever implements 'status'.
+const HELP = `Usage: personal-cloud status --config cluster.yaml [--json] [--node NAME] [--port N] [--timeout SECONDS]
+
+Asks each node's agent (HTTP on port ${AGENT_PORT}, every request and answer authenticated with
+the join key derived from the cluster secret) for its members, steps, volumes (heal counts) and
+last error. Nodes with DHCP addresses are reached by name (NAME.DOMAIN).
+
+Options:
+  -c, --config FILE   the cluster description (needs its secret)
+      --json          print [{node, address, ok, status | error}] as JSON
+      --node NAME     ask only this node
+      --port N        agent port (default ${AGENT_PORT})
+      --timeout S     per-node timeout in seconds (default 20)
+
+Exit status: 0 when every node answered and is converged, 1 otherwise.
+`;
+
+export interface NodeAnswer { node: string; address: string; ok: boolean; status?: NodeStatus; error?: string }
+
+export async function askNodes(configPath: string, opts: { node?: string; port?: number; timeoutMs?: number } = {}): Promise<NodeAnswer[]> {
+  const { config } = await loadConfig(configPath);
+  const p = makePlan(config);
+  const key = deriveJoinKey(config.secret, config.name);
+  const nodes = p.nodes.filter((n) => !opts.node || n.name === opts.node);
+  if (!nodes.length) throw new UserError(`status: no node named ${opts.node} in ${configPath} (nodes: ${p.nodes.map((n) => n.name).join(', ')})`, EXIT.usage);
+  return Promise.all(nodes.map(async (n): Promise<NodeAnswer> => {
+    const address = n.network.dhcp ? n.fqdn : n.network.address;
+    try {
+      const r = await call<NodeStatus>(key, 'admin', address, opts.port ?? AGENT_PORT, 'status', { heal: true }, opts.timeoutMs ?? 20_000);
+      if (r.node !== n.name) return { node: n.name, address, ok: false, error: `answered as ${r.node}` };
+      return { node: n.name, address, ok: true, status: r.data };
+    } catch (e) {
+      return { node: n.name, address, ok: false, error: e instanceof CallError ? e.message : String(e) };
+    }
+  }));
+}
+
 export const statusCommand: Command = {
   name: 'status',
-  summary: '(not implemented yet)',
-  help: 'Usage: personal-cloud status\n',
-  async run() { process.stderr.write('personal-cloud status: not implemented yet\n'); return EXIT.failure; },
+  summary: 'ask the nodes\' agents how the cluster is doing',
+  help: HELP,
+  async run(argv) {
+    const args = parseCommandArgs(statusCommand, argv, {
+      config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, node: { type: 'string' }, port: { type: 'string' }, timeout: { type: 'string' },
+    }, false);
+    if (!args) return EXIT.ok;
+    const v = args.values;
+    if (!v.config) throw new UserError('status: --config FILE is required\nRun `personal-cloud status --help` for usage.', EXIT.usage);
+    const port = v.port === undefined ? undefined : Number(v.port);
+    if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new UserError(`status: --port must be 1-65535, got "${v.port}"`, EXIT.usage);
+    const timeout = v.timeout === undefined ? 20 : Number(v.timeout);
+    if (!(timeout > 0)) throw new UserError(`status: --timeout must be a positive number of seconds, got "${v.timeout}"`, EXIT.usage);
+    const answers = await askNodes(v.config, { ...(v.node ? { node: v.node } : {}), ...(port ? { port } : {}), timeoutMs: timeout * 1000 });
+    if (v.json) writeJson(answers);
+    else {
+      for (const a of answers) process.stdout.write(a.ok ? formatStatus(a.status!) : `${a.node} (${a.address}): NOT ANSWERING — ${a.error}\n`);
+    }
+    return answers.every((a) => a.ok && a.status!.converged) ? EXIT.ok : EXIT.failure;
+  },
 };

@@ -61,6 +61,12 @@ async function removeStaleEntries(out: string, keep: Set<string>): Promise<void>
   }
 }
 
+function clusterNetwork(plan: PxeRequest['plan']): PxeState['network'] {
+  const first = plan.nodes.map((n) => n.network).find((a) => !a.dhcp);
+  if (!first || first.dhcp) return undefined;
+  return { network: networkOf(first.address, first.prefix), prefix: first.prefix, ...(first.gateway ? { gateway: first.gateway } : {}), dns: first.dns };
+}
+
 export async function buildPxe(req: PxeRequest): Promise<MediaOutput[]> {
   const { plan, progress } = req;
   const out = req.outDir;
@@ -111,7 +117,8 @@ export async function buildPxe(req: PxeRequest): Promise<MediaOutput[]> {
   await write(IPXE_SCRIPT, renderIpxeEntry(plan), 'ipxe');
 
   const previous = await readState(out).catch(() => undefined);
-  const state: PxeState = { version: 1, cluster: plan.cluster.name, httpPort, nodes: {} };
+  const net = clusterNetwork(plan);
+  const state: PxeState = { version: 1, cluster: plan.cluster.name, httpPort, ...(net ? { network: net } : {}), nodes: {} };
   const keep = new Set<string>();
   for (const { name, mac } of perMac) {
     for (const loader of LOADERS) {
@@ -125,14 +132,13 @@ export async function buildPxe(req: PxeRequest): Promise<MediaOutput[]> {
       keep.add(rel);
       await write(rel, await readFile(join(out, nodeVariant(name, loader, installed ? 'local' : 'install'))), undefined);
     }
-    state.nodes[name] = { mac, tokenSha256: tokenHash(installedToken(req.joinKey, mac)), installed, ...(prev?.changedAt && installed ? { changedAt: prev.changedAt } : {}) };
+    const address = plan.nodes.find((n) => n.name === name)!.network;
+    state.nodes[name] = { mac, tokenSha256: tokenHash(installedToken(req.joinKey, mac)), installed, ...(address.dhcp ? {} : { address: address.address }), ...(prev?.changedAt && installed ? { changedAt: prev.changedAt } : {}) };
   }
   await removeStaleEntries(out, keep);
   await writeState(out, state);
 
-  const first = plan.nodes.find((n) => !n.network.dhcp);
-  const net = first && !first.network.dhcp ? { network: networkOf(first.network.address, first.network.prefix), prefix: first.network.prefix } : { network: '0.0.0.0', prefix: 0 };
-  await write(DNSMASQ_CONF, renderDnsmasqConf({ tftpRoot: out, mode: 'proxy', ...net }), 'dnsmasq');
+  await write(DNSMASQ_CONF, renderDnsmasqConf({ tftpRoot: out, mode: 'proxy', network: net?.network ?? '0.0.0.0', prefix: net?.prefix ?? 0 }), 'dnsmasq');
   progress.done(`PXE tree: ${perMac.length} per-MAC entr${perMac.length === 1 ? 'y' : 'ies'} (${perMac.map((p) => `${p.name} ${macTag(p.mac)}`).join(', ') || 'none'}); unknown machines boot locally by default`);
   return outputs;
 }

@@ -53,7 +53,6 @@ export function renderDnsmasqConf(o: DnsmasqOptions): string {
     'log-dhcp',
     'enable-tftp',
     `tftp-root=${o.tftpRoot}`,
-    'tftp-no-blocksize-limit',
     '',
     '# Client architecture (option 93): 7 and 9 are x86-64 UEFI, 0 is BIOS; iPXE says who it is in option 175.',
     'dhcp-match=set:efi64,option:client-arch,7',

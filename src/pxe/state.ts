@@ -13,6 +13,8 @@ export interface NodeState {
   /** SHA-256 of the token the node presents when it reports "installed" (the token itself is only in its initrd). */
   tokenSha256: string;
   installed: boolean;
+  /** Its address from cluster.yaml: its fixed lease when `serve` runs full DHCP. */
+  address?: string;
   /** ISO time of the last change (absent after a build). */
   changedAt?: string;
 }
@@ -21,6 +23,8 @@ export interface PxeState {
   version: 1;
   cluster: string;
   httpPort: number;
+  /** The cluster's network (from the nodes' static addresses), for dnsmasq. */
+  network?: { network: string; prefix: number; gateway?: string; dns: string[] };
   nodes: Record<string, NodeState>;
 }
 

@@ -9,7 +9,7 @@ import { bootFile } from './boot-files.js';
  * signed shim as the removable-media loader, the signed CD GRUB next to it. Deterministic:
  * fixed volume serial, invariant mkfs, file dates from the build epoch.
  */
-export async function buildEfiImage(workDir: string, epoch: number, label: string): Promise<string> {
+export async function buildEfiImage(workDir: string, epoch: number): Promise<string> {
   const img = join(workDir, 'efi.img');
   const files: [string, string][] = [
     [bootFile('shim'), 'bootx64.efi'],
@@ -23,7 +23,8 @@ export async function buildEfiImage(workDir: string, epoch: number, label: strin
     await utimes(dst, epoch, epoch);
     staged.push([dst, name]);
   }
-  const serial = sha256(label).slice(0, 8);
+  // The serial depends only on what is inside, so equal inputs give an equal image.
+  const serial = sha256(`${epoch}:${files.map(([src]) => src).join(':')}`).slice(0, 8);
   const env = { SOURCE_DATE_EPOCH: String(epoch), MTOOLS_SKIP_CHECK: '1' };
   await run('mkfs.vfat', ['-C', img, '8192', '-i', serial, '-n', 'PCEFIBOOT', '--invariant'], { env });
   await run('mmd', ['-i', img, '::/EFI', '::/EFI/boot'], { env });

@@ -16,6 +16,8 @@ export interface HybridIsoSpec {
   volumeId: string;
   epoch: number;
   files: IsoFile[];
+  /** A prebuilt ESP image (buildEfiImage) to share between images; built here when absent. */
+  efiImage?: string;
 }
 
 /** "YYYYMMDDhhmmss00" in UTC, xorriso's -volume_date uuid format. */
@@ -49,7 +51,7 @@ export async function writeHybridIso(spec: HybridIsoSpec): Promise<void> {
       }
       grafts.push(`${f.isoPath}=${src}`);
     }
-    const efi = await buildEfiImage(work, spec.epoch, spec.volumeId);
+    const efi = spec.efiImage ?? (await buildEfiImage(work, spec.epoch));
     const boot: [string, string][] = [
       ['isolinux/isolinux.bin', bootFile('isolinux')],
       ['isolinux/ldlinux.c32', bootFile('ldlinux')],
