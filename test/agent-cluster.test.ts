@@ -10,8 +10,9 @@ import { sleep, waitFor } from './harness/sh.js';
 const NODES = ['node1', 'node2', 'node3'];
 let h: Harness;
 
-const converged = async (names: string[]) => {
-  for (const n of names) if (!h.snapshot(n)?.converged) return false;
+/** Converged according to the status an agent saved after a pass — by an agent started after `since`. */
+const converged = async (names: string[], since = 0) => {
+  for (const n of names) { const s = h.snapshot(n); if (!s?.converged || Date.parse(s.startedAt) < since) return false; }
   return true;
 };
 
@@ -110,8 +111,9 @@ describe('agent: 3-node formation', () => {
       const heal = s.volumes.find((v) => v.name === 'gv0')?.heal;
       return heal && heal.some((b) => !b.connected) && heal.some((b) => b.entries > 0);
     }, 1000);
+    const restartedAt = Date.now();
     h.startAgent('node3');
-    await waitFor('node3 converged again', 90_000, () => converged(['node3']), 1000);
+    await waitFor('node3 converged again', 180_000, () => converged(['node3'], restartedAt), 1000);
     await waitFor('while-down.bin healed onto node3', 90_000, async () =>
       (await h.on('node3', 'sha256sum', ['/data/glusterfs/gv0/brick1/brick/while-down.bin'], { allowFail: true })).stdout.split(' ')[0] === sum, 1000);
     await waitFor('no pending heals', 60_000, async () => {

@@ -56,7 +56,7 @@ async function expectUnattendedUpToMirror(vm: Vm, node: string, address: string,
   const log = vm.read('syslog');
   // localechooser, keyboard, netcfg and hostname ran from the preseed: no debconf question was shown
   expect(log).not.toMatch(/debconf: .*(localechooser|keyboard-configuration|netcfg\/get_hostname).* seen false/);
-  expect(log).toMatch(/debconf: Setting debconf\/priority to critical/);
+  expect(log).toMatch(/Kernel command line:.*auto=true priority=critical/);
 }
 
 describe.concurrent('installer boot in QEMU', () => {

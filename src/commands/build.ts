@@ -17,10 +17,11 @@ import { createProgress } from '../util/progress.js';
 import { projectPath } from '../util/paths.js';
 import { parseCommandArgs, writeJson, type Command } from './command.js';
 import type { ConsoleKind } from '../render/boot-menu.js';
+import { runBuildDisk } from '../disk/command.js';
 
 export const TOOL_VERSION = '0.1.0';
 
-const HELP = `Usage: personal-cloud build [iso|pxe] [options]
+const HELP = `Usage: personal-cloud build [iso|pxe|disk] [options]
 
 Builds installer images from cluster.yaml: one per node (its own unattended install) and one
 universal image whose boot menu picks the node (default entry: match this PC's MAC).
@@ -39,6 +40,13 @@ Options:
       --serial-log      installer streams its syslog to the 2nd serial port (debugging)
       --json            print the result (outputs, hashes) as JSON on stdout
   -h, --help            this help
+
+build disk: preinstalled node disks (out/disk/NODE.raw and .qcow2, BIOS + UEFI GRUB), made with
+debootstrap from the same plan (packages, users, network, agent). Needs root.
+      --all             every node (the default when no --node is given)
+      --size SIZE       disk image size (default 8G; the root partition grows to the
+                        whole disk at first boot)
+      --format FMT      raw or qcow2 (repeatable; default both)
 
 Reproducible: set SOURCE_DATE_EPOCH and the same inputs give byte-identical images.
 Images hold password hashes and the cluster's derived join key: they are written mode 0600.
@@ -70,13 +78,18 @@ export const buildCommand: Command = {
       offline: { type: 'boolean' },
       'serial-log': { type: 'boolean' },
       json: { type: 'boolean' },
+      all: { type: 'boolean' },
+      size: { type: 'string' },
+      format: { type: 'string', multiple: true },
     });
     if (!args) return EXIT.ok;
     const { values: v, positionals } = args;
     const kind = positionals[0] ?? 'iso';
-    if (!['iso', 'pxe'].includes(kind) || positionals.length > 1) {
-      throw new UserError(`build: unknown output '${positionals.join(' ')}' (allowed: iso, pxe)`, EXIT.usage);
+    if (!['iso', 'pxe', 'disk'].includes(kind) || positionals.length > 1) {
+      throw new UserError(`build: unknown output '${positionals.join(' ')}' (allowed: iso, pxe, disk)`, EXIT.usage);
     }
+    if (kind === 'disk') return runBuildDisk(v);
+    if (v.all || v.size || v.format) throw new UserError('build: --all, --size and --format apply to `build disk` only', EXIT.usage);
     if (kind === 'pxe' && (v.universal || v['base-iso'])) throw new UserError('build pxe: --universal and --base-iso apply to images only', EXIT.usage);
     const consoleKind = (v.console ?? 'screen') as ConsoleKind;
     if (consoleKind !== 'screen' && consoleKind !== 'serial') throw new UserError(`build: --console must be screen or serial, got '${consoleKind}'`, EXIT.usage);

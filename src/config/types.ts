@@ -46,6 +46,10 @@ export interface NodeConfig {
   /** Holds only arbiter bricks (replica 2 + arbiter clusters). */
   arbiter: boolean;
   disks: NodeDisks;
+  /** corosync's second ring (knet link 1) on a second network. */
+  ring1Address?: string;
+  /** Baseboard management controller for fence_ipmilan. */
+  bmc?: { address: string; user: string };
 }
 
 export interface UserConfig {
@@ -88,4 +92,35 @@ export interface ClusterConfig {
   tang?: { url: string };
   volumes: Record<VolumeName, VolumeConfig>;
   nodes: NodeConfig[];
+  /** HA VM stack (corosync, pacemaker, fencing, bridges); absent = defaults (see plan/ha.ts). */
+  ha?: HaConfig;
+}
+
+/**
+ * How a node that stops answering is fenced before its VMs restart elsewhere.
+ * `sbd`: diskless SBD with each node's hardware watchdog (3+ nodes); `ipmi`: fence_ipmilan on
+ * each node's BMC; `agent`: any fence agent (fence_*) with parameters (the test harness uses
+ * one that powers off a simulated node); `none-unsafe`: no fencing — a node that only looks
+ * dead may still write to a VM disk that another node has restarted (disk corruption).
+ */
+export type FencingConfig =
+  | { kind: 'sbd'; watchdog: string }
+  | { kind: 'ipmi' }
+  | { kind: 'agent'; agent: string; params: Record<string, string> }
+  | { kind: 'none-unsafe' };
+
+/** An Open vSwitch bridge: on a NIC (br0), a standalone one (wan0), or a VLAN fake bridge on a parent. */
+export interface BridgeConfig {
+  name: string;
+  nic?: string;
+  parent?: string;
+  vlan?: number;
+}
+
+export interface HaConfig {
+  enabled: boolean;
+  fencing: FencingConfig;
+  /** corosync-qnetd on a small third box: the tie-breaker vote of a 2-node cluster. */
+  qdevice?: { host: string };
+  bridges: BridgeConfig[];
 }

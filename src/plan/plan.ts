@@ -1,6 +1,7 @@
 import type { ClusterConfig, DiskSelector, NodeConfig, VolumeName } from '../config/types.js';
 import { RELEASES } from '../config/types.js';
 import { deriveKeyId } from './keys.js';
+import { haPackages, haPlan } from './ha.js';
 import type { BrickPlan, NodePlan, Plan, VolumeBrickRef, VolumePlan } from './types.js';
 
 /** libvirt-qemu's uid/gid: statically allocated by Debian's libvirt packaging. */
@@ -24,6 +25,7 @@ export function nodePackages(config: ClusterConfig): string[] {
     'prometheus-node-exporter', 'prometheus-libvirt-exporter',
   ];
   if (config.tang) pkgs.push('cryptsetup', 'clevis', 'clevis-luks', 'clevis-systemd');
+  pkgs.push(...haPackages(config));
   return pkgs;
 }
 
@@ -87,7 +89,7 @@ export function plan(config: ClusterConfig): Plan {
     bricksByNode.set(node.name, bricks);
   }
 
-  const nodes: NodePlan[] = config.nodes.map((n) => ({
+  const nodes: NodePlan[] = config.nodes.map((n, i) => ({
     name: n.name,
     fqdn: `${n.name}.${config.domain}`,
     network: n.network,
@@ -95,6 +97,9 @@ export function plan(config: ClusterConfig): Plan {
     arbiter: n.arbiter,
     osDisk: n.disks.os,
     bricks: bricksByNode.get(n.name)!,
+    nodeId: i + 1,
+    ...(n.ring1Address ? { ring1Address: n.ring1Address } : {}),
+    ...(n.bmc ? { bmc: n.bmc } : {}),
   }));
 
   const volumes: VolumePlan[] = [];
@@ -147,5 +152,6 @@ export function plan(config: ClusterConfig): Plan {
     users: config.users,
     nodes,
     volumes,
+    ha: haPlan(config),
   };
 }

@@ -2,7 +2,7 @@
 // need, derived once from a validated ClusterConfig. It holds no raw secret: the agent gets
 // `Plan` as /etc/personal-cloud/cluster.json plus its join key in a separate 0600 file.
 
-import type { BrickLayout, DiskSelector, NodeAddress, Release, UserConfig, VolumeName } from '../config/types.js';
+import type { BrickLayout, BridgeConfig, DiskSelector, NodeAddress, Release, UserConfig, VolumeName } from '../config/types.js';
 
 export interface BrickPlan {
   volume: VolumeName;
@@ -29,6 +29,10 @@ export interface NodePlan {
   arbiter: boolean;
   osDisk: DiskSelector;
   bricks: BrickPlan[];
+  /** corosync nodeid: the node's 1-based position in the plan (scale-out only appends). */
+  nodeId?: number;
+  ring1Address?: string;
+  bmc?: { address: string; user: string };
 }
 
 export interface VolumeBrickRef {
@@ -75,6 +79,27 @@ export interface Plan {
   users: UserConfig[];
   nodes: NodePlan[];
   volumes: VolumePlan[];
+  /** The HA VM stack; absent in plans written before it existed (then: no HA step work). */
+  ha?: HaPlan;
+}
+
+export type FencingPlan =
+  | { kind: 'sbd'; watchdog: string; watchdogTimeoutS: number }
+  | { kind: 'ipmi' }
+  | { kind: 'agent'; agent: string; params: Record<string, string> }
+  | { kind: 'none-unsafe' };
+
+export interface HaPlan {
+  enabled: boolean;
+  fencing: FencingPlan;
+  qdevice?: { host: string; algorithm: 'ffsplit' | 'lms' };
+  /** knet links: 1, or 2 when every node has a ring1 address. */
+  links: 1 | 2;
+  bridges: BridgeConfig[];
+  /** Where VM disks and domain XML live (on the Gluster FUSE mount, never libgfapi). */
+  vmDir: string;
+  /** libvirt migration transport between nodes: qemu+tls with the cluster CA. */
+  migration: 'tls';
 }
 
 /** What the agent reads on a node: the cluster plan plus which node it is. */

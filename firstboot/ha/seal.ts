@@ -1,0 +1,24 @@
+// Secrets sent over the agent's channel (corosync authkey, the libvirt CA key): the channel
+// only authenticates, so these are sealed with AES-256-GCM under a key derived from the join
+// key (HKDF, fresh salt per message). Only a holder of the join key can open them.
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+
+export interface Sealed { salt: string; iv: string; data: string; tag: string }
+
+function keyFor(joinKey: string, purpose: string, salt: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', Buffer.from(joinKey, 'hex'), salt, `pc1 seal|${purpose}`, 32));
+}
+
+export function seal(joinKey: string, purpose: string, plain: Buffer | string): Sealed {
+  const salt = randomBytes(16);
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', keyFor(joinKey, purpose, salt), iv);
+  const data = Buffer.concat([c.update(plain), c.final()]);
+  return { salt: salt.toString('base64'), iv: iv.toString('base64'), data: data.toString('base64'), tag: c.getAuthTag().toString('base64') };
+}
+
+export function unseal(joinKey: string, purpose: string, s: Sealed): Buffer {
+  const d = createDecipheriv('aes-256-gcm', keyFor(joinKey, purpose, Buffer.from(s.salt, 'base64')), Buffer.from(s.iv, 'base64'));
+  d.setAuthTag(Buffer.from(s.tag, 'base64'));
+  return Buffer.concat([d.update(Buffer.from(s.data, 'base64')), d.final()]);
+}

@@ -1,0 +1,122 @@
+// Cluster manager: corosync (knet, crypto on, authkey from the leader through the channel,
+// membership from the admitted nodes, a second link when configured) and Pacemaker with
+// fencing from cluster.yaml and properties suited to VMs. Scale-out adds the new node with a
+// configuration reload (`corosync-cfgtool -R`), which restarts nothing.
+import { chown, mkdir, readFile } from 'node:fs/promises';
+import { run } from '../exec.js';
+import { readText, writeDurable } from '../fsx.js';
+import { log } from '../log.js';
+import { clusterProperties, fenceDevices, PROPS_ID, propertiesXml, rscDefaultsXml } from '../ha/cib.js';
+import { COROSYNC_AUTHKEY, COROSYNC_CONF, confMembers, corosyncConf } from '../ha/corosync-conf.js';
+import { cibQuery, cibUpsert, crmMon, type PcmkState } from '../ha/pcmk.js';
+import { DAEMONS, running, startDaemon } from '../ha/procs.js';
+import { ensureSecrets, loadSecrets } from '../ha/secrets.js';
+import type { Ctx, Check, Step } from './step.js';
+
+const CIB_FILE = '/var/lib/pacemaker/cib/cib.xml';
+
+/** Nodes of corosync.conf: those already in it (a dead node stays: quorum counts it), us, and admitted members. */
+async function members(ctx: Ctx): Promise<string[]> {
+  const cur = confMembers((await readText(COROSYNC_CONF)) ?? '');
+  const live = ctx.members.live().map((m) => m.name);
+  return ctx.plan.nodes.map((n) => n.name).filter((n) => n === ctx.self.name || cur.includes(n) || live.includes(n));
+}
+
+const tokenMs = () => Number(process.env.PERSONAL_CLOUD_COROSYNC_TOKEN_MS) || undefined;
+
+function bootstrapCib(ctx: Ctx): string {
+  const devs = fenceDevices(ctx.plan);
+  return `<cib validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config>${propertiesXml(clusterProperties(ctx.plan))}</crm_config>`
+    + `<nodes/><resources>${devs.map((d) => d.xml).join('')}</resources><constraints>${devs.flatMap((d) => d.constraints).join('')}</constraints>${rscDefaultsXml()}</configuration><status/></cib>\n`;
+}
+
+async function configApplied(ctx: Ctx): Promise<string | null> {
+  const cfg = await cibQuery('configuration');
+  for (const [k, v] of Object.entries(clusterProperties(ctx.plan))) {
+    if (!new RegExp(`name="${k}" value="${v}"`).test(cfg)) return `property ${k}=${v} not set`;
+  }
+  for (const d of fenceDevices(ctx.plan)) {
+    if (!cfg.includes(`id="${d.id}"`)) return `fence device ${d.id} missing`;
+    if (!cfg.includes(ctx.plan.nodes.map((n) => n.name).join(' ')) && d.xml.includes('pcmk_host_list')) return `fence device ${d.id} host list outdated`;
+  }
+  return null;
+}
+
+async function pacemakerState(): Promise<PcmkState | null> {
+  try { return await crmMon(); } catch { return null; }
+}
+
+export const haStep: Step = {
+  name: 'ha',
+  async check(ctx): Promise<Check> {
+    const ha = ctx.plan.ha;
+    if (!ha?.enabled) return { ok: true, detail: 'HA VM stack disabled in cluster.yaml' };
+    if (!(await loadSecrets(ctx.env.stateDir))) return { ok: false, detail: 'cluster secrets to obtain' };
+    const want = await members(ctx);
+    const conf = await readText(COROSYNC_CONF);
+    if (conf !== corosyncConf(ctx.plan, want, { tokenMs: tokenMs() })) return { ok: false, detail: 'corosync.conf to write' };
+    if (!(await running(DAEMONS.corosync))) {
+      const missing = ctx.plan.nodes.map((n) => n.name).filter((n) => !want.includes(n));
+      return missing.length ? { ok: false, waiting: true, detail: `waiting for ${missing.join(', ')} to be admitted before forming the cluster` } : { ok: false, detail: 'corosync not running' };
+    }
+    if (!(await running(DAEMONS.pacemaker))) return { ok: false, detail: 'pacemaker not running' };
+    const st = await pacemakerState();
+    if (!st?.dc) return { ok: false, waiting: true, detail: 'waiting for a Pacemaker DC' };
+    if (!st.quorate) return { ok: false, waiting: true, detail: 'cluster not quorate' };
+    const bad = await configApplied(ctx);
+    if (bad) return ctx.leader === ctx.self.name ? { ok: false, detail: bad } : { ok: false, waiting: true, detail: `waiting for ${ctx.leader ?? 'the leader'}: ${bad}` };
+    const online = st.nodes.filter((n) => n.online).map((n) => n.name);
+    return { ok: true, detail: `quorate, DC ${st.dc}, online: ${online.join(' ')}, fencing ${ha.fencing.kind}` };
+  },
+
+  async apply(ctx) {
+    const s = await ensureSecrets(ctx);
+    if (!s) return false;
+    const key = Buffer.from(s.authkey, 'base64');
+    const cur = await readFile(COROSYNC_AUTHKEY).catch(() => null);
+    if (!cur || !cur.equals(key)) await writeDurable(COROSYNC_AUTHKEY, key, 0o400);
+
+    const want = await members(ctx);
+    const text = corosyncConf(ctx.plan, want, { tokenMs: tokenMs() });
+    const corosyncUp = await running(DAEMONS.corosync);
+    if ((await readText(COROSYNC_CONF)) !== text) {
+      await writeDurable(COROSYNC_CONF, text, 0o644);
+      if (corosyncUp) {
+        // scale-out: every instance re-reads corosync.conf; nothing restarts, VMs keep running
+        await run('corosync-cfgtool', ['-R'], { allowFail: true });
+        log.info(`ha: corosync membership now ${want.join(', ')} (reloaded)`);
+      }
+    }
+    if (!corosyncUp) {
+      if (ctx.plan.nodes.some((n) => !want.includes(n.name))) return false; // form with every planned node known
+      if ((await readText(CIB_FILE)) === null) {
+        // the cluster's first CIB already holds fencing: there is never a moment without it
+        await mkdir('/var/lib/pacemaker/cib', { recursive: true });
+        await writeDurable(CIB_FILE, bootstrapCib(ctx), 0o600);
+        await run('chown', ['hacluster:haclient', CIB_FILE, '/var/lib/pacemaker/cib'], { allowFail: true });
+      }
+      await startDaemon(DAEMONS.corosync);
+      log.info(`ha: corosync started (${want.join(', ')})`);
+    }
+    if (!(await running(DAEMONS.pacemaker))) {
+      await mkdir('/var/log/pacemaker', { recursive: true });
+      await chown('/var/log/pacemaker', 0, 0).catch(() => undefined);
+      await run('chown', ['hacluster:haclient', '/var/log/pacemaker'], { allowFail: true });
+      await startDaemon(DAEMONS.pacemaker);
+      log.info('ha: pacemaker started');
+      return;
+    }
+    if (ctx.leader !== ctx.self.name) return false;
+    const st = await pacemakerState();
+    if (!st?.dc) return false;
+    if (!(await configApplied(ctx))) return false;
+    await cibUpsert('crm_config', propertiesXml(clusterProperties(ctx.plan)));
+    const cfg = await cibQuery('configuration');
+    if (!cfg.includes('id="rsc-defaults-options"')) await run('cibadmin', ['--create', '-o', 'rsc_defaults', '--xml-text', rscDefaultsXml().replace(/^<rsc_defaults>|<\/rsc_defaults>$/g, '')]);
+    for (const d of fenceDevices(ctx.plan)) {
+      await cibUpsert('resources', d.xml);
+      for (const c of d.constraints) await cibUpsert('constraints', c);
+    }
+    log.info(`ha: Pacemaker configured (fencing ${ctx.plan.ha!.fencing.kind}, ${PROPS_ID})`);
+  },
+};

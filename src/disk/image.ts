@@ -1,0 +1,133 @@
+// One node's disk: GPT (BIOS boot + ESP + root ext4) in a sparse raw file on a loop device,
+// the cached base tree unpacked into it, the node's files and users on top, GRUB for BIOS
+// (i386-pc in the BIOS boot partition) and UEFI (removable path EFI/BOOT/BOOTX64.EFI).
+import { mkdir, mkdtemp, rm, writeFile, chmod, chown, truncate } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { NodePlan, Plan } from '../plan/types.js';
+import { LATE_GROUPS } from '../render/preseed.js';
+import type { AgentBundle } from '../assemble/payload.js';
+import { run } from '../util/exec.js';
+import type { Progress } from '../util/progress.js';
+import { attachLoop, CHROOT_ENV, chrootOut, inChroot, mount, mountSystem, removeTree, runLines, Teardown, waitForDevice } from './host.js';
+import { diskIdentity, type DiskIdentity } from './ids.js';
+import { ENABLED_UNITS, nodeDiskFiles } from './node-files.js';
+
+export const BIOS_BOOT_MIB = 1;
+export const ESP_MIB = 255;
+
+export interface NodeImageRequest {
+  plan: Plan;
+  node: NodePlan;
+  joinKey: string;
+  agent: AgentBundle;
+  rootfsTarball: string;
+  rawPath: string;
+  sizeBytes: number;
+  workDir: string;
+  progress: Progress;
+}
+
+async function partition(raw: string, sizeBytes: number, ids: DiskIdentity): Promise<void> {
+  await rm(raw, { force: true });
+  await writeFile(raw, '', { mode: 0o600 });
+  await truncate(raw, sizeBytes);
+  await run('sgdisk', [
+    '--zap-all', `--disk-guid=${ids.diskGuid}`,
+    '-n', `1:2048:+${BIOS_BOOT_MIB}M`, '-t', '1:EF02', '-c', '1:bios-boot', '-u', `1:${ids.partGuids[0]}`,
+    '-n', `2:0:+${ESP_MIB}M`, '-t', '2:EF00', '-c', '2:esp', '-u', `2:${ids.partGuids[1]}`,
+    '-n', '3:0:0', '-t', '3:8304', '-c', '3:root', '-u', `3:${ids.partGuids[2]}`,
+    raw,
+  ]);
+}
+
+async function writeNodeFiles(root: string, req: NodeImageRequest, ids: DiskIdentity): Promise<void> {
+  for (const f of nodeDiskFiles({ plan: req.plan, node: req.node, joinKey: req.joinKey, agent: req.agent, ids })) {
+    const p = join(root, f.path);
+    await mkdir(dirname(p), { recursive: true });
+    await rm(p, { force: true }); // may be a symlink (resolv.conf) in the base tree
+    await writeFile(p, f.content, { mode: f.mode });
+    await chmod(p, f.mode);
+  }
+  await mkdir(join(root, 'var/lib/personal-cloud'), { recursive: true, mode: 0o700 });
+  await chmod(join(root, 'var/lib/personal-cloud'), 0o700);
+}
+
+async function ids(root: string, user: string): Promise<{ uid: number; gid: number; home: string } | null> {
+  const out = await chrootOut(root, ['getent', 'passwd', user]).catch(() => '');
+  if (!out) return null;
+  const f = out.split(':');
+  return { uid: Number(f[2]), gid: Number(f[3]), home: f[5] };
+}
+
+/** The same accounts late.sh and user-setup make: hashes from the plan, groups, SSH keys. */
+async function configureUsers(root: string, plan: Plan): Promise<void> {
+  const chpasswd = (line: string) => run('chroot', [root, 'chpasswd', '-e'], { input: `${line}\n`, env: CHROOT_ENV, extendEnv: false });
+  if (plan.root.passwordHash) await chpasswd(`root:${plan.root.passwordHash}`);
+  else await run('chroot', [root, 'passwd', '--lock', 'root'], { env: CHROOT_ENV, extendEnv: false });
+  for (const [i, u] of plan.users.entries()) {
+    if (!(await ids(root, u.name))) await run('chroot', [root, 'useradd', '--create-home', '--shell', '/bin/bash', '--comment', u.fullName, u.name], { env: CHROOT_ENV, extendEnv: false });
+    await chpasswd(`${u.name}:${u.passwordHash}`);
+    // user-setup puts the first user in sudo when root login is disabled
+    const groups = i === 0 && !plan.root.passwordHash && !u.groups.includes('sudo') ? [...u.groups, 'sudo'] : u.groups;
+    for (const g of groups) {
+      const exists = await chrootOut(root, ['getent', 'group', g]).then(() => true, () => false);
+      if (exists) await run('chroot', [root, 'usermod', '-aG', g, u.name], { env: CHROOT_ENV, extendEnv: false });
+      else if (!LATE_GROUPS.includes(g)) throw new Error(`group '${g}' of user ${u.name} does not exist in the image`);
+    }
+    const who = (await ids(root, u.name))!;
+    const ssh = join(root, who.home, '.ssh');
+    await mkdir(ssh, { recursive: true, mode: 0o700 });
+    await chmod(ssh, 0o700);
+    await chown(ssh, who.uid, who.gid);
+    if (u.sshKeys.length) {
+      const ak = join(ssh, 'authorized_keys');
+      await writeFile(ak, u.sshKeys.map((k) => `${k}\n`).join(''), { mode: 0o600 });
+      await chmod(ak, 0o600);
+      await chown(ak, who.uid, who.gid);
+    }
+  }
+}
+
+export interface NodeImageResult { rawPath: string; ids: DiskIdentity; seconds: number }
+
+export async function buildNodeImage(req: NodeImageRequest): Promise<NodeImageResult> {
+  const t0 = Date.now();
+  const { plan, node, progress } = req;
+  const id = diskIdentity(plan.cluster.keyId, node.name);
+  const td = new Teardown();
+  const mnt = await mkdtemp(join(req.workDir, `${node.name}-root-`));
+  try {
+    progress.step(`${node.name}: partitioning ${(req.sizeBytes / 2 ** 30).toFixed(1)} GiB (GPT: BIOS boot, ESP, root)`);
+    await partition(req.rawPath, req.sizeBytes, id);
+    const loop = await attachLoop(td, req.rawPath);
+    for (const n of [1, 2, 3]) await waitForDevice(`${loop}p${n}`);
+    await run('mkfs.vfat', ['-F', '32', '-n', 'EFI', '-i', id.espVolumeId.replace('-', ''), `${loop}p2`]);
+    await run('mkfs.ext4', ['-q', '-F', '-L', 'root', '-U', id.rootUuid, '-E', `hash_seed=${id.rootUuid}`, `${loop}p3`], { env: { E2FSPROGS_FAKE_TIME: process.env.SOURCE_DATE_EPOCH ?? '' } });
+    await mount(td, [`${loop}p3`], mnt);
+
+    progress.step(`${node.name}: unpacking the base tree`);
+    await runLines('tar', ['--extract', '--file', req.rootfsTarball, '--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls', '-C', mnt], () => {});
+    await mkdir(join(mnt, 'boot/efi'), { recursive: true });
+    await mount(td, [`${loop}p2`], join(mnt, 'boot/efi'));
+
+    progress.step(`${node.name}: hostname, network, users, agent`);
+    await writeNodeFiles(mnt, req, id);
+    await run('ln', ['-sfn', `/usr/share/zoneinfo/${plan.cluster.timezone}`, join(mnt, 'etc/localtime')]);
+    await mountSystem(td, mnt);
+    await configureUsers(mnt, plan);
+    await inChroot(mnt, ['locale-gen']);
+    await inChroot(mnt, ['systemctl', 'enable', ...ENABLED_UNITS]);
+
+    progress.step(`${node.name}: GRUB for BIOS and UEFI`);
+    await inChroot(mnt, ['grub-install', '--target=i386-pc', '--boot-directory=/boot', loop]);
+    await inChroot(mnt, ['grub-install', '--target=x86_64-efi', '--efi-directory=/boot/efi', '--boot-directory=/boot', '--removable', '--no-nvram', '--no-uefi-secure-boot']);
+    await inChroot(mnt, ['update-grub']);
+    await run('sync', []);
+    const errors = td.releaseAll();
+    if (errors.length) throw new Error(`releasing the image: ${errors.join('; ')}`);
+  } finally {
+    td.releaseAll();
+    await removeTree(mnt).catch(() => undefined);
+  }
+  return { rawPath: req.rawPath, ids: id, seconds: (Date.now() - t0) / 1000 };
+}

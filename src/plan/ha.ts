@@ -1,0 +1,36 @@
+// The HA part of the plan: fencing, quorum device, knet links, bridges. Defaults: diskless
+// SBD on the hardware watchdog; a 2-node cluster needs a quorum device (validate says so).
+import type { ClusterConfig, HaConfig } from '../config/types.js';
+import type { HaPlan } from './types.js';
+
+export const HA_DEFAULTS: HaConfig = {
+  enabled: true,
+  fencing: { kind: 'sbd', watchdog: '/dev/watchdog' },
+  bridges: [],
+};
+
+/** SBD's watchdog timeout; Pacemaker's stonith-watchdog-timeout is twice this. */
+export const SBD_WATCHDOG_TIMEOUT_S = 5;
+
+export function haPlan(config: ClusterConfig): HaPlan {
+  const ha = config.ha ?? HA_DEFAULTS;
+  const fencing = ha.fencing.kind === 'sbd' ? { ...ha.fencing, watchdogTimeoutS: SBD_WATCHDOG_TIMEOUT_S } : ha.fencing;
+  return {
+    enabled: ha.enabled,
+    fencing,
+    ...(ha.qdevice ? { qdevice: { host: ha.qdevice.host, algorithm: 'ffsplit' as const } } : {}),
+    links: config.nodes.length > 0 && config.nodes.every((n) => n.ring1Address) ? 2 : 1,
+    bridges: ha.bridges,
+    vmDir: '/mnt/gv0/vm',
+    migration: 'tls',
+  };
+}
+
+export function haPackages(config: ClusterConfig): string[] {
+  const ha = config.ha ?? HA_DEFAULTS;
+  if (!ha.enabled) return [];
+  const pkgs = ['sbd', 'corosync-qdevice'];
+  if (ha.fencing.kind !== 'sbd') pkgs.splice(0, 1);
+  if (!ha.qdevice) pkgs.splice(pkgs.indexOf('corosync-qdevice'), 1);
+  return pkgs;
+}
