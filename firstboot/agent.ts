@@ -27,10 +27,13 @@ import { peersStep } from './steps/peers.js';
 import type { Ctx, Observed, Step } from './steps/step.js';
 import { tlsStep } from './steps/tls.js';
 import { volumesStep } from './steps/volumes.js';
+import { virtStep } from './steps/virt.js';
+import { haStep } from './steps/ha.js';
+import { haHandlers } from './ha/api.js';
 import { CERT, CA, fingerprint, splitPems } from './tls.js';
 import { mountedAt } from './disks.js';
 
-export const STEPS: Step[] = [hostsStep, disksStep, tlsStep, glusterdStep, peersStep, volumesStep, mountsStep, foldersStep];
+export const STEPS: Step[] = [hostsStep, disksStep, tlsStep, glusterdStep, peersStep, volumesStep, mountsStep, foldersStep, virtStep, haStep];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -78,6 +81,7 @@ export class Agent {
       handlers: {
         status: async (_from, body) => { if ((body as { heal?: boolean } | null)?.heal) await this.refreshHeal(5_000); return this.status(); },
         plan: async () => this.plan,
+        ...haHandlers({ key: this.cfg.key, node: () => this.cfg.node.name, plan: () => this.plan, stateDir: this.env.stateDir }),
       },
       onRefused: (r) => this.members.refuse(r.from, r.address, r.reason),
     });

@@ -2,6 +2,7 @@
 // membership from the admitted nodes, a second link when configured) and Pacemaker with
 // fencing from cluster.yaml and properties suited to VMs. Scale-out adds the new node with a
 // configuration reload (`corosync-cfgtool -R`), which restarts nothing.
+import { existsSync } from 'node:fs';
 import { chown, mkdir, readFile } from 'node:fs/promises';
 import { run } from '../exec.js';
 import { readText, writeDurable } from '../fsx.js';
@@ -9,11 +10,20 @@ import { log } from '../log.js';
 import { clusterProperties, fenceDevices, PROPS_ID, propertiesXml, rscDefaultsXml } from '../ha/cib.js';
 import { COROSYNC_AUTHKEY, COROSYNC_CONF, confMembers, corosyncConf } from '../ha/corosync-conf.js';
 import { cibQuery, cibUpsert, crmMon, type PcmkState } from '../ha/pcmk.js';
-import { DAEMONS, running, startDaemon } from '../ha/procs.js';
+import { DAEMONS, running, startDaemon, underSystemd } from '../ha/procs.js';
 import { ensureSecrets, loadSecrets } from '../ha/secrets.js';
-import type { Ctx, Check, Step } from './step.js';
+import { NeedsAttention, type Ctx, type Check, type Step } from './step.js';
 
 const CIB_FILE = '/var/lib/pacemaker/cib/cib.xml';
+
+/** Diskless SBD: the node's hardware watchdog resets it when it loses quorum or hangs. */
+async function enableSbd(f: { watchdog: string; watchdogTimeoutS: number }): Promise<void> {
+  if (process.env.PERSONAL_CLOUD_SANDBOX === '1' || !underSystemd()) throw new NeedsAttention('SBD arms the hardware watchdog: refused outside a real node (test harness)');
+  if (!existsSync(f.watchdog)) throw new NeedsAttention(`SBD fencing needs a hardware watchdog at ${f.watchdog}: load the board's watchdog driver, or use ipmi fencing in cluster.yaml`);
+  const text = `# Written by personal-cloud-agent\nSBD_WATCHDOG_DEV=${f.watchdog}\nSBD_WATCHDOG_TIMEOUT=${f.watchdogTimeoutS}\nSBD_PACEMAKER=yes\nSBD_STARTMODE=always\nSBD_DELAY_START=no\n`;
+  if ((await readText('/etc/default/sbd')) !== text) await writeDurable('/etc/default/sbd', text, 0o644);
+  await run('systemctl', ['enable', 'sbd']); // started by corosync's unit dependency
+}
 
 /** Nodes of corosync.conf: those already in it (a dead node stays: quorum counts it), us, and admitted members. */
 async function members(ctx: Ctx): Promise<string[]> {
@@ -89,6 +99,7 @@ export const haStep: Step = {
     }
     if (!corosyncUp) {
       if (ctx.plan.nodes.some((n) => !want.includes(n.name))) return false; // form with every planned node known
+      if (ctx.plan.ha!.fencing.kind === 'sbd') await enableSbd(ctx.plan.ha!.fencing);
       if ((await readText(CIB_FILE)) === null) {
         // the cluster's first CIB already holds fencing: there is never a moment without it
         await mkdir('/var/lib/pacemaker/cib', { recursive: true });

@@ -12,8 +12,9 @@ export const HA_DEFAULTS: HaConfig = {
 /** SBD's watchdog timeout; Pacemaker's stonith-watchdog-timeout is twice this. */
 export const SBD_WATCHDOG_TIMEOUT_S = 5;
 
+/** The validator always fills `ha` (HA_DEFAULTS); a config built without it (older callers) gets no HA. */
 export function haPlan(config: ClusterConfig): HaPlan {
-  const ha = config.ha ?? HA_DEFAULTS;
+  const ha = config.ha ?? { ...HA_DEFAULTS, enabled: false };
   const fencing = ha.fencing.kind === 'sbd' ? { ...ha.fencing, watchdogTimeoutS: SBD_WATCHDOG_TIMEOUT_S } : ha.fencing;
   return {
     enabled: ha.enabled,
@@ -27,8 +28,8 @@ export function haPlan(config: ClusterConfig): HaPlan {
 }
 
 export function haPackages(config: ClusterConfig): string[] {
-  const ha = config.ha ?? HA_DEFAULTS;
-  if (!ha.enabled) return [];
+  const ha = config.ha;
+  if (!ha?.enabled) return [];
   const pkgs = ['sbd', 'corosync-qdevice'];
   if (ha.fencing.kind !== 'sbd') pkgs.splice(0, 1);
   if (!ha.qdevice) pkgs.splice(pkgs.indexOf('corosync-qdevice'), 1);
