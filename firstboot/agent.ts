@@ -18,13 +18,13 @@ import { extensionProblem, planDigest } from './plan-adopt.js';
 import { glusterdPid } from './service.js';
 import { StateStore } from './state.js';
 import type { NodeStatus, StepStatus, VolumeStatus } from './status-types.js';
-import { disksStep } from './steps/disks.js';
+import { disksStep, readyBrickRefs } from './steps/disks.js';
 import { foldersStep } from './steps/folders.js';
 import { glusterdStep } from './steps/glusterd.js';
 import { hostsStep } from './steps/hosts.js';
 import { mountsStep } from './steps/mounts.js';
 import { peersStep } from './steps/peers.js';
-import type { Ctx, Observed, Step } from './steps/step.js';
+import { NeedsAttention, type Ctx, type Observed, type Step } from './steps/step.js';
 import { tlsStep } from './steps/tls.js';
 import { volumesStep } from './steps/volumes.js';
 import { virtStep } from './steps/virt.js';
@@ -45,7 +45,7 @@ export class Agent {
   private discovery?: Discovery;
   private steps = new Map<string, StepStatus>();
   private lastError: NodeStatus['lastError'] = null;
-  private obs: Observed = { glusterdRunning: false, peers: [], volumes: [], bricksReady: false, cert: null, caTrusts: [] };
+  private obs: Observed = { glusterdRunning: false, peers: [], volumes: [], bricksReady: false, readyBricks: [], cert: null, caTrusts: [] };
   private leader: string | null = null;
   private leaderSinceMs = 0;
   private formableSince?: number;
@@ -110,13 +110,15 @@ export class Agent {
       uuid: await localUuid(),
       peers: [], volumes: [],
       bricksReady: false,
+      readyBricks: [],
       cert,
       caTrusts: splitPems(ca).map(fingerprint),
     };
     if (running) {
       try { o.peers = await peers(); o.volumes = await volumes(); } catch (e) { log.debug(`observe: ${(e as Error).message}`); o.glusterdRunning = false; }
     }
-    o.bricksReady = (await disksStep.check(this.ctx(o))).ok;
+    o.readyBricks = await readyBrickRefs(this.ctx(o));
+    o.bricksReady = o.readyBricks.length === this.cfg.node.bricks.length;
     this.obs = o;
   }
 
@@ -182,9 +184,9 @@ export class Agent {
         st = { name: step.name, state: c.ok ? 'done' : c.waiting ? 'waiting' : 'pending', detail: c.detail ?? '', at: new Date().toISOString() };
       } catch (e) {
         const message = (e as Error).message;
-        st = { name: step.name, state: 'error', detail: message, at: new Date().toISOString() };
+        st = { name: step.name, state: e instanceof NeedsAttention ? 'attention' : 'error', detail: message, at: new Date().toISOString() };
         const prev = this.steps.get(step.name);
-        if (prev?.state !== 'error' || prev.detail !== message) log.error(`step ${step.name}: ${message}`);
+        if ((prev?.state !== 'error' && prev?.state !== 'attention') || prev.detail !== message) log.error(`step ${step.name}: ${message}`);
         this.lastError = { step: step.name, message, at: st.at };
       }
       const prev = this.steps.get(step.name);
@@ -242,6 +244,7 @@ export class Agent {
         peers: this.obs.peers.map((p) => ({ name: p.hostname, connected: p.connected, state: p.state })),
       },
       bricksReady: this.obs.bricksReady,
+      readyBricks: this.obs.readyBricks,
       cert: this.obs.cert,
       caTrusts: this.obs.caTrusts,
       members: this.members.statuses(),

@@ -1,7 +1,8 @@
 // What an agent reports about itself: `personal-cloud-agent status --json`, the `status`
 // operation of the authenticated channel, and `personal-cloud status` on the admin machine.
 
-export type StepState = 'done' | 'waiting' | 'error' | 'pending';
+/** `attention`: the step refuses to go on until a person acts (e.g. a brick disk holds data). */
+export type StepState = 'done' | 'waiting' | 'error' | 'attention' | 'pending';
 
 export interface StepStatus { name: string; state: StepState; detail: string; at: string }
 
@@ -41,6 +42,8 @@ export interface NodeStatus {
   glusterd: { running: boolean; uuid?: string; peers: { name: string; connected: boolean; state: string }[] };
   /** Bricks of this node prepared (disk formatted, mounted, brick directory present). */
   bricksReady: boolean;
+  /** The bricks (`node:path`) of this node that are prepared: volumes form from ready replica sets. */
+  readyBricks?: string[];
   /** This node's Gluster TLS certificate (public) and the fingerprints its CA bundle trusts. */
   cert: string | null;
   caTrusts: string[];

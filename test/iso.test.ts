@@ -149,6 +149,24 @@ describe('trixie images from the netboot package', () => {
     expect(listing.stdout).not.toMatch(/^preseed\.cfg$/m);
   });
 
+  it('inspect shows the image with secrets redacted', async () => {
+    const iso = result.outputs.find((o) => o.target === 'node1')!.file;
+    const r = await cli(['inspect', iso, '--json']);
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.nodes).toEqual(['node1']);
+    expect(info.boot.map((b: { platform: string }) => b.platform)).toEqual(['BIOS', 'UEFI']);
+    expect(info.files).toEqual(expect.arrayContaining([{ path: '/personal-cloud/nodes/node1/etc/join.key', mode: '0600', size: 65 }]));
+    const preseed = await cli(['inspect', iso, '--show', '/preseed.cfg']);
+    expect(preseed.stdout).toContain('d-i passwd/user-password-crypted password [redacted]');
+    expect(preseed.stdout).not.toContain('$6$');
+    const key = await cli(['inspect', iso, '--show', '/personal-cloud/nodes/node1/etc/join.key']);
+    expect(key.stdout).toBe('[redacted: derived join key]\n');
+    const notIso = await cli(['inspect', CONFIG]);
+    expect(notIso.code).toBe(2);
+    expect(notIso.stderr).toMatch(/is not an ISO 9660 image/);
+  });
+
   it('is reproducible: the same inputs and SOURCE_DATE_EPOCH give byte-identical images', async () => {
     const again = await build(join(work, 'b'));
     const sums = (r: typeof result) => Object.fromEntries(r.outputs.map((o) => [o.target, o.sha256]));

@@ -89,6 +89,13 @@ async function prepare(ctx: Ctx, b: BrickPlan, taken: Set<string>): Promise<void
   if (!(await exists(b.path))) { await mkdir(b.path, { recursive: true }); boundary('disks:brickdir'); }
 }
 
+/** This node's prepared bricks as `node:path` (a disk that needs attention holds back only its own bricks). */
+export async function readyBrickRefs(ctx: Ctx): Promise<string[]> {
+  const out: string[] = [];
+  for (const b of ctx.self.bricks) if (!(await brickReady(ctx, b))) out.push(`${ctx.self.name}:${b.path}`);
+  return out;
+}
+
 export const disksStep: Step = {
   name: 'disks',
   async check(ctx) {

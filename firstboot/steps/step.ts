@@ -11,6 +11,8 @@ export interface Observed {
   peers: Peer[];
   volumes: VolumeInfo[];
   bricksReady: boolean;
+  /** Prepared bricks of this node as `node:path`. */
+  readyBricks: string[];
   cert: string | null;
   /** sha256 fingerprints of the certificates in our CA bundle. */
   caTrusts: string[];

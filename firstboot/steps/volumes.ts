@@ -11,9 +11,11 @@ import type { Ctx, Step } from './step.js';
 const BOOL: Record<string, string> = { on: 'on', enable: 'on', yes: 'on', true: 'on', '1': 'on', off: 'off', disable: 'off', no: 'off', false: 'off', '0': 'off' };
 const norm = (v: string) => BOOL[v.toLowerCase()] ?? v;
 
-function nodeReady(ctx: Ctx, name: string): boolean {
-  if (name === ctx.self.name) return ctx.obs.bricksReady;
-  return inPool(ctx, name) && Boolean(ctx.members.get(name)?.remote?.bricksReady);
+function brickReady(ctx: Ctx, ref: string): boolean {
+  const name = ref.slice(0, ref.indexOf(':'));
+  if (name === ctx.self.name) return ctx.obs.readyBricks.includes(ref);
+  const r = ctx.members.get(name)?.remote;
+  return inPool(ctx, name) && Boolean(r && (r.readyBricks ? r.readyBricks.includes(ref) : r.bricksReady));
 }
 
 /** Replica sets of the plan, each with whether all its nodes are ready and whether the volume has it. */
@@ -21,7 +23,7 @@ function sets(ctx: Ctx, v: VolumePlan, info?: VolumeInfo) {
   const have = new Set(info?.bricks.map((b) => b.name) ?? []);
   return replicaSets(ctx.plan, v.name).map((bricks) => ({
     bricks,
-    ready: bricks.every((b) => nodeReady(ctx, b.split(':')[0])),
+    ready: bricks.every((b) => brickReady(ctx, b)),
     present: bricks.every((b) => have.has(b)),
   }));
 }

@@ -3,21 +3,19 @@
 # network boot goes to the local disk instead of reinstalling it. Called from late.sh; never
 # fails the install: without a PXE server (USB install) it does nothing.
 #   GET http://SERVER:PORT/installed/<mac>?token=<token>  (token: HMAC of the MAC with the join key)
-# SERVER comes from the boot loader's command line: pc.pxe-server= (GRUB, iPXE) or the 2nd field
-# of ip=client:server:gateway:netmask (pxelinux IPAPPEND 1).
+# SERVER and PORT come from the boot loader's command line (pc.pxe-server=, pc.pxe-port=): GRUB
+# and iPXE fill in their boot server, `serve` stamps its address into the pxelinux entries.
 dir=${PC_PXE_DIR:-/personal-cloud/pxe}
 cmdline=${PC_CMDLINE:-/proc/cmdline}
 [ -r "$dir/token" ] && [ -r "$dir/mac" ] || exit 0
-server= port= ipserver=
+server= port=
 for arg in $(cat "$cmdline"); do
   case $arg in
     pc.pxe-server=*) server=${arg#pc.pxe-server=} ;;
     pc.pxe-port=*) port=${arg#pc.pxe-port=} ;;
-    ip=*:*) ipserver=$(echo "${arg#ip=}" | cut -d: -f2) ;;
   esac
 done
-[ -n "$server" ] || server=$ipserver
-case $server in ''|'${'*) exit 0 ;; esac
+case $server in ''|unset|'${'*) exit 0 ;; esac
 [ -n "$port" ] || exit 0
 mac=$(cat "$dir/mac")
 token=$(cat "$dir/token")

@@ -10,6 +10,8 @@ import { inspectCommand } from './inspect.js';
 import { writeUsbCommand } from './write-usb.js';
 import { statusCommand } from './status.js';
 import { serveCommand } from './serve.js';
+import { vmCommand } from './vm.js';
+import { nodeCommand } from './node.js';
 
 export const commands: Command[] = [
   initCommand,
@@ -23,4 +25,6 @@ export const commands: Command[] = [
   writeUsbCommand,
   statusCommand,
   serveCommand,
+  vmCommand,
+  nodeCommand,
 ];

@@ -9,7 +9,7 @@ import { networkOf, renderDnsmasqConf, type DnsmasqOptions } from '../pxe/dnsmas
 import { ClientTable, parseDnsmasqLine } from '../pxe/dnsmasq-log.js';
 import { createPxeHttpServer } from '../pxe/http-server.js';
 import { STATE_FILE } from '../pxe/layout.js';
-import { findNode, readState, setInstalled, type PxeState } from '../pxe/state.js';
+import { findNode, readState, setInstalled, stampServerAddress, type PxeState } from '../pxe/state.js';
 import { parseCommandArgs, type Command } from './command.js';
 
 const HELP = `Usage: personal-cloud serve [options]
@@ -45,6 +45,13 @@ function interfaceAddress(name: string): IfaceAddress {
   const v4 = list.find((a) => a.family === 'IPv4');
   if (!v4?.cidr) throw new UserError(`serve: interface '${name}' has no IPv4 address: give it one on the PXE network first`, EXIT.usage);
   return { address: v4.address, prefix: Number(v4.cidr.split('/')[1]) };
+}
+
+function localAddressIn(network: string, prefix: number): string | undefined {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal && networkOf(a.address, prefix) === network) return a.address;
+  }
+  return undefined;
 }
 
 async function ownerName(path: string): Promise<string> {
@@ -115,6 +122,10 @@ export const serveCommand: Command = {
       }
       if (offer) process.stderr.write(`warning: another DHCP server (${offer.server}) answers on ${v.interface}; --force-dhcp given\n`);
     }
+
+    const serverAddress = iface?.address ?? localAddressIn(net.network, net.prefix);
+    if (serverAddress) await stampServerAddress(out, serverAddress);
+    else process.stderr.write(`warning: no local address in ${net.network}/${net.prefix}: BIOS machines cannot report "installed" (give --interface)\n`);
 
     const run = await mkdtemp(join(tmpdir(), 'pc-serve-'));
     const options: DnsmasqOptions = {

@@ -5,12 +5,15 @@ import { installerCmdline, type BootEntry, type BootMenu, type ConsoleKind } fro
 import { IPXE_SCRIPT, KERNEL, defaultMenuPath, nodeInitrd, type EntryMode, type Loader } from './layout.js';
 
 /** How each loader tells the installer the address of its boot server (for the "installed" report). */
-const SERVER_ARG: Record<Loader, string | undefined> = {
-  // pxelinux has no variables: IPAPPEND 1 adds ip=client:server:gateway:netmask instead.
-  pxelinux: undefined,
+const SERVER_ARG: Record<Loader, string> = {
+  // pxelinux has no variables (and IPAPPEND 1 would put ip= after "---", into the installed
+  // system's command line): `serve` stamps its own address here when it starts.
+  pxelinux: `pc.pxe-server=${UNSTAMPED}`,
   grub: 'pc.pxe-server=${net_default_server}',
   ipxe: 'pc.pxe-server=${next-server}',
 };
+
+export const UNSTAMPED = 'unset';
 
 export interface MenuContext {
   plan: Plan;
@@ -19,7 +22,7 @@ export interface MenuContext {
 }
 
 function installEntry(ctx: MenuContext, loader: Loader, node: string, id: string, title: string): BootEntry {
-  const extra = [`pc.pxe-port=${ctx.httpPort}`, ...(SERVER_ARG[loader] ? [SERVER_ARG[loader]!] : [])];
+  const extra = [`pc.pxe-port=${ctx.httpPort}`, SERVER_ARG[loader]];
   return { id, title, kind: 'install', kernel: `/${KERNEL}`, initrds: [`/${nodeInitrd(node)}`], append: installerCmdline(ctx.console, extra) };
 }
 
@@ -65,7 +68,7 @@ export function renderPxelinux(menu: BootMenu): string {
       lines.push('  LOCALBOOT 0');
     } else {
       // Paths are relative to the folder of pxelinux.0 (the TFTP root).
-      lines.push(`  KERNEL ${strip(e.kernel)}`, `  INITRD ${e.initrds.map(strip).join(',')}`, `  APPEND ${e.append}`, '  IPAPPEND 1');
+      lines.push(`  KERNEL ${strip(e.kernel)}`, `  INITRD ${e.initrds.map(strip).join(',')}`, `  APPEND ${e.append}`);
     }
   }
   return `${lines.join('\n')}\n`;

@@ -2,7 +2,7 @@
 // rebuild and a restarted server keep it. A machine's active per-MAC entries are copies of
 // its "install" or "local" variants, so flipping needs nothing but the tree.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EXIT, UserError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -82,3 +82,19 @@ export async function setInstalled(tree: string, state: PxeState, node: string, 
   return true;
 }
 
+
+/** pxelinux cannot tell the installer its server's address: `serve` writes it into those files. */
+export async function stampServerAddress(tree: string, address: string): Promise<number> {
+  const files = [
+    ...(await readdir(join(tree, 'pxelinux.cfg')).catch(() => [] as string[])).map((f) => join('pxelinux.cfg', f)),
+    ...Object.keys((await readState(tree))?.nodes ?? {}).flatMap((n) => (['install', 'local'] as EntryMode[]).map((m) => nodeVariant(n, 'pxelinux', m))),
+  ];
+  let changed = 0;
+  for (const rel of files) {
+    const text = await readFile(join(tree, rel), 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    const next = text.replace(/pc\.pxe-server=\S+/g, `pc.pxe-server=${address}`);
+    if (next !== text) { await writeFileAtomic(join(tree, rel), next, 0o644); changed++; }
+  }
+  return changed;
+}

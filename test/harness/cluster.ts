@@ -13,17 +13,37 @@ import type { Plan } from '../../src/plan/types.js';
 import { ensureNode18, type Node18 } from './node18.js';
 import { sh, sleep, type Out } from './sh.js';
 
-export const BASE = '/tmp/pc-agent-harness';
-const PREFIX = 'pca';
 export const SUBNET = '10.77.5';
-const SW = `${PREFIX}-sw`;
+/**
+ * Harness instance id: namespaces, veths and directories are named after it, so test files
+ * (and other people's harness runs on a shared machine) do not tear down each other's nodes.
+ * Set by Harness.create({ id }); the default keeps the original names.
+ */
+let PREFIX = 'pca';
+export let BASE = '/tmp/pc-agent-harness';
 /** Agent and glusterd logs of the last run are copied here at teardown. */
-export const LOG_KEEP = '/tmp/pc-agent-harness-logs';
+export let LOG_KEEP = '/tmp/pc-agent-harness-logs';
+let SW = `${PREFIX}-sw`;
+function useId(id: string): void {
+  if (!/^[a-z][a-z0-9]{1,3}$/.test(id)) throw new Error(`harness id must be 2-4 lowercase letters/digits, got ${id}`);
+  PREFIX = id;
+  BASE = id === 'pca' ? '/tmp/pc-agent-harness' : `/tmp/pc-agent-harness-${id}`;
+  LOG_KEEP = id === 'pca' ? '/tmp/pc-agent-harness-logs' : `/tmp/pc-agent-harness-logs-${id}`;
+  SW = `${PREFIX}-sw`;
+}
 /** Host directories the per-node mounts need as mount points (absent on a plain host). */
 const HOST_MOUNTPOINTS = ['/data', '/etc/personal-cloud', '/var/lib/personal-cloud'];
 const REPO = new URL('../../', import.meta.url).pathname;
 
 export interface DiskSpec { sizeMB?: number; ext4?: boolean }
+
+/** Extra per-node privacy (HA harness): host directories copied per node and bind-mounted, overlays. */
+export interface NodeExtras {
+  /** Absolute host paths; each node gets its own copy (created empty when absent on the host). */
+  privateDirs?: string[];
+  /** `mount -t overlay` of lower dirs onto a path inside each node (e.g. extra fence agents in /usr/sbin). */
+  overlays?: { lower: string; target: string }[];
+}
 export interface NodeSpec { name: string; disks: DiskSpec[] }
 
 export interface HNode {
@@ -85,7 +105,10 @@ export async function teardownAll(): Promise<void> {
   for (const l of loops) await sh('losetup', ['-d', l], { allowFail: true });
   for (const ns of nsList) await sh('ip', ['netns', 'del', ns], { allowFail: true });
   await sh('rm', ['-rf', BASE], { allowFail: true });
-  for (const d of HOST_MOUNTPOINTS) await sh('rmdir', [d], { allowFail: true });
+  // rmdir of a directory that is a mount point in another mount namespace unmounts it there:
+  // leave the host directories alone while any other harness still has nodes
+  const others = (await sh('ip', ['netns', 'list'], { allowFail: true })).stdout.split('\n').some((l) => /^\S+-sw\b/.test(l));
+  if (!others) for (const d of HOST_MOUNTPOINTS) await sh('rmdir', [d], { allowFail: true });
 }
 
 export class Harness {
@@ -94,10 +117,14 @@ export class Harness {
   node18?: Node18;
   private stopping = false;
 
-  static async create(specs: NodeSpec[], opts: { node18?: boolean } = {}): Promise<Harness> {
+  extras: NodeExtras = {};
+
+  static async create(specs: NodeSpec[], opts: { node18?: boolean; extras?: NodeExtras; id?: string } = {}): Promise<Harness> {
+    useId(opts.id ?? 'pca');
     await requirePrerequisites();
     await teardownAll();
     const h = new Harness();
+    h.extras = opts.extras ?? {};
     try {
       await h.setup(specs, opts);
     } catch (e) {
@@ -151,13 +178,13 @@ export class Harness {
     }
 
     await sh('ip', ['netns', 'add', netns]);
-    await sh('ip', ['link', 'add', `va-${name}`, 'type', 'veth', 'peer', 'name', `vs-${name}`]);
-    await sh('ip', ['link', 'set', `va-${name}`, 'netns', netns]);
-    await sh('ip', ['link', 'set', `vs-${name}`, 'netns', SW]);
-    await sh('ip', ['-n', SW, 'link', 'set', `vs-${name}`, 'master', 'br0']);
-    await sh('ip', ['-n', SW, 'link', 'set', `vs-${name}`, 'up']);
+    await sh('ip', ['link', 'add', `${PREFIX}a-${name}`, 'type', 'veth', 'peer', 'name', `${PREFIX}s-${name}`]);
+    await sh('ip', ['link', 'set', `${PREFIX}a-${name}`, 'netns', netns]);
+    await sh('ip', ['link', 'set', `${PREFIX}s-${name}`, 'netns', SW]);
+    await sh('ip', ['-n', SW, 'link', 'set', `${PREFIX}s-${name}`, 'master', 'br0']);
+    await sh('ip', ['-n', SW, 'link', 'set', `${PREFIX}s-${name}`, 'up']);
     await sh('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
-    await sh('ip', ['-n', netns, 'link', 'set', `va-${name}`, 'name', 'eth0']);
+    await sh('ip', ['-n', netns, 'link', 'set', `${PREFIX}a-${name}`, 'name', 'eth0']);
     await sh('ip', ['-n', netns, 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
     await sh('ip', ['-n', netns, 'link', 'set', 'eth0', 'up']);
 
@@ -170,9 +197,17 @@ export class Harness {
       ['hosts', '/etc/hosts'], ['fstab', '/etc/fstab'], ['ssl', '/etc/ssl'], ['usr-lib-ssl', '/usr/lib/ssl'],
       ['pc-etc', '/etc/personal-cloud'], ['pc-lib', '/var/lib/personal-cloud'], ['data', '/data'], ['mnt', '/mnt'],
     ];
+    for (const p of this.extras.privateDirs ?? []) {
+      const slug = `priv${p.replace(/\//g, '-')}`;
+      mkdirSync(join(dir, slug), { recursive: true });
+      if (existsSync(p)) await sh('cp', ['-a', `${p}/.`, join(dir, slug)]);
+      else { mkdirSync(p, { recursive: true }); HOST_MOUNTPOINTS.push(p); }
+      binds.push([slug, p]);
+    }
     const script = [
       ...binds.map(([from, to]) => `mount --bind '${join(dir, from)}' '${to}'`),
       ...(this.node18 ? [`mount -t overlay overlay -o 'lowerdir=${this.node18.shareDir}:/usr/share' /usr/share`] : []),
+      ...(this.extras.overlays ?? []).map((o) => `mount -t overlay overlay -o 'lowerdir=${o.lower}:${o.target}' '${o.target}'`),
       `hostname ${name}`,
     ].join('\n');
     await sh('unshare', [`--mount=${mnt}`, `--uts=${uts}`, '--propagation', 'private', 'sh', '-ec', script]);
