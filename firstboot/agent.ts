@@ -26,6 +26,7 @@ import { mountsStep } from './steps/mounts.js';
 import { peersStep } from './steps/peers.js';
 import { NeedsAttention, type Ctx, type Observed, type Step } from './steps/step.js';
 import { tlsStep } from './steps/tls.js';
+import { tlsReloadStep } from './steps/tls-reload.js';
 import { volumesStep } from './steps/volumes.js';
 import { virtStep } from './steps/virt.js';
 import { haStep } from './steps/ha.js';
@@ -33,7 +34,7 @@ import { haHandlers } from './ha/api.js';
 import { CERT, CA, fingerprint, splitPems } from './tls.js';
 import { mountedAt } from './disks.js';
 
-export const STEPS: Step[] = [hostsStep, disksStep, tlsStep, glusterdStep, peersStep, volumesStep, mountsStep, foldersStep, virtStep, haStep];
+export const STEPS: Step[] = [hostsStep, disksStep, tlsStep, glusterdStep, peersStep, volumesStep, mountsStep, tlsReloadStep, foldersStep, virtStep, haStep];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -7,7 +7,7 @@ set -euo pipefail
 BUILD_PKGS=(xorriso isolinux syslinux-common grub-efi-amd64-bin grub-efi-amd64-signed shim-signed
   mtools dosfstools gpgv debian-archive-keyring xz-utils cpio ca-certificates)
 TEST_PKGS=(qemu-system-x86 qemu-utils ovmf debconf glusterfs-server glusterfs-client xfsprogs
-  iproute2 util-linux procps psmisc openssl e2fsprogs lvm2 kmod bc)
+  iproute2 util-linux procps psmisc openssl e2fsprogs lvm2 kmod bc attr openssh-client dpkg)
 pkgs=("${BUILD_PKGS[@]}")
 [ "${1:-build}" = test ] && pkgs+=("${TEST_PKGS[@]}")
 missing=()

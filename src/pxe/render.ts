@@ -4,6 +4,8 @@ import type { Plan } from '../plan/types.js';
 import { installerCmdline, type BootEntry, type BootMenu, type ConsoleKind } from '../render/boot-menu.js';
 import { IPXE_SCRIPT, KERNEL, defaultMenuPath, nodeInitrd, type EntryMode, type Loader } from './layout.js';
 
+export const UNSTAMPED = 'unset';
+
 /** How each loader tells the installer the address of its boot server (for the "installed" report). */
 const SERVER_ARG: Record<Loader, string> = {
   // pxelinux has no variables (and IPAPPEND 1 would put ip= after "---", into the installed
@@ -12,8 +14,6 @@ const SERVER_ARG: Record<Loader, string> = {
   grub: 'pc.pxe-server=${net_default_server}',
   ipxe: 'pc.pxe-server=${next-server}',
 };
-
-export const UNSTAMPED = 'unset';
 
 export interface MenuContext {
   plan: Plan;

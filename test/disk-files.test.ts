@@ -1,0 +1,139 @@
+// The pure parts of the disk builder (what goes into a node's image, ids, options) and of the
+// e2e health check — fast, no root needed.
+import { describe, expect, it } from 'vitest';
+import { plan as makePlan } from '../src/plan/plan.js';
+import { diskIdentity, derivedUuid } from '../src/disk/ids.js';
+import { ENABLED_UNITS, nodeDiskFiles } from '../src/disk/node-files.js';
+import { parseImageSize } from '../src/disk/build-disks.js';
+import { requireRoot } from '../src/disk/host.js';
+import { rootfsKey, rootfsPackages } from '../src/disk/rootfs.js';
+import { INSTALLED_KERNEL_OPTS } from '../src/render/preseed.js';
+import { healthProblems, stepTimesFromJournal } from './e2e/health.js';
+import { cli } from './helpers/cli.js';
+import { sampleConfig, sampleNode } from './helpers/sample-config.js';
+import type { NodeAnswer } from '../src/commands/status.js';
+
+const agent = { script: Buffer.from('// agent\n'), unit: Buffer.from('[Unit]\n') };
+
+function files(over = {}) {
+  const p = makePlan(sampleConfig(over));
+  const node = p.nodes[0];
+  const list = nodeDiskFiles({ plan: p, node, joinKey: 'k'.repeat(64), agent, ids: diskIdentity(p.cluster.keyId, node.name) });
+  return { p, node, get: (path: string) => list.find((f) => f.path === path), list };
+}
+
+describe('node disk files', () => {
+  it('static node: interfaces on lan0, MAC-matched link, resolv.conf, hosts, fstab by UUID, serial console', () => {
+    const { node, get, p } = files();
+    expect(get('/etc/network/interfaces')!.content).toContain('auto lan0\niface lan0 inet static\n\taddress 10.0.2.15/24\n\tgateway 10.0.2.2\n\tdns-nameservers 10.0.2.3\n');
+    expect(get('/etc/systemd/network/10-personal-cloud-lan0.link')!.content).toContain(`MACAddress=${node.mac}`);
+    expect(get('/etc/resolv.conf')!.content).toBe('search lab.example.org\nnameserver 10.0.2.3\n');
+    expect(get('/etc/hosts')!.content).toContain(`10.0.2.15\t${node.fqdn}\tnode1`);
+    expect(get('/etc/fstab')!.content).toContain(`UUID=${diskIdentity(p.cluster.keyId, 'node1').rootUuid} / ext4`);
+    expect(get('/etc/default/grub.d/personal-cloud.cfg')!.content).toContain(`GRUB_CMDLINE_LINUX="${INSTALLED_KERNEL_OPTS}"`);
+    expect(get('/etc/apt/sources.list')!.content).toBe('deb http://deb.debian.org/debian trixie main\ndeb http://deb.debian.org/debian trixie-updates main\ndeb http://deb.debian.org/debian-security trixie-security main\n');
+  });
+
+  it('DHCP node without MAC: dhcp stanza, first PCI NIC, no build-host resolv.conf', () => {
+    const { get } = files({ nodes: [1, 2, 3].map((i) => sampleNode(i, { network: { dhcp: true }, mac: undefined })) });
+    expect(get('/etc/network/interfaces')!.content).toContain('auto lan0\niface lan0 inet dhcp\n');
+    expect(get('/etc/systemd/network/10-personal-cloud-lan0.link')!.content).toContain('Path=pci-*');
+    expect(get('/etc/resolv.conf')!.content).toBe('');
+    expect(get('/etc/hosts')!.content).toContain('127.0.1.1\tnode1.lab.example.org\tnode1');
+  });
+
+  it('agent files are exactly agentFiles(): join.key 0600, the plan as cluster.json', () => {
+    const { get, p } = files();
+    expect(get('/etc/personal-cloud/join.key')).toMatchObject({ mode: 0o600, content: `${'k'.repeat(64)}\n` });
+    expect(JSON.parse(String(get('/etc/personal-cloud/cluster.json')!.content))).toEqual(JSON.parse(JSON.stringify(p)));
+    expect(get('/usr/lib/personal-cloud/personal-cloud-agent.mjs')!.content).toBe(agent.script);
+    expect(ENABLED_UNITS).toContain('personal-cloud-agent.service');
+    expect(ENABLED_UNITS).toContain('serial-getty@ttyS0.service');
+  });
+
+  it('no file holds the raw secret', () => {
+    const { list } = files();
+    const cfg = sampleConfig();
+    for (const f of list) expect(String(f.content)).not.toContain(cfg.secret);
+  });
+});
+
+describe('disk ids, package list, options', () => {
+  it('derives stable, distinct ids per node and cluster', () => {
+    expect(diskIdentity('abc', 'node1')).toEqual(diskIdentity('abc', 'node1'));
+    expect(diskIdentity('abc', 'node1').rootUuid).not.toBe(diskIdentity('abc', 'node2').rootUuid);
+    expect(diskIdentity('abd', 'node1').rootUuid).not.toBe(diskIdentity('abc', 'node1').rootUuid);
+    expect(derivedUuid('x')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(diskIdentity('abc', 'node1').espVolumeId).toMatch(/^[0-9A-F]{4}-[0-9A-F]{4}$/);
+  });
+
+  it('the base tree holds plan.packages (the preseed list) plus the kernel and boot loaders; its cache key follows them', () => {
+    const p = makePlan(sampleConfig());
+    expect(rootfsPackages(p)).toEqual(expect.arrayContaining([...p.packages, 'linux-image-amd64', 'grub-efi-amd64', 'grub-pc-bin']));
+    const withTang = makePlan(sampleConfig({ tang: { url: 'http://tang.example:7500' } }));
+    expect(rootfsKey(withTang)).not.toBe(rootfsKey(p));
+    // users, addresses, names are per node, on top of the cached tree
+    expect(rootfsKey(makePlan(sampleConfig({ name: 'other', users: [] })))).toBe(rootfsKey(p));
+    expect(rootfsKey(makePlan(sampleConfig({ release: 'bookworm' })))).not.toBe(rootfsKey(p));
+  });
+
+  it('parses sizes and refuses too small ones', () => {
+    expect(parseImageSize('8G')).toBe(8 * 2 ** 30);
+    expect(parseImageSize('12GiB')).toBe(12 * 2 ** 30);
+    expect(parseImageSize('6144M')).toBe(6 * 2 ** 30);
+    expect(() => parseImageSize('2G')).toThrow(/too small/);
+    expect(() => parseImageSize('eight')).toThrow(/--size must look like 8G/);
+  });
+
+  it('says clearly that it needs root', () => {
+    expect(() => requireRoot('build disk', 1000)).toThrow(/build disk needs root/);
+    expect(() => requireRoot('build disk', 0)).not.toThrow();
+  });
+
+  it('CLI: usage errors for disk-only and ISO-only options', async () => {
+    const cfg = 'test/fixtures/e2e/cluster.yaml';
+    const a = await cli(['build', 'disk', '--config', cfg, '--universal']);
+    expect([a.code, a.stderr]).toEqual([2, expect.stringMatching(/--universal apply to installer images only/)]);
+    const b = await cli(['build', 'disk', '--config', cfg, '--format', 'vmdk']);
+    expect([b.code, b.stderr]).toEqual([2, expect.stringMatching(/--format must be raw or qcow2/)]);
+    const c = await cli(['build', 'iso', '--config', cfg, '--size', '8G']);
+    expect([c.code, c.stderr]).toEqual([2, expect.stringMatching(/apply to `build disk` only/)]);
+    const d = await cli(['build', 'disk', '--config', cfg, '--node', 'node9']);
+    expect([d.code, d.stderr]).toEqual([2, expect.stringMatching(/no node named 'node9'.*node1, node2, node3/)]);
+    const h = await cli(['build', '--help']);
+    expect(h.stdout).toMatch(/build disk: preinstalled node disks/);
+  });
+});
+
+describe('e2e health check', () => {
+  const status = (node: string, over: object = {}) => ({
+    node, ok: true, address: '10.79.0.1',
+    status: {
+      node, converged: true, steps: [{ name: 'volumes', state: 'done', detail: '', at: '' }],
+      volumes: [{ name: 'gv0', exists: true, started: true, mounted: true, bricks: ['node1:/b', 'node2:/b', 'node3:/b'] }],
+      ...over,
+    },
+  }) as unknown as NodeAnswer;
+  const nodes = ['node1', 'node2', 'node3'];
+
+  it('healthy only with every node converged, gv0 started with a brick per node and mounted', () => {
+    expect(healthProblems(nodes.map((n) => status(n)), nodes)).toEqual([]);
+    expect(healthProblems([status('node1'), status('node2')], nodes)).toEqual(['node3: no answer']);
+    expect(healthProblems([...nodes.slice(0, 2).map((n) => status(n)), status('node3', { converged: false, steps: [{ name: 'peers', state: 'waiting', detail: 'node1', at: '' }] })], nodes))
+      .toEqual(['node3: converging [peers=waiting (node1)]']);
+    const twoBricks = [{ name: 'gv0', exists: true, started: true, mounted: true, bricks: ['node1:/b', 'node2:/b'] }];
+    expect(healthProblems(nodes.map((n) => status(n, { volumes: twoBricks })), nodes)[0]).toMatch(/no brick on node3/);
+  });
+
+  it('reads step times from the agent journal', () => {
+    const j = [
+      '1000.5 node1 personal-cloud-agent[10]: personal-cloud-agent: node node1 of cluster e2elab (3 nodes, key id x)',
+      '1003.0 node1 personal-cloud-agent[10]: step hosts: done',
+      '1010.0 node1 personal-cloud-agent[10]: step volumes: waiting — for peers',
+      '1020.0 node1 personal-cloud-agent[11]: personal-cloud-agent: node node1 of cluster e2elab (3 nodes, key id x)',
+      '1030.0 node1 personal-cloud-agent[11]: step volumes: done',
+      '1040.0 node1 personal-cloud-agent[11]: step hosts: done',
+    ].join('\n');
+    expect(stepTimesFromJournal(j, 1000)).toEqual({ agentStart: 0.5, stepDone: { hosts: 3, volumes: 30 }, restarts: 1 });
+  });
+});
