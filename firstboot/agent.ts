@@ -56,6 +56,8 @@ export class Agent {
   private stopping = false;
   private healRunning = false;
   private wake?: () => void;
+  private markObserved!: () => void;
+  private observedOnce = new Promise<void>((r) => { this.markObserved = r; });
 
   constructor(readonly env: AgentEnv) {
     this.state = new StateStore(env.stateDir);
@@ -80,7 +82,9 @@ export class Agent {
     this.server = await startChannelServer({
       key: this.cfg.key, node: self.name, port: this.env.port,
       handlers: {
-        status: async (_from, body) => { if ((body as { heal?: boolean } | null)?.heal) await this.refreshHeal(5_000); return this.status(); },
+        // a restarted agent answers only once it has looked at the node: an empty first answer
+        // would tell the leader this node's bricks and glusterd just vanished
+        status: async (_from, body) => { await this.observedOnce; if ((body as { heal?: boolean } | null)?.heal) await this.refreshHeal(5_000); return this.status(); },
         plan: async () => this.plan,
         ...haHandlers({ key: this.cfg.key, node: () => this.cfg.node.name, plan: () => this.plan, stateDir: this.env.stateDir }),
       },
@@ -121,6 +125,7 @@ export class Agent {
     o.readyBricks = await readyBrickRefs(this.ctx(o));
     o.bricksReady = o.readyBricks.length === this.cfg.node.bricks.length;
     this.obs = o;
+    this.markObserved();
   }
 
   private computeLeader(): void {
@@ -128,7 +133,15 @@ export class Agent {
     const cands = [...(this.obs.glusterdRunning ? [{ name: this.cfg.node.name, pooled: this.obs.peers.length > 0 || this.obs.volumes.length > 0 }] : []),
       ...live.map((m) => ({ name: m.name, pooled: m.remote!.glusterd.peers.length > 0 || m.remote!.volumes.some((v) => v.exists) }))];
     const pooled = cands.filter((c) => c.pooled);
-    const pick = (pooled.length ? pooled : cands).map((c) => c.name).sort()[0] ?? null;
+    let pick = (pooled.length ? pooled : cands).map((c) => c.name).sort()[0] ?? null;
+    // Once pooled, the leader is the lowest-named node whose glusterd is connected to ours: an
+    // agent restarting (crash, upgrade) leaves its glusterd running and must not hand over
+    // leadership, or two nodes would run cluster-wide commands in turn.
+    if (this.obs.glusterdRunning && this.obs.peers.length) {
+      const inPool = this.plan.nodes.map((n) => n.name).filter((name) => name === this.cfg.node.name || this.obs.peers.some((p) =>
+        p.connected && p.state === 'Peer in Cluster' && p.names.some((x) => x === name || x === this.plan.nodes.find((n) => n.name === name)?.fqdn || x === this.members.peers.get(name)?.address)));
+      if (inPool.length > 1) pick = inPool.sort()[0];
+    }
     if (pick !== this.leader) {
       if (pick) log.info(`leader: ${pick}${pick === this.cfg.node.name ? ' (this node)' : ''}`);
       this.leader = pick;

@@ -4,6 +4,7 @@
 import { readdir, readFile, realpath } from 'node:fs/promises';
 import type { DiskMatch, DiskSelector } from '../src/config/types.js';
 import { run } from './exec.js';
+import { readProc } from './fsx.js';
 
 export const ARBITER_DISK_ID = 'arbiter:os-disk';
 
@@ -83,7 +84,7 @@ export async function resolveDisk(sel: DiskSelector, taken: Set<string>, sysBloc
 /** Devices holding the root filesystem or other mounted filesystems: never brick candidates. */
 export async function busyDevices(): Promise<Set<string>> {
   const out = new Set<string>();
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const info = await readProc('/proc/self/mountinfo');
   for (const line of info.split('\n')) {
     const src = line.split(' - ')[1]?.split(' ')[1];
     if (src?.startsWith('/dev/')) {
@@ -111,7 +112,7 @@ export function mkfsXfsArgs(device: string, uuid: string, label: string): string
 }
 
 export async function mountedAt(mountPoint: string): Promise<{ fstype: string; source: string } | null> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const info = await readProc('/proc/self/mountinfo');
   let found: { fstype: string; source: string } | null = null;
   for (const line of info.split('\n')) {
     const [pre, post] = line.split(' - ');

@@ -62,3 +62,22 @@ export function managedBlock(text: string): string[] | null {
   if (endAt < 0) return null;
   return text.slice(start + BEGIN.length, endAt).split('\n').filter((l) => l !== '');
 }
+
+/**
+ * Reads a /proc file whole. Node 18's fs.promises.readFile trusts the size procfs reports
+ * (0) and returns only the first read (~4 KiB): /proc/self/mountinfo of a node with a few
+ * dozen mounts came back truncated on bookworm's nodejs. Read until end of file instead.
+ */
+export async function readProc(path: string): Promise<string> {
+  const h = await open(path, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    for (;;) {
+      const buf = Buffer.alloc(65536);
+      const { bytesRead } = await h.read(buf, 0, buf.length, null);
+      if (!bytesRead) break;
+      chunks.push(buf.subarray(0, bytesRead));
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally { await h.close(); }
+}

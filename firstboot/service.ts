@@ -5,6 +5,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { run, spawnDetached } from './exec.js';
 import { gluster } from './gluster.js';
+import { readProc } from './fsx.js';
 
 const PID_FILE = '/run/glusterd.pid';
 
@@ -31,7 +32,7 @@ export async function processStartMs(pid: number): Promise<number> {
   const st = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = st.slice(st.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[19]);
-  const btime = Number(/^btime (\d+)$/m.exec(await readFile('/proc/stat', 'utf8'))![1]);
+  const btime = Number(/^btime (\d+)$/m.exec(await readProc('/proc/stat'))![1]);
   return btime * 1000 + ticks * 10;
 }
 

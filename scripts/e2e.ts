@@ -11,24 +11,18 @@
 // Usage: node scripts/run-ts.mjs scripts/e2e.ts [--keep] [--work DIR] [--timeout-min N] [--no-kill] [--no-reset]
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseDocument } from 'yaml';
-import type { NodeAnswer } from '../src/commands/status.js';
 import { bootDiskVm, type DiskVm } from '../test/helpers/qemu-disk.js';
 import { createPrivateNet, type PrivateNet } from '../test/e2e/netns.js';
 import { nodeShell, type NodeShell } from '../test/e2e/ssh.js';
 import { healthProblems, stepTimesFromJournal, type StepTimes } from '../test/e2e/health.js';
+import { clusterStatus, E2E_NODES, runtimeConfig, waitHealthy } from '../test/e2e/cluster.js';
 
 const ROOT = resolve('.');
 const FIXTURE = join(ROOT, 'test/fixtures/e2e/cluster.yaml');
-const NODES = [
-  { name: 'node1', address: '10.79.0.11', mac: '52:54:00:79:00:11', firmware: 'bios' as const },
-  { name: 'node2', address: '10.79.0.12', mac: '52:54:00:79:00:12', firmware: 'bios' as const },
-  // one node boots through UEFI: both boot paths of the image are proven
-  { name: 'node3', address: '10.79.0.13', mac: '52:54:00:79:00:13', firmware: 'uefi' as const },
-];
+const NODES = E2E_NODES;
 
 const { values: opt } = parseArgs({
   options: {
@@ -52,26 +46,7 @@ interface Figures {
   ha?: string;
 }
 
-async function runtimeConfig(work: string): Promise<{ config: string; keyFile: string; password: string }> {
-  // The image gets this run's admin key and a password hash; the password itself stays in memory.
-  const keyFile = join(work, 'id_ed25519');
-  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'e2e', '-f', keyFile]);
-  const pub = (await readFile(`${keyFile}.pub`, 'utf8')).trim();
-  const password = randomBytes(12).toString('hex');
-  const hash = (await execa('openssl', ['passwd', '-6', '-stdin'], { input: password })).stdout.trim();
-  const doc = parseDocument(await readFile(FIXTURE, 'utf8'));
-  doc.setIn(['users', 0, 'password_hash'], hash);
-  doc.setIn(['users', 0, 'ssh_keys'], doc.createNode([pub]));
-  const config = join(work, 'cluster.yaml');
-  await writeFile(config, doc.toString(), { mode: 0o600 });
-  return { config, keyFile, password };
-}
-
-async function status(net: PrivateNet, config: string): Promise<NodeAnswer[]> {
-  const [cmd, ...args] = net.exec(['node', join(ROOT, 'bin/personal-cloud.js'), 'status', '--config', config, '--json', '--timeout', '15']);
-  const r = await execa(cmd, args, { reject: false, timeout: 60_000 });
-  try { return JSON.parse(String(r.stdout)) as NodeAnswer[]; } catch { return []; }
-}
+const status = (net: PrivateNet, config: string) => clusterStatus(net, join(ROOT, 'bin/personal-cloud.js'), config);
 
 async function main(): Promise<number> {
   const work = opt.work ? resolve(opt.work) : await mkdtemp('/var/tmp/pc-e2e-');
@@ -83,7 +58,7 @@ async function main(): Promise<number> {
   let shells: Record<string, NodeShell> = {};
   let ok = false;
   try {
-    const { config, keyFile, password } = await runtimeConfig(work);
+    const { config, keyFile, password } = await runtimeConfig(FIXTURE, work);
 
     say('building the disk images (personal-cloud build disk --format qcow2)');
     const tb = Date.now();
@@ -111,28 +86,22 @@ async function main(): Promise<number> {
     await Promise.all(vms.map((vm) => vm.waitFor(/login:/, 10 * 60_000).then(() => say(`${vm.name}: login prompt on the serial console after ${since(powerOn)} s`))));
 
     let killed = Boolean(opt['no-kill']);
-    let last = '';
-    for (;;) {
-      if (Date.now() - powerOn > TIMEOUT_MS) throw new Error(`not healthy after ${TIMEOUT_MS / 60_000} min: ${last}`);
-      for (const vm of vms) if (vm.exited) throw new Error(`${vm.name}: QEMU exited`);
-      const answers = await status(net, config);
-      const problems = healthProblems(answers, NODES.map((n) => n.name));
-      const line = problems.length ? problems.join('; ') : 'healthy';
-      if (line !== last) { say(line); last = line; }
-      if (!killed) {
+    await waitHealthy({
+      net, cli: join(ROOT, 'bin/personal-cloud.js'), config, nodes: NODES.map((n) => n.name), timeoutMs: TIMEOUT_MS, say,
+      alive: () => vms.find((vm) => vm.exited)?.name.concat(': QEMU exited') ?? null,
+      onPoll: async (answers) => {
+        if (killed) return true;
         const victim = answers.find((a) => a.node === 'node2' && a.ok && !a.status!.converged);
-        if (victim) {
-          // Formation is under way on node2: kill its agent the hard way; systemd must restart it.
-          const done = victim.status!.steps.filter((s) => s.state === 'done').map((s) => s.name);
-          await shells.node2.root('systemctl kill --signal=SIGKILL personal-cloud-agent.service');
-          figures.agentKill = { node: 'node2', atSeconds: (Date.now() - powerOn) / 1000, restarts: 0, stepsDoneBefore: done };
-          say(`node2: agent SIGKILLed during formation (steps done so far: ${done.join(', ') || 'none'})`);
-          killed = true;
-        }
-      }
-      if (!problems.length && killed) break;
-      await sleep(5000);
-    }
+        if (!victim) return false;
+        // Formation is under way on node2: kill its agent the hard way; systemd must restart it.
+        const done = victim.status!.steps.filter((s) => s.state === 'done').map((s) => s.name);
+        await shells.node2.root('systemctl kill --signal=SIGKILL personal-cloud-agent.service');
+        figures.agentKill = { node: 'node2', atSeconds: (Date.now() - powerOn) / 1000, restarts: 0, stepsDoneBefore: done };
+        say(`node2: agent SIGKILLed during formation (steps done so far: ${done.join(', ') || 'none'})`);
+        killed = true;
+        return false;
+      },
+    });
     figures.powerOnToHealthySeconds = (Date.now() - powerOn) / 1000;
     say(`HEALTHY ${figures.powerOnToHealthySeconds.toFixed(0)} s after power-on`);
 

@@ -42,7 +42,8 @@ nodes:
 
 /** `personal-cloud status --config FILE --json` run from inside node1's network (where the nodes are). */
 async function adminStatus(yamlPath: string): Promise<{ code: number; answers: NodeAnswer[]; stderr: string }> {
-  const r = await sh('nsenter', [...h.nsenterArgs('node1'), process.execPath, `${REPO}scripts/run-ts.mjs`, `${REPO}src/cli.ts`, 'status', '--config', yamlPath, '--json', '--timeout', '30'], { allowFail: true, timeoutMs: 180_000 });
+  // from the repository (run-ts resolves the CLI's npm dependencies there)
+  const r = await sh('nsenter', [...h.nsenterArgs('node1'), 'sh', '-c', 'cd "$0" && exec "$@"', REPO, process.execPath, 'scripts/run-ts.mjs', 'src/cli.ts', 'status', '--config', yamlPath, '--json', '--timeout', '30'], { allowFail: true, timeoutMs: 180_000 });
   let answers: NodeAnswer[] = [];
   try { answers = JSON.parse(r.stdout); } catch { /* reported by the caller's expectations */ }
   return { code: r.code, answers, stderr: r.stderr };

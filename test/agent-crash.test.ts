@@ -47,7 +47,7 @@ describe('agent: SIGKILL at every step boundary; a disk with data is left alone'
 
   it('forms gv0 (1 x 3) and gv1 (its ready replica set) despite a crash at every boundary', async () => {
     try {
-      await waitFor('gv0 and gv1 started and mounted on every node', 420_000, async () => formed(), 1000);
+      await waitFor('gv0 and gv1 started and mounted on every node', 600_000, async () => formed(), 1000);
     } catch (e) {
       for (const n of NODES) console.error(`---- ${n}\n${h.logTail(n, 80)}`);
       throw e;
@@ -60,7 +60,7 @@ describe('agent: SIGKILL at every step boundary; a disk with data is left alone'
     expect(gv1).toMatch(/Number of Bricks: 1 x 3 = 3/);
     expect(gv1).toMatch(/Brick1: node1:\/data\/glusterfs\/gv1\/brick1\/brick\s+Brick2: node2:\/data\/glusterfs\/gv1\/brick1\/brick\s+Brick3: node3:\/data\/glusterfs\/gv1\/brick1\/brick/);
     expect(gv1).not.toMatch(/brick2/);
-  }, 480_000);
+  }, 660_000);
 
   it('crashed at every boundary of the formation, and nothing was done twice', async () => {
     const done = new Map(NODES.map((n) => [n, readFileSync(`${h.node(n).dir}/pc-lib/crash-boundaries.done`, 'utf8').split('\n').filter(Boolean)]));

@@ -6,6 +6,7 @@ import { run } from '../exec.js';
 import { handleNode, handleVm, vmList, type NodeRequest, type VmInfo, type VmRequest } from '../virt/vm.js';
 import { crmMon, type PcmkState } from './pcmk.js';
 import { serveSecrets } from './secrets.js';
+import { haReadiness } from '../steps/ha.js';
 
 export interface HaStatus {
   node: string;
@@ -32,6 +33,7 @@ export async function haStatus(node: string, plan: Plan): Promise<HaStatus> {
 
 export function haHandlers(o: { key: string; node: () => string; plan: () => Plan; stateDir: string }): Record<string, Handler> {
   return {
+    'ha-ready': async () => haReadiness(),
     'ha-secrets': async () => serveSecrets(o.key, o.stateDir),
     'ha-status': async () => haStatus(o.node(), o.plan()),
     vm: async (_from, body) => handleVm(o.plan(), body as VmRequest),

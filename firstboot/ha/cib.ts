@@ -14,7 +14,6 @@ export function clusterProperties(plan: Plan): Record<string, string> {
     // without quorum nothing runs: a partitioned minority stops its VMs instead of racing
     'no-quorum-policy': 'stop',
     'stonith-timeout': '30s',
-    'dc-deadtime': '5s',
     'cluster-recheck-interval': '1min',
     ...(f.kind === 'sbd' ? { 'stonith-watchdog-timeout': `${2 * f.watchdogTimeoutS}s` } : {}),
   };

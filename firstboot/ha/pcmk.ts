@@ -33,7 +33,7 @@ export function parseCrmMon(xml: string): PcmkState {
 }
 
 export async function crmMon(): Promise<PcmkState> {
-  const r = await run('crm_mon', ['-1', '--output-as=xml', '--include=fencing-history'], { allowFail: true, timeoutMs: 15_000 });
+  const r = await run('crm_mon', ['-1', '--output-as=xml', '--fence-history=2'], { allowFail: true, timeoutMs: 15_000 });
   if (!r.stdout.includes('<pacemaker-result')) throw new Error(`crm_mon: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0]}`);
   return parseCrmMon(r.stdout);
 }

@@ -12,6 +12,8 @@ import { COROSYNC_AUTHKEY, COROSYNC_CONF, confMembers, corosyncConf } from '../h
 import { cibQuery, cibUpsert, crmMon, type PcmkState } from '../ha/pcmk.js';
 import { DAEMONS, running, startDaemon, underSystemd } from '../ha/procs.js';
 import { ensureSecrets, loadSecrets } from '../ha/secrets.js';
+import { call } from '../channel.js';
+import { loadAgentConfig } from '../config.js';
 import { NeedsAttention, type Ctx, type Check, type Step } from './step.js';
 
 const CIB_FILE = '/var/lib/pacemaker/cib/cib.xml';
@@ -30,6 +32,33 @@ async function members(ctx: Ctx): Promise<string[]> {
   const cur = confMembers((await readText(COROSYNC_CONF)) ?? '');
   const live = ctx.members.live().map((m) => m.name);
   return ctx.plan.nodes.map((n) => n.name).filter((n) => n === ctx.self.name || cur.includes(n) || live.includes(n));
+}
+
+/** What a peer asks before the first start: configured (secrets, corosync.conf) and whether corosync already runs. */
+export async function haReadiness(): Promise<{ configured: boolean; running: boolean }> {
+  const conf = await readText(COROSYNC_CONF);
+  const key = await readFile(COROSYNC_AUTHKEY).catch(() => null);
+  return { configured: Boolean(conf && key), running: await running(DAEMONS.corosync) };
+}
+
+/**
+ * Forming: every node starts corosync and Pacemaker at about the same time (once all are
+ * configured), else the first DC fences the stragglers it has not seen (startup fencing). A
+ * node that finds the cluster already running (reboot, scale-out) just joins it.
+ */
+async function mayStart(ctx: Ctx, want: string[]): Promise<{ ok: boolean; why?: string }> {
+  const { key } = await loadAgentConfig(ctx.env.configDir);
+  const notReady: string[] = [];
+  for (const name of want.filter((n) => n !== ctx.self.name)) {
+    const m = ctx.members.get(name);
+    if (!m) { notReady.push(`${name} (not reachable)`); continue; }
+    try {
+      const r = await call<{ configured: boolean; running: boolean }>(key, ctx.self.name, m.address, m.port, 'ha-ready', null, 5000);
+      if (r.data.running) return { ok: true };
+      if (!r.data.configured) notReady.push(name);
+    } catch (e) { notReady.push(`${name} (${(e as Error).message})`); }
+  }
+  return notReady.length ? { ok: false, why: `waiting for ${notReady.join(', ')} to be configured before forming the cluster` } : { ok: true };
 }
 
 const tokenMs = () => Number(process.env.PERSONAL_CLOUD_COROSYNC_TOKEN_MS) || undefined;
@@ -99,6 +128,8 @@ export const haStep: Step = {
     }
     if (!corosyncUp) {
       if (ctx.plan.nodes.some((n) => !want.includes(n.name))) return false; // form with every planned node known
+      const may = await mayStart(ctx, want);
+      if (!may.ok) { log.debug(`ha: ${may.why}`); return false; }
       if (ctx.plan.ha!.fencing.kind === 'sbd') await enableSbd(ctx.plan.ha!.fencing);
       if ((await readText(CIB_FILE)) === null) {
         // the cluster's first CIB already holds fencing: there is never a moment without it

@@ -69,7 +69,12 @@ export const volumesStep: Step = {
     let waiting = false;
     for (const v of replicated(ctx)) {
       const info = ctx.obs.volumes.find((x) => x.name === v.name);
-      if (!info) { notes.push(`${v.name}: not created`); waiting ||= ctx.leader !== ctx.self.name; continue; }
+      if (!info) {
+        const notReady = sets(ctx, v).flatMap((x) => x.bricks).filter((b) => !brickReady(ctx, b));
+        notes.push(`${v.name}: not created${notReady.length ? ` (bricks not ready: ${notReady.join(' ')})` : ''}`);
+        waiting ||= ctx.leader !== ctx.self.name;
+        continue;
+      }
       const s = sets(ctx, v, info);
       const missingReady = s.filter((x) => !x.present && x.ready).length;
       const missingWait = s.filter((x) => !x.present && !x.ready).length;

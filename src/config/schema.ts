@@ -61,9 +61,39 @@ export const clusterSchema = {
       },
     },
     nodes: { type: 'array', minItems: 2, maxItems: 9, items: { $ref: '#/$defs/node' } },
+    ha: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'HA VM stack: corosync + Pacemaker, fencing, quorum device, Open vSwitch bridges.',
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        fencing: { enum: ['sbd', 'ipmi', 'none-i-accept-vm-disk-corruption'], default: 'sbd', description: 'sbd: diskless SBD with the hardware watchdog (3+ nodes); ipmi: fence_ipmilan on each node\'s bmc; the third value runs WITHOUT fencing (risks VM disk corruption).' },
+        watchdog: { type: 'string', pattern: '^/dev/watchdog[0-9]*$', default: '/dev/watchdog' },
+        qdevice: { type: 'string', description: 'Host running corosync-qnetd: the tie-breaker vote a 2-node cluster needs.' },
+        bridges: { type: 'array', items: { $ref: '#/$defs/bridge' } },
+      },
+    },
   },
   $defs: {
     ipv4: { type: 'string', pattern: IPV4 },
+    bridge: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name'],
+      description: 'An Open vSwitch bridge, defined as an autostarted libvirt network: { name, nic } on a NIC, { name } standalone, { name, parent, vlan } a VLAN fake bridge.',
+      properties: {
+        name: { type: 'string', pattern: '^[a-zA-Z0-9][a-zA-Z0-9._-]{0,14}$' },
+        nic: { type: 'string' },
+        parent: { type: 'string' },
+        vlan: { type: 'integer', minimum: 1, maximum: 4094 },
+      },
+    },
+    bmc: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['address', 'user'],
+      properties: { address: { type: 'string' }, user: { type: 'string' } },
+    },
     passwordHash: { type: 'string', pattern: CRYPT, description: 'crypt(3) hash: `mkpasswd -m sha-512` or `openssl passwd -6`. Never a plaintext password.' },
     user: {
       type: 'object',
@@ -138,6 +168,8 @@ export const clusterSchema = {
         dns: { type: 'array', items: { $ref: '#/$defs/ipv4' } },
         mac: { type: 'string', pattern: '^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$' },
         arbiter: { type: 'boolean', default: false, description: 'Holds arbiter (metadata) bricks only; for replica: 2.' },
+        ring1_address: { $ref: '#/$defs/ipv4', description: 'Address on a second network: corosync\'s second ring (knet link 1).' },
+        bmc: { $ref: '#/$defs/bmc', description: 'BMC for fence_ipmilan (fencing: ipmi).' },
         disks: { $ref: '#/$defs/disks' },
       },
     },

@@ -12,12 +12,13 @@ import {
 } from './formats.js';
 import { SIZE_SYNTAX, parseSizeExpression } from './size.js';
 import { Reader, join, type ConfigIssue, type Entry, type Where } from './yaml-reader.js';
+import { checkRing1, HA_KEYS, readHa, readNodeHa } from './ha.js';
 
 export { formatIssue, type ConfigIssue } from './yaml-reader.js';
 
 /** Every key cluster.yaml accepts, by place. schema.ts must list exactly these. */
 export const CONFIG_KEYS = {
-  top: ['name', 'domain', 'release', 'replica', 'secret', 'timezone', 'locale', 'keyboard', 'ntp', 'mirror', 'root', 'users', 'tang', 'network', 'disks', 'volumes', 'nodes'],
+  top: ['name', 'domain', 'release', 'replica', 'secret', 'timezone', 'locale', 'keyboard', 'ntp', 'mirror', 'root', 'users', 'tang', 'network', 'disks', 'volumes', 'nodes', 'ha'],
   mirror: ['url', 'proxy', 'security_url'],
   root: ['password_hash'],
   user: ['name', 'full_name', 'password_hash', 'ssh_keys', 'groups'],
@@ -26,7 +27,8 @@ export const CONFIG_KEYS = {
   disks: ['os', 'gv0', 'gv1', 'bmv0'],
   volumes: ['gv0', 'gv1', 'bmv0'],
   volume: ['enabled', 'bricks_per_node', 'brick_layout'],
-  node: ['name', 'address', 'prefix', 'gateway', 'dns', 'mac', 'arbiter', 'disks'],
+  node: ['name', 'address', 'prefix', 'gateway', 'dns', 'mac', 'arbiter', 'disks', 'ring1_address', 'bmc'],
+  ...HA_KEYS,
   selector: ['id', 'match', 'wipe'],
   match: ['size', 'model', 'serial', 'type'],
 } as const;
@@ -198,6 +200,9 @@ function readCluster(r: Reader, root: Node): ClusterConfig | undefined {
     r.warn(opt('volumes')!, 'volumes', 'neither gv0 nor gv1 is enabled: there is no replicated storage, so VMs cannot fail over');
   }
 
+  const ha = nodes ? readHa(r, opt('ha'), nodes.map((n) => ({ config: n.config, item: n.item }))) : undefined;
+  if (nodes) checkRing1(r, nodes.map((n) => ({ config: n.config, item: n.item })));
+
   if (r.errors.length) return undefined;
   return {
     name: name!, domain: domain!, release: release!, replica: replica!, secret: secret!,
@@ -206,6 +211,7 @@ function readCluster(r: Reader, root: Node): ClusterConfig | undefined {
     ...(tang ? { tang } : {}),
     volumes: volumes!,
     nodes: nodes!.map((n) => n.config),
+    ha: ha!,
   };
 }
 
@@ -497,9 +503,10 @@ function readNodes(r: Reader, entry: Entry | undefined, root: Node, ctx: NodeCon
     const own = m.get('disks')?.value ? readDisks(r, m.get('disks')!.value!, join(path, 'disks')) : { broken: new Set<Role>() };
     const disks = own && own.broken.size === 0 && arbiter !== undefined ? effectiveDisks(r, { own, item, path, label, arbiter, ctx, reportedDefaults }) : undefined;
 
+    const haKeys = readNodeHa(r, m, path);
     if (r.errors.length !== before || !network || !disks || arbiter === undefined) { ok = false; return; }
     out.push({
-      config: { name: name!, network, ...(mac ? { mac } : {}), arbiter, disks },
+      config: { name: name!, network, ...(mac ? { mac } : {}), arbiter, disks, ...haKeys },
       item,
       ...(arbiterNode ? { arbiterNode } : {}),
     });

@@ -11,6 +11,7 @@ import type { Progress } from '../util/progress.js';
 import { attachLoop, CHROOT_ENV, chrootOut, inChroot, mount, mountSystem, removeTree, runLines, Teardown, waitForDevice } from './host.js';
 import { diskIdentity, type DiskIdentity } from './ids.js';
 import { ENABLED_UNITS, nodeDiskFiles } from './node-files.js';
+import { removePerMachineFiles } from './rootfs.js';
 
 export const BIOS_BOOT_MIB = 1;
 export const ESP_MIB = 255;
@@ -107,6 +108,7 @@ export async function buildNodeImage(req: NodeImageRequest): Promise<NodeImageRe
 
     progress.step(`${node.name}: unpacking the base tree`);
     await runLines('tar', ['--extract', '--file', req.rootfsTarball, '--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls', '-C', mnt], () => {});
+    await removePerMachineFiles(mnt);
     await mkdir(join(mnt, 'boot/efi'), { recursive: true });
     await mount(td, [`${loop}p2`], join(mnt, 'boot/efi'));
 

@@ -46,9 +46,12 @@ export interface RootfsResult { tarball: string; key: string; sha256: string; ca
 const PER_MACHINE = [
   'etc/ssh/ssh_host_*', 'var/lib/dbus/machine-id', 'var/lib/systemd/random-seed', 'var/lib/glusterd/glusterd.info',
   'etc/openvswitch/conf.db', 'etc/openvswitch/system-id.conf', 'var/lib/openvswitch/conf.db',
+  // pacemaker's postinst makes a cluster key: a cached tree would hand the same one to every cluster
+  'etc/pacemaker/authkey', 'etc/corosync/authkey',
 ];
 
-async function cleanTree(root: string): Promise<void> {
+/** Removes what must be unique per machine or cluster (also run on every node's copy). */
+export async function removePerMachineFiles(root: string): Promise<void> {
   for (const pattern of PER_MACHINE) {
     const dir = join(root, pattern.slice(0, pattern.lastIndexOf('/')));
     const base = pattern.slice(pattern.lastIndexOf('/') + 1);
@@ -56,6 +59,10 @@ async function cleanTree(root: string): Promise<void> {
     const re = new RegExp(`^${base.replace(/\./g, '\\.').replace(/\*/g, '.*')}$`);
     for (const f of await readdir(dir)) if (re.test(f)) await rm(join(dir, f), { force: true });
   }
+}
+
+async function cleanTree(root: string): Promise<void> {
+  await removePerMachineFiles(root);
   // empty, not absent: systemd treats an empty machine-id as "first boot" and writes a new one
   await writeFile(join(root, 'etc/machine-id'), '');
   await rm(join(root, 'usr/sbin/policy-rc.d'), { force: true });

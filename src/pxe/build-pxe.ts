@@ -113,7 +113,7 @@ export async function buildPxe(req: PxeRequest): Promise<MediaOutput[]> {
 
   progress.step('PXE tree: menus and per-MAC entries');
   const ctx: MenuContext = { plan, console: req.console, httpPort };
-  for (const loader of LOADERS) await write(defaultMenuPath(loader), renderLoaderConfig(loader, unknownMenu(ctx, loader)), 'unknown');
+  for (const loader of LOADERS) await write(defaultMenuPath(loader), renderLoaderConfig(loader, unknownMenu(ctx, loader), true), 'unknown');
   await write(IPXE_SCRIPT, renderIpxeEntry(plan), 'ipxe');
 
   const previous = await readState(out).catch(() => undefined);

@@ -17,7 +17,7 @@ function discover(xid: Buffer, mac: Buffer): Buffer {
   return p;
 }
 
-export function probeDhcp(broadcast: string, timeoutMs = 3000): Promise<DhcpOffer | undefined> {
+export function probeDhcp(broadcast: string, timeoutMs = 8000): Promise<DhcpOffer | undefined> {
   const xid = randomBytes(4);
   // A locally administered MAC: no real machine's lease is touched.
   const mac = Buffer.concat([Buffer.from([0x02]), randomBytes(5)]);

@@ -76,12 +76,27 @@ export function renderPxelinux(menu: BootMenu): string {
 
 const grubQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-export function renderGrub(menu: BootMenu): string {
+/**
+ * Debian's signed netboot GRUB reads $prefix/grub.cfg without trying grub.cfg-01-<mac> first
+ * (its built-in config calls `normal` with a file, which skips that search), so the menu for
+ * unknown machines starts by handing a known machine over to its own file.
+ */
+const GRUB_MAC_DISPATCH = [
+  'if [ -n "$net_default_mac" ]; then',
+  '  regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6 ' + `'^${Array(6).fill('([0-9a-fA-F][0-9a-fA-F])').join(':')}$' "$net_default_mac"`,
+  '  if [ -f "$prefix/grub.cfg-01-$m1-$m2-$m3-$m4-$m5-$m6" ]; then',
+  '    configfile "$prefix/grub.cfg-01-$m1-$m2-$m3-$m4-$m5-$m6"',
+  '  fi',
+  'fi',
+];
+
+export function renderGrub(menu: BootMenu, dispatchByMac = false): string {
   const lines = [
     `# personal-cloud ${menu.title} — UEFI network boot (GRUB)`,
     'serial --unit=0 --speed=115200',
     'terminal_input console serial',
     'terminal_output console serial',
+    ...(dispatchByMac ? GRUB_MAC_DISPATCH : []),
     `set timeout=${menu.timeout}`,
     'set default=0',
     `echo ${grubQuote(`personal-cloud: ${menu.title}`)}`,
@@ -131,10 +146,10 @@ export function renderIpxeEntry(plan: Plan): string {
   ].join('\n');
 }
 
-export function renderLoaderConfig(loader: Loader, menu: BootMenu): string {
+export function renderLoaderConfig(loader: Loader, menu: BootMenu, isDefault = false): string {
   switch (loader) {
     case 'pxelinux': return renderPxelinux(menu);
-    case 'grub': return renderGrub(menu);
+    case 'grub': return renderGrub(menu, isDefault);
     case 'ipxe': return renderIpxe(menu);
   }
 }

@@ -33,7 +33,8 @@ function useId(id: string): void {
 }
 /** Host directories the per-node mounts need as mount points (absent on a plain host). */
 const HOST_MOUNTPOINTS = ['/data', '/etc/personal-cloud', '/var/lib/personal-cloud'];
-const REPO = new URL('../../', import.meta.url).pathname;
+// (bundled by scripts/run-ts.mjs the module sits in a temp dir of the repo: fall back to the cwd)
+const REPO = existsSync(new URL('../../firstboot/main.ts', import.meta.url)) ? new URL('../../', import.meta.url).pathname : `${process.cwd()}/`;
 
 export interface DiskSpec { sizeMB?: number; ext4?: boolean }
 

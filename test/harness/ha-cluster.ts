@@ -31,7 +31,7 @@ while IFS= read -r line; do
 done
 for a in "$@"; do case "$a" in -o) next=action;; -n) next=plug;; *) [ "$next" = action ] && action=$a; [ "$next" = plug ] && plug=$a; next="";; esac; done
 power=${POWER_DIR}
-procs() { ns=$(cat "$power/$1" 2>/dev/null) || return 0; for p in /proc/[0-9]*; do [ "$(readlink $p/ns/net 2>/dev/null)" = "$ns" ] && echo \${p#/proc/}; done; }
+procs() { ino=$(cat "$power/$1" 2>/dev/null) || return 0; find /proc -maxdepth 3 -path '/proc/[0-9]*/ns/net' -lname "net:?$ino?" 2>/dev/null | sed -n 's|^/proc/\\([0-9]*\\)/ns/net$|\\1|p'; }
 case "$action" in
   metadata) cat <<'XML'
 <?xml version="1.0" ?>
@@ -53,7 +53,7 @@ XML
   off|reboot)
     [ -f "$power/$plug" ] || { echo "unknown node $plug" >&2; exit 1; }
     echo "$(date +%s.%N) $action $plug by $(hostname)" >> ${FENCE_LOG}
-    for i in 1 2 3 4 5 6 7 8 9 10; do p=$(procs "$plug"); [ -z "$p" ] && break; kill -KILL $p 2>/dev/null; sleep 0.3; done
+    for i in 1 2 3 4 5 6 7 8 9 10; do p=$(procs "$plug"); [ -z "$p" ] && break; kill -KILL $p 2>/dev/null; sleep 0.2; done
     [ -z "$(procs "$plug")" ] && { echo "$(date +%s.%N) $plug is off" >> ${FENCE_LOG}; exit 0; }
     exit 1;;
   *) echo "unsupported action $action" >&2; exit 1;;
@@ -75,7 +75,42 @@ export function haTestConfig(names: string[]): ClusterConfig {
 }
 
 export class HaCluster {
+  private fenceSeen = 0;
+  private watcher?: NodeJS.Timeout;
+  /** Nodes the test powered off (killNode): a fence 'reboot' leaves them off, like a dead PSU. */
+  readonly poweredOff = new Set<string>();
+  readonly reboots: { node: string; at: number }[] = [];
+
   constructor(readonly h: Harness, readonly names: string[]) {}
+
+  /**
+   * Fencing is a power action: the fence agent kills the node's processes; here a 'reboot' of a
+   * node that was running boots it again a moment later (clean /run, agent restarted), 'off' or a
+   * node the test had powered off stays off. The supervisor must not restart a fenced agent.
+   */
+  private watchFencing(): void {
+    this.watcher = setInterval(() => {
+      const text = this.fenceLog();
+      const fresh = text.slice(this.fenceSeen);
+      this.fenceSeen = text.length;
+      for (const m of fresh.matchAll(/^\S+ (reboot|off) (\S+) by/gm)) {
+        const [, action, node] = m;
+        const n = this.h.nodes.get(node);
+        if (!n) continue;
+        const wasOn = n.supervise && !this.poweredOff.has(node);
+        n.supervise = false;
+        if (action === 'reboot' && wasOn) {
+          this.reboots.push({ node, at: Date.now() });
+          setTimeout(() => { if (!this.poweredOff.has(node)) void this.reboot(node); }, 3000);
+        }
+      }
+    }, 100);
+  }
+
+  async killNode(n: string): Promise<void> {
+    this.poweredOff.add(n);
+    await this.h.killNode(n);
+  }
 
   static async create(names: string[]): Promise<HaCluster> {
     await requireHaPrerequisites();
@@ -102,7 +137,7 @@ export class HaCluster {
   private prepareNode(n: string): void {
     chmodSync(slugDir(n, '/dev/shm'), 0o1777);
     rmSync(join(slugDir(n, '/etc/libvirt'), 'qemu/networks/autostart'), { recursive: true, force: true });
-    for (const f of readdirSync(slugDir(n, '/var/lib/pacemaker/cib')).filter((x) => x.startsWith('cib'))) rmSync(join(slugDir(n, '/var/lib/pacemaker/cib'), f));
+    for (const f of readdirSync(join(slugDir(n, '/var/lib/pacemaker'), 'cib')).filter((x) => x.startsWith('cib'))) rmSync(join(slugDir(n, '/var/lib/pacemaker'), 'cib', f));
   }
 
   /** libvirtd probes QEMU for ~15 s under TCG: once on the first node, then its cache is shared. */
@@ -120,15 +155,22 @@ export class HaCluster {
   }
 
   async start(): Promise<void> {
+    this.watchFencing();
     for (const n of this.names) {
       const ino = (await sh('sh', ['-c', `stat -L -c %i /run/netns/${this.h.node(n).netns}`])).stdout.trim();
-      writeFileSync(join(POWER_DIR, n), `net:[${ino}]`);
+      writeFileSync(join(POWER_DIR, n), ino);
       this.h.startAgent(n, { PERSONAL_CLOUD_SANDBOX: '1' });
     }
   }
 
   /** After a power loss: /run and /dev/shm are empty again when the node boots. */
   async reboot(n: string): Promise<void> {
+    this.poweredOff.delete(n);
+    for (let i = 0; i < 40; i++) {
+      if (!(await sh('ip', ['netns', 'pids', this.h.node(n).netns], { allowFail: true })).stdout.trim()) break;
+      await sleep(250);
+    }
+    if (this.h.node(n).agent) return; // still (or again) running: nothing to boot
     await sh('sh', ['-c', `rm -rf '${join(BASE, 'nodes', n, 'run')}'/* '${slugDir(n, '/dev/shm')}'/*`], { allowFail: true });
     this.h.startAgent(n, { PERSONAL_CLOUD_SANDBOX: '1' });
   }
@@ -142,6 +184,7 @@ export class HaCluster {
   fenceLog(): string { try { return readFileSync(FENCE_LOG, 'utf8'); } catch { return ''; } }
 
   async teardown(): Promise<void> {
+    if (this.watcher) clearInterval(this.watcher);
     await sh('sh', ['-c', `mkdir -p /tmp/pc-ha-harness-logs && for d in ${BASE}/nodes/*; do n=$(basename $d); cp $d/priv-var-log-pacemaker/pacemaker.log /tmp/pc-ha-harness-logs/$n-pacemaker.log; cp $d/priv-var-log-corosync/corosync.log /tmp/pc-ha-harness-logs/$n-corosync.log; cp $d/priv-var-log-libvirt/libvirtd.log /tmp/pc-ha-harness-logs/$n-libvirtd.log; done 2>/dev/null; true`], { allowFail: true });
     await this.h.teardown();
     rmSync(HA_DIR, { recursive: true, force: true });

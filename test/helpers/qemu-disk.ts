@@ -9,8 +9,15 @@ import { plain } from './qemu.js';
 
 export interface DiskVmOptions {
   name: string;
-  /** The built image (qcow2 or raw): the VM writes to an overlay, the image stays untouched. */
-  image: string;
+  /** The built image (qcow2 or raw): the VM writes to an overlay, the image stays untouched. Absent: a blank OS disk. */
+  image?: string;
+  osSizeGiB?: number;
+  /** Boot an installer ISO first (the OS disk is then the install target). */
+  cdrom?: string;
+  /** QEMU exits instead of rebooting (an installer's final reboot ends the run). */
+  noReboot?: boolean;
+  /** user-mode network options instead of a tap, e.g. 'net=10.79.0.0/24,host=10.79.0.1'. */
+  userNet?: string;
   workDir: string;
   firmware: 'bios' | 'uefi';
   mac: string;
@@ -26,8 +33,12 @@ export interface DiskVmOptions {
 export interface DiskVm {
   name: string;
   consoleLog: string;
-  read(): string;
-  waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
+  /** The VM's OS disk (an overlay over the image, or the installer's target). */
+  osDisk: string;
+  read(log?: 'console' | 'syslog'): string;
+  waitFor(pattern: RegExp, timeoutMs: number, log?: 'console' | 'syslog'): Promise<RegExpMatchArray>;
+  /** Resolves with QEMU's exit code. */
+  done: Promise<number>;
   /** One QMP command (e.g. system_reset); returns its `return` value. */
   qmp(command: string, args?: Record<string, unknown>): Promise<unknown>;
   readonly exited: boolean;
@@ -41,11 +52,18 @@ export async function bootDiskVm(o: DiskVmOptions): Promise<DiskVm> {
   const consoleLog = join(o.workDir, `${o.name}-console.log`);
   const qmpSock = join(o.workDir, `${o.name}-qmp.sock`);
   const overlay = join(o.workDir, `${o.name}-os.qcow2`);
-  const fmt = o.image.endsWith('.raw') ? 'raw' : 'qcow2';
-  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', fmt, '-b', o.image, overlay]);
+  if (o.image) {
+    const fmt = o.image.endsWith('.raw') ? 'raw' : 'qcow2';
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', fmt, '-b', o.image, overlay]);
+  } else if (!existsSync(overlay)) {
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', overlay, `${o.osSizeGiB ?? 20}G`]);
+  }
   const args = ['-name', o.name, '-accel', 'tcg', '-smp', String(o.smp ?? 1), '-m', String(o.memoryMiB ?? 1536),
-    '-display', 'none', '-serial', `file:${consoleLog}`, '-qmp', `unix:${qmpSock},server=on,wait=off`,
-    '-drive', `file=${overlay},if=none,id=os,format=qcow2`, '-device', `virtio-blk-pci,drive=os,serial=${o.osSerial ?? 'pc-os'},bootindex=0`];
+    '-display', 'none', '-serial', `file:${consoleLog}`, '-serial', `file:${join(o.workDir, `${o.name}-syslog.log`)}`,
+    '-qmp', `unix:${qmpSock},server=on,wait=off`,
+    '-drive', `file=${overlay},if=none,id=os,format=qcow2`, '-device', `virtio-blk-pci,drive=os,serial=${o.osSerial ?? 'pc-os'},bootindex=${o.cdrom ? 1 : 0}`];
+  if (o.cdrom) args.push('-drive', `file=${o.cdrom},media=cdrom,if=none,id=cd,readonly=on`, '-device', 'ide-cd,drive=cd,bootindex=0');
+  if (o.noReboot) args.push('-no-reboot');
   if (o.firmware === 'uefi') {
     const vars = join(o.workDir, `${o.name}-OVMF_VARS.fd`);
     copyFileSync(OVMF_VARS, vars);
@@ -55,28 +73,34 @@ export async function bootDiskVm(o: DiskVmOptions): Promise<DiskVm> {
   }
   for (const [i, d] of (o.disks ?? []).entries()) {
     const f = join(o.workDir, `${o.name}-${d.serial}.qcow2`);
-    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', f, `${d.sizeGiB}G`]);
+    if (!existsSync(f)) await execa('qemu-img', ['create', '-q', '-f', 'qcow2', f, `${d.sizeGiB}G`]);
     args.push('-drive', `file=${f},if=none,id=d${i},format=qcow2`, '-device', `virtio-blk-pci,drive=d${i},serial=${d.serial}`);
   }
-  args.push('-netdev', o.tap ? `tap,id=n0,ifname=${o.tap},script=no,downscript=no` : 'user,id=n0,restrict=on', '-device', `virtio-net-pci,netdev=n0,mac=${o.mac}`);
+  args.push('-netdev', o.tap ? `tap,id=n0,ifname=${o.tap},script=no,downscript=no` : `user,id=n0${o.userNet ? `,${o.userNet}` : ',restrict=on'}`, '-device', `virtio-net-pci,netdev=n0,mac=${o.mac}`);
   const cmd = o.netns ? ['ip', ['netns', 'exec', o.netns, 'qemu-system-x86_64', ...args]] as const : ['qemu-system-x86_64', args] as const;
   const proc: ResultPromise = execa(cmd[0], [...cmd[1]], { reject: false });
   let exited = false;
   void proc.then(() => { exited = true; });
-  const read = () => (existsSync(consoleLog) ? plain(readFileSync(consoleLog, 'latin1')) : '');
+  const syslog = join(o.workDir, `${o.name}-syslog.log`);
+  const read = (log: 'console' | 'syslog' = 'console') => {
+    const f = log === 'console' ? consoleLog : syslog;
+    return existsSync(f) ? plain(readFileSync(f, 'latin1')) : '';
+  };
 
   return {
     name: o.name,
     consoleLog,
+    osDisk: overlay,
     read,
+    done: proc.then((r) => r.exitCode ?? -1),
     get exited() { return exited; },
-    async waitFor(pattern, timeoutMs) {
+    async waitFor(pattern, timeoutMs, log = 'console') {
       const end = Date.now() + timeoutMs;
       for (;;) {
-        const m = read().match(pattern);
+        const m = read(log).match(pattern);
         if (m) return m;
         if (exited) { const r = await proc; throw new Error(`${o.name}: QEMU exited (${r.exitCode}) before ${pattern}: ${String(r.stderr).slice(-500)}`); }
-        if (Date.now() > end) throw new Error(`${o.name}: timed out after ${timeoutMs} ms waiting for ${pattern}\n--- console tail ---\n${read().slice(-2000)}`);
+        if (Date.now() > end) throw new Error(`${o.name}: timed out after ${timeoutMs} ms waiting for ${pattern} in ${log}\n--- tail ---\n${read(log).slice(-2000)}`);
         await new Promise((r) => setTimeout(r, 1000));
       }
     },
