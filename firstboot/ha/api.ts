@@ -18,12 +18,12 @@ export interface HaStatus {
 
 export function parseQuorumtool(out: string): HaStatus['corosync'] {
   const num = (k: string) => { const m = new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(out); return m ? Number(m[1]) : undefined; };
-  const members = [...out.matchAll(/^\s+\d+\s+\d+\s+(?:\S+\s+)?(\S+?)(?:\s+\(local\))?$/gm)].map((m) => m[1]).filter((n) => !/^\d+$/.test(n));
+  const members = [...out.matchAll(/^\s+\d+\s+\d+\s+(?:[A-Z]+\s+)?(\S+)(?:\s+\(local\))?\s*$/gm)].map((m) => m[1]);
   return { running: true, quorate: /^Quorate:\s+Yes/m.test(out), expectedVotes: num('Expected votes'), totalVotes: num('Total votes'), members };
 }
 
 export async function haStatus(node: string, plan: Plan): Promise<HaStatus> {
-  const q = await run('corosync-quorumtool', ['-s', '-n'], { allowFail: true, timeoutMs: 10_000 });
+  const q = await run('corosync-quorumtool', ['-s'], { allowFail: true, timeoutMs: 10_000 });
   const corosync = /Quorate:/.test(q.stdout) ? parseQuorumtool(q.stdout) : { running: false, error: (q.stderr || q.stdout).trim().split('\n').slice(-1)[0] };
   let pacemaker: HaStatus['pacemaker'];
   let vms: VmInfo[] = [];

@@ -37,6 +37,15 @@ async function netActive(name: string): Promise<boolean> {
   return r.code === 0 && /Active:\s+yes/.test(r.stdout) && /Autostart:\s+yes/.test(r.stdout);
 }
 
+/** Telemetry as in the how-to; on a real node systemd runs them (the harness has no systemd). */
+const EXPORTERS = ['prometheus-node-exporter', 'prometheus-libvirt-exporter'];
+async function exportersMissing(): Promise<string[]> {
+  if (!underSystemd()) return [];
+  const out: string[] = [];
+  for (const u of EXPORTERS) if ((await run('systemctl', ['is-active', '--quiet', u], { allowFail: true })).code !== 0) out.push(u);
+  return out;
+}
+
 export const virtStep: Step = {
   name: 'virt',
   async check(ctx): Promise<Check> {
@@ -53,6 +62,7 @@ export const virtStep: Step = {
       if (!(await poolActive(p.name))) missing.push(`pool ${p.name}`);
     }
     for (const b of ctx.plan.ha.bridges) if (!(await netActive(b.name))) missing.push(`network ${b.name}`);
+    missing.push(...(await exportersMissing()));
     if (missing.length) return { ok: false, detail: `to define: ${missing.join(', ')}` };
     if (unmounted) return { ok: false, waiting: true, detail: 'waiting for volume mounts (storage pools)' };
     return { ok: true, detail: `libvirtd (TLS), ${wantedPools(ctx).length} pools, ${ctx.plan.ha.bridges.length} networks` };
@@ -84,6 +94,8 @@ export const virtStep: Step = {
       await virsh(['pool-autostart', p.name]);
       if (!/State:\s+running/.test((await virsh(['pool-info', p.name])).stdout)) await virsh(['pool-start', p.name]);
     }
+    const exp = await exportersMissing();
+    if (exp.length) await run('systemctl', ['enable', '--now', ...exp]);
     if (ctx.plan.ha!.bridges.length) {
       if (underSystemd()) await run('systemctl', ['enable', '--now', 'openvswitch-switch']);
       for (const c of ovsCommands(ctx.plan.ha!.bridges, sandbox() ? 'netdev' : undefined)) await run('ovs-vsctl', c);

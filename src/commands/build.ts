@@ -47,6 +47,8 @@ debootstrap from the same plan (packages, users, network, agent). Needs root.
       --size SIZE       disk image size (default 8G; the root partition grows to the
                         whole disk at first boot)
       --format FMT      raw or qcow2 (repeatable; default both)
+      --kernel-opts S   extra kernel options of the installed system (e.g. no_timer_check
+                        for VMs under an emulator such as QEMU TCG)
 
 Reproducible: set SOURCE_DATE_EPOCH and the same inputs give byte-identical images.
 Images hold password hashes and the cluster's derived join key: they are written mode 0600.
@@ -81,6 +83,7 @@ export const buildCommand: Command = {
       all: { type: 'boolean' },
       size: { type: 'string' },
       format: { type: 'string', multiple: true },
+      'kernel-opts': { type: 'string' },
     });
     if (!args) return EXIT.ok;
     const { values: v, positionals } = args;
@@ -89,7 +92,7 @@ export const buildCommand: Command = {
       throw new UserError(`build: unknown output '${positionals.join(' ')}' (allowed: iso, pxe, disk)`, EXIT.usage);
     }
     if (kind === 'disk') return runBuildDisk(v);
-    if (v.all || v.size || v.format) throw new UserError('build: --all, --size and --format apply to `build disk` only', EXIT.usage);
+    if (v.all || v.size || v.format || v['kernel-opts']) throw new UserError('build: --all, --size, --format and --kernel-opts apply to `build disk` only', EXIT.usage);
     if (kind === 'pxe' && (v.universal || v['base-iso'])) throw new UserError('build pxe: --universal and --base-iso apply to images only', EXIT.usage);
     const consoleKind = (v.console ?? 'screen') as ConsoleKind;
     if (consoleKind !== 'screen' && consoleKind !== 'serial') throw new UserError(`build: --console must be screen or serial, got '${consoleKind}'`, EXIT.usage);

@@ -39,12 +39,13 @@ Exit codes: 0 ok (stopped by Ctrl-C), 2 usage, 5 dnsmasq missing or failed, 6 re
 
 interface IfaceAddress { address: string; prefix: number }
 
-function interfaceAddress(name: string): IfaceAddress {
-  const list = networkInterfaces()[name];
-  if (!list) throw new UserError(`serve: no network interface '${name}' (have: ${Object.keys(networkInterfaces()).join(', ')})`, EXIT.usage);
-  const v4 = list.find((a) => a.family === 'IPv4');
-  if (!v4?.cidr) throw new UserError(`serve: interface '${name}' has no IPv4 address: give it one on the PXE network first`, EXIT.usage);
-  return { address: v4.address, prefix: Number(v4.cidr.split('/')[1]) };
+/** From `ip`: Node lists only interfaces that are up with carrier, and a bridge may have none yet. */
+async function interfaceAddress(name: string): Promise<IfaceAddress> {
+  const r = await execa('ip', ['-j', '-4', 'addr', 'show', 'dev', name], { reject: false });
+  if (r.exitCode !== 0) throw new UserError(`serve: no network interface '${name}' (have: ${Object.keys(networkInterfaces()).join(', ')})`, EXIT.usage);
+  const info = (JSON.parse(String(r.stdout) || '[]') as { addr_info?: { local: string; prefixlen: number }[] }[])[0]?.addr_info?.[0];
+  if (!info) throw new UserError(`serve: interface '${name}' has no IPv4 address: give it one on the PXE network first`, EXIT.usage);
+  return { address: info.local, prefix: info.prefixlen };
 }
 
 function localAddressIn(network: string, prefix: number): string | undefined {
@@ -111,7 +112,7 @@ export const serveCommand: Command = {
     if (!Number.isInteger(httpPort) || httpPort < 1 || httpPort > 65535) throw new UserError(`serve: --http-port must be a port number, got '${v['http-port']}'`, EXIT.usage);
     if (httpPort !== state.httpPort) process.stderr.write(`warning: the tree was built for HTTP port ${state.httpPort}; installed nodes report to that port\n`);
 
-    const iface = v.interface ? interfaceAddress(v.interface) : undefined;
+    const iface = v.interface ? await interfaceAddress(v.interface) : undefined;
     const net = iface ? { network: networkOf(iface.address, iface.prefix), prefix: iface.prefix } : state.network;
     if (!net) throw new UserError('serve: the cluster has no static addresses, so give --interface to name the PXE network', EXIT.usage);
 

@@ -11,6 +11,7 @@ import { call, CallError } from '../../firstboot/channel.js';
 import { AGENT_PORT } from '../../firstboot/env.js';
 import { formatStatus } from '../../firstboot/status-format.js';
 import type { NodeStatus } from '../../firstboot/status-types.js';
+import type { HaStatus } from '../../firstboot/ha/api.js';
 
 const HELP = `Usage: personal-cloud status --config cluster.yaml [--json] [--node NAME] [--port N] [--timeout SECONDS]
 
@@ -28,7 +29,7 @@ Options:
 Exit status: 0 when every node answered and is converged, 1 otherwise.
 `;
 
-export interface NodeAnswer { node: string; address: string; ok: boolean; status?: NodeStatus; error?: string }
+export interface NodeAnswer { node: string; address: string; ok: boolean; status?: NodeStatus; ha?: HaStatus; error?: string }
 
 export async function askNodes(configPath: string, opts: { node?: string; port?: number; timeoutMs?: number } = {}): Promise<NodeAnswer[]> {
   const { config } = await loadConfig(configPath);
@@ -41,11 +42,28 @@ export async function askNodes(configPath: string, opts: { node?: string; port?:
     try {
       const r = await call<NodeStatus>(key, 'admin', address, opts.port ?? AGENT_PORT, 'status', { heal: true }, opts.timeoutMs ?? 20_000);
       if (r.node !== n.name) return { node: n.name, address, ok: false, error: `answered as ${r.node}` };
-      return { node: n.name, address, ok: true, status: r.data };
+      // corosync quorum, Pacemaker resources, where each VM runs (agents without HA lack the operation)
+      const ha = p.ha?.enabled ? await call<HaStatus>(key, 'admin', address, opts.port ?? AGENT_PORT, 'ha-status', null, opts.timeoutMs ?? 20_000).then((x) => x.data, () => undefined) : undefined;
+      return { node: n.name, address, ok: true, status: r.data, ...(ha ? { ha } : {}) };
     } catch (e) {
       return { node: n.name, address, ok: false, error: e instanceof CallError ? e.message : String(e) };
     }
   }));
+}
+
+export function formatHa(h: HaStatus): string {
+  const c = h.corosync;
+  const lines = [`  HA (seen from ${h.node}):`];
+  lines.push(c.running
+    ? `    corosync: ${c.quorate ? 'quorate' : 'NOT QUORATE'} (${c.totalVotes ?? '?'} of ${c.expectedVotes ?? '?'} votes; members ${(c.members ?? []).join(' ')})`
+    : `    corosync: not running${c.error ? ` (${c.error})` : ''}`);
+  if (h.pacemaker.ok) {
+    const p = h.pacemaker;
+    lines.push(`    pacemaker: DC ${p.dc ?? 'none'}; online ${p.nodes.filter((n) => n.online).map((n) => `${n.name}${n.standby ? ' (standby)' : ''}`).join(' ') || '-'}${p.nodes.some((n) => !n.online) ? `; OFFLINE ${p.nodes.filter((n) => !n.online).map((n) => n.name).join(' ')}` : ''}`);
+    for (const r of p.resources.filter((x) => !x.id.startsWith('vm-'))) lines.push(`    resource ${r.id} (${r.agent}): ${r.failed ? 'FAILED' : r.role}${r.nodes.length ? ` on ${r.nodes.join(',')}` : ''}`);
+  } else lines.push(`    pacemaker: ${h.pacemaker.error}`);
+  for (const v of h.vms) lines.push(`    vm ${v.name}: ${v.failed ? 'FAILED' : v.role}${v.nodes.length ? ` on ${v.nodes.join(',')}` : ''}`);
+  return `${lines.join('\n')}\n`;
 }
 
 export const statusCommand: Command = {
@@ -66,7 +84,7 @@ export const statusCommand: Command = {
     const answers = await askNodes(v.config, { ...(v.node ? { node: v.node } : {}), ...(port ? { port } : {}), timeoutMs: timeout * 1000 });
     if (v.json) writeJson(answers);
     else {
-      for (const a of answers) process.stdout.write(a.ok ? formatStatus(a.status!) : `${a.node} (${a.address}): NOT ANSWERING — ${a.error}\n`);
+      for (const a of answers) process.stdout.write(a.ok ? formatStatus(a.status!) + (a.ha ? formatHa(a.ha) : '') : `${a.node} (${a.address}): NOT ANSWERING — ${a.error}\n`);
     }
     return answers.every((a) => a.ok && a.status!.converged) ? EXIT.ok : EXIT.failure;
   },

@@ -23,6 +23,7 @@ export interface DiskRequest {
   sizeBytes: number;
   formats: DiskFormat[];
   progress: Progress;
+  kernelOpts?: string;
 }
 
 export interface DiskOutput { file: string; target: string; format: DiskFormat; sha256: string; size: number }
@@ -60,7 +61,7 @@ export async function buildDisks(req: DiskRequest): Promise<DiskBuildResult> {
       const t0 = Date.now();
       const node = plan.nodes.find((n) => n.name === name)!;
       const raw = join(req.outDir, `${name}.raw`);
-      await buildNodeImage({ plan, node, joinKey: req.joinKey, agent: req.agent, rootfsTarball: rootfs.tarball, rawPath: raw, sizeBytes: req.sizeBytes, workDir: work, progress });
+      await buildNodeImage({ plan, node, joinKey: req.joinKey, agent: req.agent, rootfsTarball: rootfs.tarball, rawPath: raw, sizeBytes: req.sizeBytes, workDir: work, progress, kernelOpts: req.kernelOpts });
       if (req.formats.includes('qcow2')) {
         progress.step(`${name}: converting to qcow2`);
         const q = join(req.outDir, `${name}.qcow2`);

@@ -18,7 +18,7 @@ import { defaultCacheDir } from './rootfs.js';
 const TOOL_VERSION = '0.1.0';
 
 export interface BuildDiskOptions {
-  config?: string; out?: string; node?: string[]; all?: boolean; size?: string; format?: string[]; cache?: string; json?: boolean;
+  config?: string; out?: string; 'kernel-opts'?: string; node?: string[]; all?: boolean; size?: string; format?: string[]; cache?: string; json?: boolean;
   universal?: boolean; console?: string; installer?: string; 'base-iso'?: string; mirror?: string; offline?: boolean; 'serial-log'?: boolean;
 }
 
@@ -29,6 +29,7 @@ export async function runBuildDisk(v: BuildDiskOptions): Promise<number> {
   const formats = (v.format?.length ? v.format : ['raw', 'qcow2']) as DiskFormat[];
   for (const f of formats) if (f !== 'raw' && f !== 'qcow2') throw new UserError(`build disk: --format must be raw or qcow2, got '${f}'`, EXIT.usage);
   const sizeBytes = parseImageSize(v.size ?? '8G');
+  if (v['kernel-opts'] !== undefined && !/^[\w.,=:\/ -]*$/.test(v['kernel-opts'])) throw new UserError(`build disk: --kernel-opts may hold letters, digits and . , = : / - only, got '${v['kernel-opts']}'`, EXIT.usage);
   requireRoot('build disk');
 
   const progress = createProgress();
@@ -46,6 +47,7 @@ export async function runBuildDisk(v: BuildDiskOptions): Promise<number> {
   const result = await buildDisks({
     plan, joinKey: deriveJoinKey(config.secret, config.name), agent, nodes, outDir,
     cacheDir: v.cache ? resolve(v.cache) : defaultCacheDir(), sizeBytes, formats: [...new Set(formats)], progress,
+    ...(v['kernel-opts'] ? { kernelOpts: v['kernel-opts'] } : {}),
   });
   const epoch = Number(process.env.SOURCE_DATE_EPOCH || Math.floor(Date.now() / 1000));
   const manifest = await writeManifest(outDir, {

@@ -13,6 +13,8 @@ export const DISK_TOOLS: Record<string, string> = {
   losetup: 'mount',
   'mkfs.ext4': 'e2fsprogs',
   'mkfs.vfat': 'dosfstools',
+  mcopy: 'mtools',
+  partx: 'util-linux',
   'qemu-img': 'qemu-utils',
   tar: 'tar',
   chroot: 'coreutils',
@@ -120,10 +122,21 @@ export async function mountSystem(td: Teardown, root: string): Promise<void> {
   await mount(td, ['-t', 'devpts', '-o', 'newinstance,ptmxmode=0666', 'devpts'], `${root}/dev/pts`);
 }
 
-export async function attachLoop(td: Teardown, file: string): Promise<string> {
-  const { stdout } = await run('losetup', ['--find', '--show', '--partscan', file]);
+/**
+ * A loop device with its partitions as /dev/loopNpM. Some kernels attach loop devices with
+ * partscan on yet parse no partition table (this build host): then partx adds them (BLKPG).
+ */
+export async function attachLoop(td: Teardown, file: string, partitions: number, readOnly = false): Promise<string> {
+  const { stdout } = await run('losetup', ['--find', '--show', '--partscan', ...(readOnly ? ['--read-only'] : []), file]);
   const dev = stdout.trim();
-  td.add(`losetup -d ${dev}`, () => sh('losetup', ['-d', dev]));
+  td.add(`losetup -d ${dev}`, () => {
+    try { sh('partx', ['-d', dev]); } catch { /* none added */ }
+    sh('losetup', ['-d', dev]);
+  });
+  const { existsSync } = await import('node:fs');
+  for (let i = 0; i < 10 && !existsSync(`${dev}p${partitions}`); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!existsSync(`${dev}p${partitions}`)) await run('partx', ['-a', dev]);
+  for (let n = 1; n <= partitions; n++) await waitForDevice(`${dev}p${n}`);
   return dev;
 }
 

@@ -8,7 +8,7 @@ import { LATE_GROUPS } from '../render/preseed.js';
 import type { AgentBundle } from '../assemble/payload.js';
 import { run } from '../util/exec.js';
 import type { Progress } from '../util/progress.js';
-import { attachLoop, CHROOT_ENV, chrootOut, inChroot, mount, mountSystem, removeTree, runLines, Teardown, waitForDevice } from './host.js';
+import { attachLoop, CHROOT_ENV, chrootOut, inChroot, mount, mountSystem, removeTree, runLines, Teardown } from './host.js';
 import { diskIdentity, type DiskIdentity } from './ids.js';
 import { ENABLED_UNITS, nodeDiskFiles } from './node-files.js';
 import { removePerMachineFiles } from './rootfs.js';
@@ -26,6 +26,7 @@ export interface NodeImageRequest {
   sizeBytes: number;
   workDir: string;
   progress: Progress;
+  kernelOpts?: string;
 }
 
 async function partition(raw: string, sizeBytes: number, ids: DiskIdentity): Promise<void> {
@@ -42,7 +43,7 @@ async function partition(raw: string, sizeBytes: number, ids: DiskIdentity): Pro
 }
 
 async function writeNodeFiles(root: string, req: NodeImageRequest, ids: DiskIdentity): Promise<void> {
-  for (const f of nodeDiskFiles({ plan: req.plan, node: req.node, joinKey: req.joinKey, agent: req.agent, ids })) {
+  for (const f of nodeDiskFiles({ plan: req.plan, node: req.node, joinKey: req.joinKey, agent: req.agent, ids, kernelOpts: req.kernelOpts })) {
     const p = join(root, f.path);
     await mkdir(dirname(p), { recursive: true });
     await rm(p, { force: true }); // may be a symlink (resolv.conf) in the base tree
@@ -89,6 +90,26 @@ async function configureUsers(root: string, plan: Plan): Promise<void> {
   }
 }
 
+/** Modules built into the UEFI GRUB image: enough to find the root filesystem and read grub.cfg there. */
+const EFI_MODULES = ['part_gpt', 'part_msdos', 'ext2', 'fat', 'search', 'search_fs_uuid', 'configfile', 'normal', 'linux', 'echo', 'serial', 'terminfo', 'test', 'efi_gop', 'all_video'];
+
+/**
+ * UEFI GRUB on the removable path (EFI/BOOT/BOOTX64.EFI) — what grub-install --removable does,
+ * without mounting the ESP: build hosts may have no vfat in their kernel, so the FAT is written
+ * with mtools. The image finds the root by UUID and reads /boot/grub/grub.cfg (update-grub's).
+ */
+async function installEfiGrub(root: string, espDevice: string, rootUuid: string): Promise<void> {
+  const early = join(root, 'tmp/personal-cloud-early.cfg');
+  await writeFile(early, `search --no-floppy --fs-uuid --set=root ${rootUuid}\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n`);
+  await mkdir(join(root, 'boot/grub/x86_64-efi'), { recursive: true });
+  await inChroot(root, ['sh', '-c', 'cp /usr/lib/grub/x86_64-efi/*.mod /usr/lib/grub/x86_64-efi/*.lst /boot/grub/x86_64-efi/']);
+  await inChroot(root, ['grub-mkimage', '-O', 'x86_64-efi', '-o', '/tmp/BOOTX64.EFI', '-p', '/boot/grub', '-c', '/tmp/personal-cloud-early.cfg', ...EFI_MODULES]);
+  await run('mmd', ['-i', espDevice, '::/EFI', '::/EFI/BOOT']);
+  await run('mcopy', ['-i', espDevice, join(root, 'tmp/BOOTX64.EFI'), '::/EFI/BOOT/BOOTX64.EFI']);
+  await rm(join(root, 'tmp/BOOTX64.EFI'));
+  await rm(early);
+}
+
 export interface NodeImageResult { rawPath: string; ids: DiskIdentity; seconds: number }
 
 export async function buildNodeImage(req: NodeImageRequest): Promise<NodeImageResult> {
@@ -100,8 +121,7 @@ export async function buildNodeImage(req: NodeImageRequest): Promise<NodeImageRe
   try {
     progress.step(`${node.name}: partitioning ${(req.sizeBytes / 2 ** 30).toFixed(1)} GiB (GPT: BIOS boot, ESP, root)`);
     await partition(req.rawPath, req.sizeBytes, id);
-    const loop = await attachLoop(td, req.rawPath);
-    for (const n of [1, 2, 3]) await waitForDevice(`${loop}p${n}`);
+    const loop = await attachLoop(td, req.rawPath, 3);
     await run('mkfs.vfat', ['-F', '32', '-n', 'EFI', '-i', id.espVolumeId.replace('-', ''), `${loop}p2`]);
     await run('mkfs.ext4', ['-q', '-F', '-L', 'root', '-U', id.rootUuid, '-E', `hash_seed=${id.rootUuid}`, `${loop}p3`], { env: { E2FSPROGS_FAKE_TIME: process.env.SOURCE_DATE_EPOCH ?? '' } });
     await mount(td, [`${loop}p3`], mnt);
@@ -110,7 +130,6 @@ export async function buildNodeImage(req: NodeImageRequest): Promise<NodeImageRe
     await runLines('tar', ['--extract', '--file', req.rootfsTarball, '--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls', '-C', mnt], () => {});
     await removePerMachineFiles(mnt);
     await mkdir(join(mnt, 'boot/efi'), { recursive: true });
-    await mount(td, [`${loop}p2`], join(mnt, 'boot/efi'));
 
     progress.step(`${node.name}: hostname, network, users, agent`);
     await writeNodeFiles(mnt, req, id);
@@ -122,7 +141,7 @@ export async function buildNodeImage(req: NodeImageRequest): Promise<NodeImageRe
 
     progress.step(`${node.name}: GRUB for BIOS and UEFI`);
     await inChroot(mnt, ['grub-install', '--target=i386-pc', '--boot-directory=/boot', loop]);
-    await inChroot(mnt, ['grub-install', '--target=x86_64-efi', '--efi-directory=/boot/efi', '--boot-directory=/boot', '--removable', '--no-nvram', '--no-uefi-secure-boot']);
+    await installEfiGrub(mnt, `${loop}p2`, id.rootUuid);
     await inChroot(mnt, ['update-grub']);
     await run('sync', []);
     const errors = td.releaseAll();

@@ -61,9 +61,9 @@ function fstab(ids: DiskIds): string {
     `UUID=${ids.espVolumeId} /boot/efi vfat umask=0077 0 1\n`;
 }
 
-function grubDefaults(): string {
+function grubDefaults(extra: string): string {
   return '# personal-cloud: a serial console next to the screen (headless boxes, VMs)\n' +
-    `GRUB_CMDLINE_LINUX="${INSTALLED_KERNEL_OPTS}"\n` +
+    `GRUB_CMDLINE_LINUX="${[INSTALLED_KERNEL_OPTS, extra].filter(Boolean).join(' ')}"\n` +
     'GRUB_TERMINAL="console serial"\nGRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"\nGRUB_TIMEOUT=2\nGRUB_DISABLE_OS_PROBER=true\n';
 }
 
@@ -117,10 +117,12 @@ export interface NodeDiskInput {
   joinKey: string;
   agent: AgentBundle;
   ids: DiskIds;
+  /** Extra kernel options for this image (e.g. no_timer_check for VMs on a slow emulator). */
+  kernelOpts?: string;
 }
 
 /** Every file the builder writes into one node's image (absolute paths inside the image). */
-export function nodeDiskFiles({ plan, node, joinKey, agent, ids }: NodeDiskInput): RenderedFile[] {
+export function nodeDiskFiles({ plan, node, joinKey, agent, ids, kernelOpts }: NodeDiskInput): RenderedFile[] {
   const files: RenderedFile[] = [
     { path: '/etc/hostname', content: `${node.name}\n`, mode: 0o644 },
     { path: '/etc/hosts', content: hosts(node), mode: 0o644 },
@@ -128,7 +130,7 @@ export function nodeDiskFiles({ plan, node, joinKey, agent, ids }: NodeDiskInput
     { path: `/etc/systemd/network/10-personal-cloud-${LAN_IFACE}.link`, content: lanLink(node), mode: 0o644 },
     { path: '/etc/apt/sources.list', content: aptSources(plan), mode: 0o644 },
     { path: '/etc/fstab', content: fstab(ids), mode: 0o644 },
-    { path: '/etc/default/grub.d/personal-cloud.cfg', content: grubDefaults(), mode: 0o644 },
+    { path: '/etc/default/grub.d/personal-cloud.cfg', content: grubDefaults(kernelOpts ?? ''), mode: 0o644 },
     { path: '/etc/timezone', content: `${plan.cluster.timezone}\n`, mode: 0o644 },
     { path: '/etc/default/locale', content: `LANG=${plan.cluster.locale}\n`, mode: 0o644 },
     { path: '/etc/locale.gen', content: `${plan.cluster.locale} ${plan.cluster.locale.includes('UTF-8') ? 'UTF-8' : 'ISO-8859-1'}\n`, mode: 0o644 },

@@ -2,7 +2,7 @@
 // laid out as a TFTP tree with pxelinux (BIOS), Debian's signed shim + GRUB netboot (UEFI),
 // iPXE scripts, per-MAC entries, a menu for unknown machines and a dnsmasq configuration.
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { InstallerSource } from '../installer/resolve.js';
 import { buildPayload, type MediaOutput, type MediaRequest } from '../build/media.js';
@@ -107,9 +107,11 @@ export async function buildPxe(req: PxeRequest): Promise<MediaOutput[]> {
     progress.step(`PXE tree: initrd of ${node.name}`);
     const parts = [installerInitrd, buildPayload(req, { kind: 'node', node: node.name })];
     if (node.mac) parts.push(reportEntries(req.joinKey, node.mac, req.epoch));
-    // Holds password hashes and the derived join key, like the images: 0600.
-    await write(nodeInitrd(node.name), Buffer.concat(parts), node.name, 0o600);
+    // Holds password hashes and the derived join key. dnsmasq running as root serves only
+    // world-readable files, so the file is 0644 and the nodes/ folder 0700 keeps local users out.
+    await write(nodeInitrd(node.name), Buffer.concat(parts), node.name, 0o644);
   }
+  await chmod(join(out, 'nodes'), 0o700);
 
   progress.step('PXE tree: menus and per-MAC entries');
   const ctx: MenuContext = { plan, console: req.console, httpPort };

@@ -1,6 +1,6 @@
 // Is there already a DHCP server on this network? Sends one DHCPDISCOVER (broadcast flag set,
 // to the subnet's broadcast address so the kernel sends it out of that interface) and waits
-// for any DHCPOFFER. Used before `serve` starts full DHCP, which would fight the other server.
+// for any DHCPOFFER (servers such as dnsmasq ping the address for ~3 s before offering it). Used before `serve` starts full DHCP, which would fight the other server.
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 

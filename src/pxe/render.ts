@@ -84,9 +84,9 @@ const grubQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 const GRUB_MAC_DISPATCH = [
   'if [ -n "$net_default_mac" ]; then',
   '  regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6 ' + `'^${Array(6).fill('([0-9a-fA-F][0-9a-fA-F])').join(':')}$' "$net_default_mac"`,
-  '  if [ -f "$prefix/grub.cfg-01-$m1-$m2-$m3-$m4-$m5-$m6" ]; then',
-  '    configfile "$prefix/grub.cfg-01-$m1-$m2-$m3-$m4-$m5-$m6"',
-  '  fi',
+  // No `[ -f ]` first: GRUB cannot stat files over TFTP. A missing file is an error message, and
+  // the unknown machine's menu below follows.
+  '  configfile "$prefix/grub.cfg-01-$m1-$m2-$m3-$m4-$m5-$m6"',
   'fi',
 ];
 

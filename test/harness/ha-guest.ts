@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync, chmodSync, copyFileS
 import { join } from 'node:path';
 import { sh } from './sh.js';
 
-export const GUEST_CACHE = process.env.PC_HA_GUEST_DIR || '/var/cache/personal-cloud-test/ha-guest';
+export const GUEST_CACHE = process.env.PC_HA_GUEST_DIR || '/var/cache/personal-cloud-test/ha-guest-v2';
 const MODULES = ['virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'virtio_blk'];
 
 const INIT = `#!/bin/busybox sh
@@ -21,7 +21,7 @@ i=0
 while :; do
   i=$((i+1))
   echo "HAVM-TICK boot=$boot tick=$i"
-  [ -b /dev/vda ] && printf 'HAVM boot=%s tick=%s\\n' "$boot" "$i" | dd of=/dev/vda bs=512 count=1 conv=sync,fsync 2>/dev/null
+  [ -b /dev/vda ] && { printf 'HAVM boot=%s tick=%s\\n' "$boot" "$i" | dd of=/dev/vda bs=512 count=1 conv=sync,fsync 2>/dev/null || echo "HAVM-WERR boot=$boot tick=$i"; }
   sleep 1
 done
 `;

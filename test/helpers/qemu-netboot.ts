@@ -66,7 +66,7 @@ export async function netbootVm(o: NetbootOptions): Promise<NetbootVm> {
   if (o.bootSector) {
     const disk = join(o.workDir, 'disk.raw');
     writeFileSync(disk, Buffer.concat([o.bootSector, Buffer.alloc(1024 * 1024 - o.bootSector.length)]));
-    args.push('-drive', `file=${disk},if=virtio,format=raw,bootindex=1`);
+    args.push('-drive', `file=${disk},if=none,id=d0,format=raw`, '-device', 'virtio-blk-pci,drive=d0,bootindex=1');
   } else {
     const disk = join(o.workDir, 'disk.qcow2');
     await execa('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '20G']);
