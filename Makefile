@@ -2,7 +2,7 @@
 CONFIG ?= examples/cluster.yaml
 OUT ?= out
 
-.PHONY: iso deps test-deps test bench e2e clean
+.PHONY: iso deps test-deps test test-long bench e2e clean
 
 ## Build installer images for $(CONFIG) into $(OUT)/ (installs the build tools it needs).
 iso: node_modules/.installed deps
@@ -28,3 +28,8 @@ bench: node_modules/.installed test-deps
 
 clean:
 	rm -rf $(OUT) dist
+
+## Long scenarios (agent crash/scale-out, HA failover): many minutes each, not in CI's default run.
+test-long: node_modules/.installed
+	bash scripts/deps.sh long
+	npm run test:long

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian packages personal-cloud needs on the build machine.
 #   scripts/deps.sh build   — what `make iso` needs (image building)
-#   scripts/deps.sh test    — plus what the test suite needs (QEMU, OVMF, glusterfs, …)
+#   scripts/deps.sh test    — plus what the default test suite needs (QEMU, OVMF, glusterfs, …)
+#   scripts/deps.sh long    — plus what the long scenarios and e2e need (libvirt, pacemaker, …)
 # Idempotent; skips apt when everything is already there.
 set -euo pipefail
 BUILD_PKGS=(xorriso isolinux syslinux-common grub-efi-amd64-bin grub-efi-amd64-signed shim-signed
   mtools dosfstools gpgv debian-archive-keyring xz-utils cpio ca-certificates)
 TEST_PKGS=(qemu-system-x86 qemu-utils ovmf debconf glusterfs-server glusterfs-client xfsprogs
   iproute2 util-linux procps psmisc openssl e2fsprogs lvm2 kmod bc attr openssh-client dpkg)
+LONG_PKGS=(libvirt-daemon-system libvirt-clients corosync pacemaker pacemaker-cli-utils resource-agents
+  fence-agents corosync-qdevice corosync-qnetd openvswitch-switch busybox-static sbd debootstrap grub-pc-bin)
 pkgs=("${BUILD_PKGS[@]}")
-[ "${1:-build}" = test ] && pkgs+=("${TEST_PKGS[@]}")
+case "${1:-build}" in
+  test) pkgs+=("${TEST_PKGS[@]}") ;;
+  long) pkgs+=("${TEST_PKGS[@]}" "${LONG_PKGS[@]}") ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

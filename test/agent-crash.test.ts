@@ -98,7 +98,7 @@ describe('agent: SIGKILL at every step boundary; a disk with data is left alone'
     // the volumes work after all that
     await h.on('node2', 'sh', ['-c', 'echo crash-safe > /mnt/gv0/after-crashes && sync']);
     await waitFor('file on node3\'s brick', 30_000, async () => (await h.on('node3', 'cat', ['/data/glusterfs/gv0/brick1/brick/after-crashes'], { allowFail: true })).stdout.trim() === 'crash-safe');
-  }, 120_000);
+  }, 240_000);
 
   it('leaves the ext4 disk untouched and reports it as needing attention', async () => {
     expect(await sha(ext4Image())).toBe(ext4Before);
@@ -119,5 +119,5 @@ describe('agent: SIGKILL at every step boundary; a disk with data is left alone'
     const leader = h.snapshot(s.leader!)!;
     expect(leader.steps.find((x) => x.name === 'volumes')).toMatchObject({ state: 'waiting' });
     expect(leader.steps.find((x) => x.name === 'volumes')!.detail).toMatch(/gv1: 1 replica set\(s\) wait for their nodes/);
-  }, 60_000);
+  }, 240_000);
 });

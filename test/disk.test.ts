@@ -57,12 +57,10 @@ describe.skipIf(Boolean(why))('build disk (node1 of disk-test.yaml)', () => {
     mnt = join(out, 'mnt');
     await mkdir(mnt);
     await execa('mount', ['-o', 'ro,noload', `${loop}p3`, mnt]);
-    await execa('mount', ['-o', 'ro', `${loop}p2`, rootOf('boot/efi')]);
   }, 60 * 60_000);
 
   afterAll(async () => {
     if (mnt) {
-      await execa('umount', [rootOf('boot/efi')], { reject: false });
       await execa('umount', [mnt], { reject: false });
     }
     td.releaseAll();
@@ -99,9 +97,11 @@ describe.skipIf(Boolean(why))('build disk (node1 of disk-test.yaml)', () => {
     expect(existsSync(rootOf('boot/grub/i386-pc/normal.mod'))).toBe(true);
   });
 
-  it('boots by UEFI: removable-path GRUB in the ESP', async () => {
-    const efi = await readFile(rootOf('boot/efi/EFI/BOOT/BOOTX64.EFI'));
+  it('boots by UEFI: removable-path GRUB in the ESP that finds the root by UUID', async () => {
+    // read with mtools: the build host's kernel may have no vfat
+    const efi = Buffer.from((await execa('mtype', ['-i', `${loop}p2`, '::/EFI/BOOT/BOOTX64.EFI'], { encoding: 'buffer' })).stdout as Uint8Array);
     expect(efi.subarray(0, 2).toString()).toBe('MZ');
+    expect(efi.includes(Buffer.from(`--fs-uuid --set=root ${diskIdentity(plan.cluster.keyId, 'node1').rootUuid}`))).toBe(true);
     expect(existsSync(rootOf('boot/grub/x86_64-efi/normal.mod'))).toBe(true);
   });
 

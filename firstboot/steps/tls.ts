@@ -37,6 +37,11 @@ export const tlsStep: Step = {
   },
   async apply(ctx) {
     let own = await readText(CERT);
+    // killed between the two renames below: the key is in place, its certificate still .new
+    if (!own && (await exists(KEY)) && (await exists(`${CERT}.new`))) {
+      await rename(`${CERT}.new`, CERT);
+      own = await readText(CERT);
+    }
     if (!own || !(await exists(KEY)) || commonName(own) !== ctx.self.name) {
       await mkdir('/etc/ssl', { recursive: true });
       await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '36500',

@@ -1,7 +1,8 @@
 // One node's disk: GPT (BIOS boot + ESP + root ext4) in a sparse raw file on a loop device,
 // the cached base tree unpacked into it, the node's files and users on top, GRUB for BIOS
 // (i386-pc in the BIOS boot partition) and UEFI (removable path EFI/BOOT/BOOTX64.EFI).
-import { mkdir, mkdtemp, rm, writeFile, chmod, chown, truncate } from 'node:fs/promises';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile, chmod, chown, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { NodePlan, Plan } from '../plan/types.js';
 import { LATE_GROUPS } from '../render/preseed.js';
@@ -90,6 +91,14 @@ async function configureUsers(root: string, plan: Plan): Promise<void> {
   }
 }
 
+async function uuidLink(td: Teardown, uuid: string, device: string): Promise<void> {
+  const link = `/dev/disk/by-uuid/${uuid}`;
+  if (existsSync(link)) return;
+  await mkdir('/dev/disk/by-uuid', { recursive: true });
+  await symlink(device, link);
+  td.add(`rm ${link}`, () => rmSync(link, { force: true }));
+}
+
 /** Modules built into the UEFI GRUB image: enough to find the root filesystem and read grub.cfg there. */
 const EFI_MODULES = ['part_gpt', 'part_msdos', 'ext2', 'fat', 'search', 'search_fs_uuid', 'configfile', 'normal', 'linux', 'echo', 'serial', 'terminfo', 'test', 'efi_gop', 'all_video'];
 
@@ -142,7 +151,12 @@ export async function buildNodeImage(req: NodeImageRequest): Promise<NodeImageRe
     progress.step(`${node.name}: GRUB for BIOS and UEFI`);
     await inChroot(mnt, ['grub-install', '--target=i386-pc', '--boot-directory=/boot', loop]);
     await installEfiGrub(mnt, `${loop}p2`, id.rootUuid);
+    // grub-mkconfig writes root=UUID=… only when /dev/disk/by-uuid/UUID exists (udev makes it;
+    // build hosts and containers may run no udev): provide the link while it runs.
+    await uuidLink(td, id.rootUuid, `${loop}p3`);
     await inChroot(mnt, ['update-grub']);
+    const cfg = await readFile(join(mnt, 'boot/grub/grub.cfg'), 'utf8');
+    if (!cfg.includes(`root=UUID=${id.rootUuid}`)) throw new Error(`grub.cfg does not boot root=UUID=${id.rootUuid}`);
     await run('sync', []);
     const errors = td.releaseAll();
     if (errors.length) throw new Error(`releasing the image: ${errors.join('; ')}`);
