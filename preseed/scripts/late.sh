@@ -45,4 +45,6 @@ done < $src/users/users.list
 # The serial console gets a login too (headless boxes).
 chroot $t systemctl enable serial-getty@ttyS0.service >/dev/null 2>&1 || true
 chroot $t systemctl enable personal-cloud-agent.service
+# Netboot installs tell the PXE server, which then boots this MAC from the local disk.
+[ -x /personal-cloud/pxe/report-installed.sh ] && /personal-cloud/pxe/report-installed.sh || true
 say "first-boot agent installed for $node; the cluster forms after the first boot"

@@ -58,7 +58,8 @@ export function aptSources(plan: Plan): string {
 function fstab(ids: DiskIds): string {
   return '# <file system> <mount point> <type> <options> <dump> <pass>\n' +
     `UUID=${ids.rootUuid} / ext4 errors=remount-ro 0 1\n` +
-    `UUID=${ids.espVolumeId} /boot/efi vfat umask=0077 0 1\n`;
+    // nofail: a headless node must not stop in emergency mode (root locked) over its ESP
+    `UUID=${ids.espVolumeId} /boot/efi vfat umask=0077,nofail 0 1\n`;
 }
 
 function grubDefaults(extra: string): string {
