@@ -83,7 +83,8 @@ async function main(): Promise<number> {
       }));
     }
     say(`3 VMs powered on (node1, node2: BIOS; node3: UEFI); waiting for the cluster (timeout ${TIMEOUT_MS / 60_000} min)`);
-    await Promise.all(vms.map((vm) => vm.waitFor(/login:/, 10 * 60_000).then(() => say(`${vm.name}: login prompt on the serial console after ${since(powerOn)} s`))));
+    // informative only: under heavy TCG load the serial getty can miss its device timeout; the agents' status is what counts
+    for (const vm of vms) void vm.waitFor(/login:/, TIMEOUT_MS).then(() => say(`${vm.name}: login prompt on the serial console after ${since(powerOn)} s`), () => undefined);
 
     let killed = Boolean(opt['no-kill']);
     await waitHealthy({
