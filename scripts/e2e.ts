@@ -96,7 +96,8 @@ async function main(): Promise<number> {
         if (!victim) return false;
         // Formation is under way on node2: kill its agent the hard way; systemd must restart it.
         const done = victim.status!.steps.filter((s) => s.state === 'done').map((s) => s.name);
-        await shells.node2.root('systemctl kill --signal=SIGKILL personal-cloud-agent.service');
+        const k = await shells.node2.tryRoot('systemctl kill --signal=SIGKILL personal-cloud-agent.service', 120_000);
+        if (k.code !== 0) { say(`node2: cannot kill the agent yet (ssh: ${k.out.trim().slice(0, 120)}); retrying`); return false; }
         figures.agentKill = { node: 'node2', atSeconds: (Date.now() - powerOn) / 1000, restarts: 0, stepsDoneBefore: done };
         say(`node2: agent SIGKILLed during formation (steps done so far: ${done.join(', ') || 'none'})`);
         killed = true;

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -23,6 +23,18 @@ export function redact(name: string, text: string): string {
   return text.replace(/^(d-i passwd\/[a-z-]*-crypted password) .*$/gm, '$1 [redacted]');
 }
 
+/** The primary volume descriptor at sector 16 starts with "\x01CD001". */
+async function isIso9660(path: string): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(6);
+    await fh.read(buf, 0, 6, 16 * 2048);
+    return buf.toString('latin1', 1, 6) === 'CD001';
+  } finally {
+    await fh.close();
+  }
+}
+
 async function isoFile(iso: string, path: string, dir: string): Promise<Buffer | undefined> {
   const dest = join(dir, path.replace(/\//g, '_'));
   try {
@@ -44,6 +56,7 @@ export const inspectCommand: Command = {
     if (!image || args.positionals.length > 1) throw new UserError('inspect: give exactly one IMAGE', EXIT.usage);
     const st = await stat(image).catch(() => undefined);
     if (!st?.isFile()) throw new UserError(`inspect: ${image} is not a file`, EXIT.usage);
+    if (!(await isIso9660(image))) throw new UserError(`inspect: ${image} is not an ISO 9660 image`, EXIT.usage);
     const dir = await mkdtemp(join(tmpdir(), 'pc-inspect-'));
     try {
       let report: string;
