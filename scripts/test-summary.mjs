@@ -11,6 +11,6 @@ try {
   process.exit(Number(status) || 1);
 }
 // a suite whose setup failed has no failed test of its own: count it too
-const failed = Math.max(r.numFailedTests, r.numFailedTestSuites ?? 0);
+const failed = r.numFailedTests > 0 ? r.numFailedTests : (r.numFailedTestSuites ?? 0);
 console.log(`tests: ${r.numPassedTests} passed, ${failed} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
 process.exit(Number(status) || (r.success ? 0 : 1));
