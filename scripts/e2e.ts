@@ -10,6 +10,7 @@
 //
 // Usage: node scripts/run-ts.mjs scripts/e2e.ts [--keep] [--work DIR] [--timeout-min N] [--no-kill] [--no-reset]
 import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -57,6 +58,15 @@ async function main(): Promise<number> {
   let net: PrivateNet | undefined;
   let shells: Record<string, NodeShell> = {};
   let ok = false;
+  // Ctrl-C / SIGTERM: stop what this run started (VMs, namespace) before exiting.
+  const onSignal = () => {
+    for (const vm of vms) void vm.stop();
+    if (net) execFileSync('ip', ['netns', 'del', net.ns], { stdio: 'ignore' });
+    say('interrupted: VMs stopped, namespace removed');
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const { config, keyFile, password } = await runtimeConfig(FIXTURE, work);
 
