@@ -2,7 +2,7 @@
 CONFIG ?= examples/cluster.yaml
 OUT ?= out
 
-.PHONY: iso deps test-deps test test-long bench e2e clean
+.PHONY: iso deps test-deps test test-long bench bench-agent bench-ha e2e e2e-installer clean
 
 ## Build installer images for $(CONFIG) into $(OUT)/ (installs the build tools it needs).
 iso: node_modules/.installed deps
@@ -25,6 +25,24 @@ test: node_modules/.installed test-deps
 ## Benchmarks: image build vs bare xorriso, agent formation time.
 bench: node_modules/.installed test-deps
 	node scripts/run-ts.mjs scripts/bench-iso.ts
+
+bench-agent: node_modules/.installed test-deps
+	node scripts/run-ts.mjs scripts/bench-agent.ts
+
+bench-ha: node_modules/.installed
+	bash scripts/deps.sh long
+	node scripts/run-ts.mjs scripts/bench-ha.ts
+
+## End to end: disk images for 3 nodes booted in QEMU until the cluster is healthy (~30-60 min).
+e2e: node_modules/.installed
+	bash scripts/deps.sh long
+	node scripts/run-ts.mjs scripts/e2e.ts
+
+## The installer path: ISOs installed in QEMU from MIRROR (needs a mirror that serves .udeb files).
+MIRROR ?=
+e2e-installer: node_modules/.installed
+	bash scripts/deps.sh long
+	node scripts/run-ts.mjs scripts/e2e-installer.ts $(if $(MIRROR),--mirror $(MIRROR))
 
 clean:
 	rm -rf $(OUT) dist
