@@ -6,9 +6,9 @@
 # Idempotent; skips apt when everything is already there.
 set -euo pipefail
 BUILD_PKGS=(xorriso isolinux syslinux-common grub-efi-amd64-bin grub-efi-amd64-signed shim-signed
-  mtools dosfstools gpgv debian-archive-keyring xz-utils cpio ca-certificates)
+  mtools dosfstools gpgv debian-archive-keyring xz-utils cpio ca-certificates pxelinux dnsmasq-base)
 TEST_PKGS=(qemu-system-x86 qemu-utils ovmf debconf glusterfs-server glusterfs-client xfsprogs
-  iproute2 util-linux procps psmisc openssl e2fsprogs lvm2 kmod bc attr openssh-client dpkg)
+  iproute2 util-linux procps psmisc openssl e2fsprogs lvm2 kmod bc attr openssh-client dpkg curl ipxe-qemu)
 LONG_PKGS=(libvirt-daemon-system libvirt-clients corosync pacemaker pacemaker-cli-utils resource-agents
   fence-agents corosync-qdevice corosync-qnetd openvswitch-switch busybox-static sbd debootstrap grub-pc-bin)
 pkgs=("${BUILD_PKGS[@]}")

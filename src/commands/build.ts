@@ -7,7 +7,7 @@ import { deriveJoinKey } from '../plan/keys.js';
 import { loadAgentBundle, AGENT_BUNDLE } from '../assemble/payload.js';
 import { buildMedia, type MediaTarget } from '../build/media.js';
 import { remasterIsos } from '../build/remaster.js';
-import { buildPxe } from '../pxe/build-pxe.js';
+import { buildPxe, pxeHostLoaders } from '../pxe/build-pxe.js';
 import { resolveInstaller } from '../installer/resolve.js';
 import { BOOT_FILES } from '../write/boot-files.js';
 import { writeManifest, type ManifestInput } from '../write/manifest.js';
@@ -60,6 +60,13 @@ export function buildEpoch(env = process.env): number {
   if (raw === undefined || raw === '') return Math.floor(Date.now() / 1000);
   if (!/^\d+$/.test(raw)) throw new UserError(`SOURCE_DATE_EPOCH must be a number of seconds, got '${raw}'`, EXIT.usage);
   return Number(raw);
+}
+
+/** A PXE tree's outputs are one initrd per node plus loaders, menus and configs: say which is which. */
+function pxeSummary(outputs: { file: string }[]): string {
+  const initrds = outputs.filter((o) => o.file.endsWith('/initrd.gz')).length;
+  const other = outputs.length - initrds;
+  return `PXE tree: ${initrds} node initrd${initrds === 1 ? '' : 's'} and ${other} boot file${other === 1 ? '' : 's'} (loaders, kernel, menus, dnsmasq.conf)`;
 }
 
 export const buildCommand: Command = {
@@ -141,15 +148,15 @@ export const buildCommand: Command = {
       ...installer.inputs,
       { name: AGENT_BUNDLE, sha256: sha256(agent.script), size: agent.script.length },
     ];
-    for (const f of Object.values(BOOT_FILES)) {
-      if (installer.iso) break; // a remaster keeps the ISO's own boot loaders
-      inputs.push({ name: f.path, sha256: await sha256File(f.path) });
-    }
+    // A remaster keeps the ISO's own boot loaders; a PXE tree takes pxelinux from the build machine
+    // (its UEFI loaders come from the netboot package, an input already).
+    const hostFiles = kind === 'pxe' ? pxeHostLoaders() : installer.iso ? [] : Object.values(BOOT_FILES).map((f) => f.path);
+    for (const path of hostFiles) inputs.push({ name: path, sha256: await sha256File(path) });
     const manifest = await writeManifest(outDir, {
       tool: { name: 'personal-cloud', version: TOOL_VERSION },
       cluster: plan.cluster.name, release: plan.cluster.release, epoch, keyId: plan.cluster.keyId, inputs, outputs,
     });
-    progress.done(`${outputs.length} image${outputs.length === 1 ? '' : 's'} in ${outDir} (manifest: ${manifest})`);
+    progress.done(`${kind === 'pxe' ? pxeSummary(outputs) : `${outputs.length} image${outputs.length === 1 ? '' : 's'}`} in ${outDir} (manifest: ${manifest})`);
     if (v.json) writeJson({ outDir, manifest, epoch, installer: { kind: installer.kind, version: installer.version, origin: installer.origin }, outputs });
     else for (const o of outputs) process.stdout.write(`${o.file}  ${(o.size / 2 ** 20).toFixed(1)} MiB  sha256 ${o.sha256}\n`);
     return EXIT.ok;

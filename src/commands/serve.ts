@@ -174,7 +174,7 @@ export const serveCommand: Command = {
     await new Promise<void>((ok) => { http.close(() => ok()); http.closeAllConnections(); });
     await rm(run, { recursive: true, force: true });
     if (stopping) { say('stopped'); return EXIT.ok; }
-    if ((result as { code?: string }).code === 'ENOENT') throw new UserError("'dnsmasq' is not installed", EXIT.tool, 'apt-get install dnsmasq');
+    if ((result as { code?: string }).code === 'ENOENT') throw new UserError("'dnsmasq' is not installed", EXIT.tool, 'apt-get install dnsmasq-base');
     throw new UserError(`serve: dnsmasq exited (${result.exitCode ?? result.signal}) — see its messages above`, EXIT.tool);
   },
 };

@@ -19,6 +19,11 @@ export interface NetbootOptions {
   /** Raw first disk content (e.g. a boot sector), else an empty 20 GiB qcow2. */
   bootSector?: Buffer;
   memoryMiB?: number;
+  /**
+   * Without the NIC's option ROM (QEMU's iPXE), so that UEFI firmware does the network boot with
+   * its own PXE client — as a PC's firmware does — instead of iPXE (which says so in option 175).
+   */
+  firmwarePxe?: boolean;
 }
 
 export interface NetbootVm {
@@ -53,9 +58,9 @@ export async function netbootVm(o: NetbootOptions): Promise<NetbootVm> {
   const netdev = o.net.kind === 'user'
     ? `user,id=n0,tftp=${o.net.tftp},bootfile=${o.net.bootfile}`
     : `tap,id=n0,ifname=${o.net.ifname},script=no,downscript=no`;
-  const args = ['-accel', 'tcg', '-smp', '1', '-m', String(o.memoryMiB ?? 1536), '-display', 'none', '-no-reboot',
+  const args = ['-accel', 'tcg', '-smp', '1', '-m', String(o.memoryMiB ?? 1024), '-display', 'none', '-no-reboot',
     '-serial', `file:${consoleLog}`, '-serial', `file:${syslog}`,
-    '-netdev', netdev, '-device', `virtio-net-pci,netdev=n0,mac=${o.mac},bootindex=0`];
+    '-netdev', netdev, '-device', `virtio-net-pci,netdev=n0,mac=${o.mac},bootindex=0${o.firmwarePxe ? ',romfile=' : ''}`];
   if (o.firmware === 'bios') {
     args.push('-machine', 'pc');
   } else {
