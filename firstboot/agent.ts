@@ -13,6 +13,7 @@ import type { AgentEnv } from './env.js';
 import { readText, writeDurable } from './fsx.js';
 import { healInfo, localUuid, peers, volumes, type HealBrick } from './gluster.js';
 import { log } from './log.js';
+import { chooseLeader } from './leader.js';
 import { Members } from './members.js';
 import { extensionProblem, planDigest } from './plan-adopt.js';
 import { glusterdPid } from './service.js';
@@ -26,7 +27,6 @@ import { mountsStep } from './steps/mounts.js';
 import { peersStep } from './steps/peers.js';
 import { NeedsAttention, type Ctx, type Observed, type Step } from './steps/step.js';
 import { tlsStep } from './steps/tls.js';
-import { tlsReloadStep } from './steps/tls-reload.js';
 import { volumesStep } from './steps/volumes.js';
 import { virtStep } from './steps/virt.js';
 import { haStep } from './steps/ha.js';
@@ -34,7 +34,10 @@ import { haHandlers } from './ha/api.js';
 import { CERT, CA, fingerprint, splitPems } from './tls.js';
 import { mountedAt } from './disks.js';
 
-export const STEPS: Step[] = [hostsStep, disksStep, tlsStep, glusterdStep, peersStep, volumesStep, mountsStep, tlsReloadStep, foldersStep, virtStep, haStep];
+export const STEPS: Step[] = [hostsStep, disksStep, tlsStep, glusterdStep, peersStep, volumesStep, mountsStep, foldersStep, virtStep, haStep];
+
+/** Steps whose actions change glusterd's peers or volumes (the others leave them as observed). */
+const GLUSTER_STEPS = new Set(['glusterd', 'peers', 'volumes']);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -49,12 +52,14 @@ export class Agent {
   private obs: Observed = { glusterdRunning: false, peers: [], volumes: [], bricksReady: false, readyBricks: [], cert: null, caTrusts: [] };
   private leader: string | null = null;
   private leaderSinceMs = 0;
+  private leaderWhy = '';
   private formableSince?: number;
   private heal = new Map<string, { at: number; bricks: HealBrick[] }>();
   private startedAt = new Date().toISOString();
   private startedMs = Date.now();
   private stopping = false;
   private healRunning = false;
+  private dirty = false;
   private wake?: () => void;
   private markObserved!: () => void;
   private observedOnce = new Promise<void>((r) => { this.markObserved = r; });
@@ -106,7 +111,8 @@ export class Agent {
     this.wake?.();
   }
 
-  private async observe(): Promise<void> {
+  /** Looks at the node; `gluster` false reuses the last peer and volume lists (after a step that cannot change them). */
+  private async observe(gluster = true): Promise<void> {
     const running = Boolean(await glusterdPid());
     const cert = await readText(CERT);
     const ca = (await readText(CA)) ?? '';
@@ -119,8 +125,11 @@ export class Agent {
       cert,
       caTrusts: splitPems(ca).map(fingerprint),
     };
-    if (running) {
-      try { o.peers = await peers(); o.volumes = await volumes(); } catch (e) { log.debug(`observe: ${(e as Error).message}`); o.glusterdRunning = false; }
+    if (running && !gluster && this.obs.glusterdRunning) {
+      o.peers = this.obs.peers; o.volumes = this.obs.volumes;
+    } else if (running) {
+      // each CLI call is a TLS handshake with glusterd: ask both at once
+      try { [o.peers, o.volumes] = await Promise.all([peers(), volumes()]); } catch (e) { log.debug(`observe: ${(e as Error).message}`); o.glusterdRunning = false; }
     }
     o.readyBricks = await readyBrickRefs(this.ctx(o));
     o.bricksReady = o.readyBricks.length === this.cfg.node.bricks.length;
@@ -129,21 +138,39 @@ export class Agent {
   }
 
   private computeLeader(): void {
-    const live = this.members.live().filter((m) => this.plan.nodes.some((n) => n.name === m.name) && m.remote!.glusterd.running);
-    const cands = [...(this.obs.glusterdRunning ? [{ name: this.cfg.node.name, pooled: this.obs.peers.length > 0 || this.obs.volumes.length > 0 }] : []),
-      ...live.map((m) => ({ name: m.name, pooled: m.remote!.glusterd.peers.length > 0 || m.remote!.volumes.some((v) => v.exists) }))];
-    const pooled = cands.filter((c) => c.pooled);
-    let pick = (pooled.length ? pooled : cands).map((c) => c.name).sort()[0] ?? null;
-    // Once pooled, the leader is the lowest-named node whose glusterd is connected to ours: an
-    // agent restarting (crash, upgrade) leaves its glusterd running and must not hand over
-    // leadership, or two nodes would run cluster-wide commands in turn.
-    if (this.obs.glusterdRunning && this.obs.peers.length) {
-      const inPool = this.plan.nodes.map((n) => n.name).filter((name) => name === this.cfg.node.name || this.obs.peers.some((p) =>
-        p.connected && p.state === 'Peer in Cluster' && p.names.some((x) => x === name || x === this.plan.nodes.find((n) => n.name === name)?.fqdn || x === this.members.peers.get(name)?.address)));
-      if (inPool.length > 1) pick = inPool.sort()[0];
-    }
+    const names = (name: string) => {
+      const n = this.plan.nodes.find((x) => x.name === name);
+      return [name, n?.fqdn, this.members.peers.get(name)?.address].filter(Boolean) as string[];
+    };
+    // connected peers in any state: a node being probed sees its prober as "Accepted peer
+    // request" first, and must not take itself for its pool's leader meanwhile
+    const selfPool = this.plan.nodes.map((n) => n.name).filter((name) => name === this.cfg.node.name || this.obs.peers.some((p) =>
+      p.connected && p.names.some((x) => names(name).includes(x))));
+    const live = new Set(this.members.live().map((m) => m.name));
+    const choice = chooseLeader({
+      self: this.cfg.node.name,
+      planNodes: this.plan.nodes.map((n) => n.name),
+      now: Date.now(),
+      agentStartMs: this.startedMs,
+      graceMs: this.env.formGraceSeconds * 1000,
+      fallbackMs: 3 * this.env.formGraceSeconds * 1000,
+      // an agent restarting (crash, upgrade) finds its glusterd still running and pooled: it
+      // keeps following its pool instead of starting over
+      selfPooled: this.obs.glusterdRunning && (this.obs.peers.length > 0 || this.obs.volumes.length > 0),
+      selfPool,
+      members: [...this.members.peers.values()].filter((m) => this.plan.nodes.some((n) => n.name === m.name)).map((m) => ({
+        name: m.name,
+        live: live.has(m.name),
+        glusterd: Boolean(m.remote?.glusterd.running),
+        pooled: Boolean(m.remote && (m.remote.glusterd.peers.length > 0 || m.remote.volumes.some((v) => v.exists && v.type !== 'local'))),
+        ...(m.lastOkMs ? { lastLiveMs: m.lastOkMs } : {}),
+        ...(m.glusterdDownSinceMs !== undefined ? { glusterdDownSinceMs: m.glusterdDownSinceMs } : {}),
+      })),
+    });
+    this.leaderWhy = choice.why;
+    const pick = choice.leader;
     if (pick !== this.leader) {
-      if (pick) log.info(`leader: ${pick}${pick === this.cfg.node.name ? ' (this node)' : ''}`);
+      log.info(pick ? `leader: ${pick}${pick === this.cfg.node.name ? ' (this node)' : ''} — ${choice.why}` : `no leader: ${choice.why}`);
       this.leader = pick;
       this.leaderSinceMs = Date.now();
     }
@@ -154,7 +181,8 @@ export class Agent {
     return {
       plan: this.plan, self: this.cfg.node, env: this.env, state: this.state, members: this.members, obs,
       leader: this.leader,
-      leaderStable: this.leader !== null && Date.now() - this.leaderSinceMs >= 2500,
+      leaderWhy: this.leaderWhy,
+      leaderStable: this.leader !== null && Date.now() - this.leaderSinceMs >= 1000,
       agentStartMs: this.startedMs,
       get formableSince() { return self.formableSince; },
       set formableSince(v) { self.formableSince = v; },
@@ -192,7 +220,7 @@ export class Agent {
         let c = await step.check(ctx);
         if (!c.ok) {
           const acted = await step.apply(ctx);
-          if (acted !== false) await this.observe();
+          if (acted !== false) await this.observe(GLUSTER_STEPS.has(step.name));
           c = await step.check(this.ctx());
         }
         st = { name: step.name, state: c.ok ? 'done' : c.waiting ? 'waiting' : 'pending', detail: c.detail ?? '', at: new Date().toISOString() };
@@ -208,7 +236,7 @@ export class Agent {
       this.steps.set(step.name, st);
       if (st.state !== 'done') converged = false;
     }
-    if (!this.healRunning) { this.healRunning = true; void this.refreshHeal().finally(() => { this.healRunning = false; }); }
+    if (converged && !this.healRunning) { this.healRunning = true; void this.refreshHeal().finally(() => { this.healRunning = false; }); }
     await this.snapshot();
     return converged;
   }
@@ -269,16 +297,27 @@ export class Agent {
     };
   }
 
-  /** Runs until stopped: member polling every second, reconcile passes (faster while unconverged). */
+  /**
+   * Runs until stopped: member polling (every 500 ms while forming, 2 s once converged) and
+   * reconcile passes — right after a member's answer changes in something a step decides on,
+   * otherwise every second while unconverged and every idleInterval once converged.
+   */
   async runForever(): Promise<void> {
+    let converged = false;
+    this.members.onChange = () => { this.dirty = true; this.wake?.(); };
+    // not awaited before the first pass: a peer answers only after its own first look at its
+    // node, so two agents starting together would each wait for the other's poll to time out
     const pollLoop = (async () => {
-      while (!this.stopping) { await this.members.poll(); await sleep(1000); }
+      while (!this.stopping) { await this.members.poll(); await sleep(converged ? 2000 : 500); }
     })();
-    await this.members.poll();
     while (!this.stopping) {
-      let converged = false;
+      const began = Date.now();
+      this.dirty = false;
       try { converged = await this.pass(); } catch (e) { log.error(`reconcile pass: ${(e as Error).message}`); }
-      await new Promise<void>((r) => { this.wake = r; setTimeout(r, converged ? this.env.idleInterval * 1000 : 1500); });
+      // woken passes still leave a short gap: six agents and their glusterds share the CPU
+      const gap = this.dirty ? Math.max(0, 250 - (Date.now() - began)) : converged ? this.env.idleInterval * 1000 : 1000;
+      await new Promise<void>((r) => { this.wake = r; setTimeout(r, gap); });
+      this.wake = undefined;
     }
     await pollLoop;
   }

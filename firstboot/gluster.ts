@@ -66,6 +66,13 @@ export async function volumes(): Promise<VolumeInfo[]> {
   return parseVolumeInfo(checkXml(r, 'volume info'));
 }
 
+/** One volume as `gluster volume info NAME` shows it, or undefined when it does not exist. */
+export async function volumeInfo(name: string): Promise<VolumeInfo | undefined> {
+  const r = await gluster(['volume', 'info', name, '--xml'], true, 30_000);
+  if (/does not exist|No volumes present/i.test(r.stdout + r.stderr)) return undefined;
+  return parseVolumeInfo(checkXml(r, `volume info ${name}`)).find((v) => v.name === name);
+}
+
 export interface HealBrick { brick: string; connected: boolean; entries: number }
 
 export async function healInfo(volume: string): Promise<HealBrick[]> {

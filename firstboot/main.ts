@@ -2,15 +2,21 @@
 //   run            reconcile until stopped (systemd)
 //   once           one reconcile pass, then print status (tests, debugging); exit 0 if converged
 //   status [--json] ask the running agent (authenticated, local) for its status
+//   vm …, node drain|resume   the HA cluster's VMs, as `personal-cloud vm|node` on the admin machine
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { UserError } from '../src/util/errors.js';
 import { Agent } from './agent.js';
 import { call } from './channel.js';
 import { ConfigError, loadAgentConfig } from './config.js';
 import { agentEnv } from './env.js';
-import { readText } from './fsx.js';
+import { readText, writeDurable } from './fsx.js';
 import { log } from './log.js';
 import { formatStatus } from './status-format.js';
+import type { HaStatus } from './ha/api.js';
+import { formatHa } from './ha/format.js';
 import type { NodeStatus } from './status-types.js';
+import { CLI_WRAPPER, cliWrapper, INSTALLED_AGENT, nodeHelp, nodeRequest, runNode, runVm, TARGET_HELP, TARGET_OPTIONS, VM_OPTIONS, vmHelp, vmRequest, type AgentTarget } from './virt/cli.js';
 
 const HELP = `Usage: personal-cloud-agent <command>
 
@@ -18,6 +24,8 @@ Commands:
   run              reconcile this node until stopped (what personal-cloud-agent.service runs)
   once             run one reconcile pass and print the status; exit 0 when converged
   status [--json]  show this node's status (members, steps, volumes, last error)
+  vm ACTION ...    create, list, start, stop, migrate, remove VMs of the HA cluster (vm --help)
+  node drain|resume NAME   move every VM off a node for maintenance, and back (node --help)
 
 Configuration: /etc/personal-cloud/{cluster.json,node.json,join.key}; state: /var/lib/personal-cloud/.
 Environment: PERSONAL_CLOUD_CONFIG_DIR, PERSONAL_CLOUD_STATE_DIR, PERSONAL_CLOUD_PORT, PERSONAL_CLOUD_DEBUG=1.
@@ -37,12 +45,45 @@ async function status(json: boolean): Promise<number> {
     note = `(agent not answering: ${(e as Error).message}; last saved status)\n`;
   }
   if (json) process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
-  else process.stdout.write(note + formatStatus(s));
+  else {
+    process.stdout.write(note + formatStatus(s));
+    // corosync quorum, Pacemaker resources and where each VM runs, as this node's agent sees them
+    if (cfg.plan.ha?.enabled && !note) {
+      const ha = await call<HaStatus>(cfg.key, cfg.node.name, '127.0.0.1', env.port, 'ha-status', null, 30_000).then((r) => r.data, (e: Error) => e);
+      process.stdout.write(ha instanceof Error ? `  HA: no answer (${ha.message})\n` : formatHa(ha));
+    }
+  }
   return s.converged ? 0 : 3;
+}
+
+const PROG = 'personal-cloud';
+const REACHING = `${TARGET_HELP}
+The key is this node's join key (${'$'}PERSONAL_CLOUD_CONFIG_DIR, default /etc/personal-cloud); run as root.`;
+
+/** `vm` and `node` on a node: the same requests as the admin machine's CLI, signed with this node's key. */
+async function cluster(cmd: 'vm' | 'node', argv: string[]): Promise<number> {
+  const help = cmd === 'vm' ? vmHelp(PROG, REACHING) : nodeHelp(PROG, REACHING);
+  let args;
+  try {
+    args = parseArgs({ args: argv, options: { ...TARGET_OPTIONS, ...(cmd === 'vm' ? VM_OPTIONS : {}), help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UserError(`${cmd}: ${(e as Error).message.replace(/^.*?: /, '')}\nRun \`${PROG} ${cmd} --help\` for usage.`, 2);
+  }
+  const v = args.values as Record<string, string | boolean | string[] | undefined>;
+  if (v.help) { process.stdout.write(help); return 0; }
+  const vmReq = cmd === 'vm' ? vmRequest(PROG, args.positionals, v) : null;
+  if (!vmReq) nodeRequest(PROG, args.positionals);
+  const cfg = await loadAgentConfig(agentEnv().configDir);
+  const t: AgentTarget = { key: cfg.key, from: cfg.node.name, plan: cfg.plan, local: cfg.node.name };
+  const o = { via: v.via as string | undefined, port: (v.port as string | undefined) ?? String(agentEnv().port), json: Boolean(v.json) };
+  if (vmReq) await runVm(t, vmReq, o);
+  else await runNode(t, nodeRequest(PROG, args.positionals, cfg.plan), o);
+  return 0;
 }
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === 'vm' || cmd === 'node') return cluster(cmd, rest);
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') { process.stdout.write(HELP); return cmd ? 0 : 2; }
   if (cmd === 'status') return status(rest.includes('--json'));
   if (cmd !== 'run' && cmd !== 'once') { process.stderr.write(`personal-cloud-agent: unknown command "${cmd}"\n${HELP}`); return 2; }
@@ -55,6 +96,9 @@ async function main(argv: string[]): Promise<number> {
     agent.stop();
     return ok ? 0 : 3;
   }
+  if (process.argv[1] === INSTALLED_AGENT && (await readText(CLI_WRAPPER)) !== cliWrapper(INSTALLED_AGENT)) {
+    await writeDurable(CLI_WRAPPER, cliWrapper(INSTALLED_AGENT), 0o755).catch((e) => log.warn(`${CLI_WRAPPER}: ${(e as Error).message}`));
+  }
   const stop = (sig: string) => { log.info(`${sig}: stopping`); agent.stop(); };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -63,6 +107,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then((code) => process.exit(code), (e) => {
+  if (e instanceof UserError) { process.stderr.write(`${PROG}: ${e.message}\n`); process.exit(e.exitCode); }
   if (e instanceof ConfigError) log.error(e.message);
   else log.error(`fatal: ${(e as Error).stack ?? e}`);
   process.exit(e instanceof ConfigError ? 78 : 1); // 78 = EX_CONFIG: systemd's RestartPreventExitStatus

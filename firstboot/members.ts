@@ -9,13 +9,24 @@ export interface Member extends MemberStatus {
   port: number;
   remote?: NodeStatus;
   lastOkMs?: number;
+  /** Since when it has answered with its glusterd not running (leader fallback). */
+  glusterdDownSinceMs?: number;
 }
 
 const STALE_MS = 15_000;
 
+/** The parts of a member's status the steps act on (not timestamps or heal counts). */
+function statusKey(s: NodeStatus): string {
+  return JSON.stringify([s.planDigest, s.leader, s.glusterd, s.readyBricks, s.bricksReady, s.cert, s.caTrusts,
+    s.steps.map((x) => x.state), s.volumes.map((v) => [v.name, v.exists, v.started, v.bricks.length, v.mounted])]);
+}
+
 export class Members {
   readonly peers = new Map<string, Member>();
   readonly refused = new Map<string, RefusalStatus>();
+
+  /** Called when a member's answer differs in something a step decides on (wakes the reconcile loop). */
+  onChange?: () => void;
 
   constructor(private key: string, private self: string, private port: number) {}
 
@@ -53,8 +64,12 @@ export class Members {
         if (r.node !== m.name) throw new CallError('error', `answered as ${r.node}, expected ${m.name}`);
         if (!m.admitted) log.info(`admitted ${m.name} at ${m.address} (join proof verified)`);
         m.admitted = true;
+        const changed = !m.remote || statusKey(m.remote) !== statusKey(r.data);
         m.remote = r.data;
         m.lastOkMs = Date.now();
+        if (r.data.glusterd.running) delete m.glusterdDownSinceMs;
+        else m.glusterdDownSinceMs ??= m.lastOkMs;
+        if (changed) this.onChange?.();
         m.lastSeen = new Date().toISOString();
         delete m.error;
       } catch (e) {

@@ -1,9 +1,9 @@
 // First-boot agent benchmark (namespace harness, real glusterd): for 3 and 6 nodes, the time
 // from the last node's agent start until gv0 is started and mounted on every node, next to
 // the "hand floor" — the same TLS-enabled formation typed by hand in the same harness
-// (glusterd start, peer probe, volume create, options, start, mount everywhere) — and the
-// agents' peak RSS (VmHWM). Needs root. Usage: node scripts/run-ts.mjs scripts/bench-agent.ts [3 6]
-import { readFileSync } from 'node:fs';
+// (glusterd start, peer probe, volume create, TLS options, start, mount everywhere; once more
+// with all the options the agent sets) — and the agents' peak RSS (VmHWM). Needs root. Usage: node scripts/run-ts.mjs scripts/bench-agent.ts [3 6]
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Harness } from '../test/harness/cluster.js';
 import { planFor, testConfig } from '../test/harness/plan.js';
@@ -19,7 +19,22 @@ function vmHwmKb(pid: number | undefined): number {
   try { return Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]); } catch { return NaN; }
 }
 
-async function agentRun(n: number): Promise<{ ms: number; rssMb: number[]; restarts: number }> {
+/** When (ms after t0) a node's agent log first shows a line matching `re`. */
+function logAt(h: Harness, name: string, re: RegExp, t0: number): number {
+  for (const line of readFileSync(h.node(name).log, 'utf8').split('\n')) {
+    if (re.test(line)) { const t = Date.parse(line.slice(0, 24)); if (Number.isFinite(t)) return t - t0; }
+  }
+  return NaN;
+}
+
+const PHASES: [string, RegExp][] = [
+  ['bricks', /step disks: done/], ['all certs', /step tls: done/], ['glusterd', /step glusterd: done/],
+  ['pool', /step peers: done/], ['volume', /step volumes: done/], ['mounted', /step mounts: done/],
+];
+
+interface AgentResult { ms: number; rssMb: number[]; restarts: number; phases: string; leaders: string[] }
+
+async function agentRun(n: number): Promise<AgentResult> {
   const h = await Harness.create(names(n).map((name) => ({ name, disks: [{}] })), { id: 'pcf' });
   try {
     const { plan, joinKey } = planFor(testConfig(names(n).map((name, i) => ({ name, hostPart: 11 + i, gv0: [h.node(name).disks[0]] }))));
@@ -32,14 +47,30 @@ async function agentRun(n: number): Promise<{ ms: number; rssMb: number[]; resta
     }), 200);
     const ms = Date.now() - t0;
     const rssMb = names(n).map((name) => vmHwmKb(h.node(name).agent?.pid) / 1024);
-    return { ms, rssMb, restarts: names(n).reduce((a, name) => a + h.node(name).restarts, 0) };
+    // one pool with every node and one gv0 (the same volume everywhere), not two formations
+    const ids = new Set<string>();
+    for (const name of names(n)) {
+      const pool = (await h.gluster(name, ['pool', 'list'])).stdout.split('\n').filter((l) => /\tConnected/.test(l)).length;
+      if (pool !== n) throw new Error(`${name}: gluster pool list shows ${pool} connected nodes, expected ${n}`);
+      const info = (await h.gluster(name, ['volume', 'info', 'gv0'])).stdout;
+      ids.add(/Volume ID: (\S+)/.exec(info)?.[1] ?? '?');
+      if (!new RegExp(`Number of Bricks: .*= ${n}\\b`).test(info)) throw new Error(`${name}: gv0 does not have ${n} bricks:\n${info}`);
+    }
+    if (ids.size !== 1) throw new Error(`gv0 differs between nodes: volume ids ${[...ids].join(', ')}`);
+    const leaders = [...new Set(names(n).flatMap((name) => [...readFileSync(h.node(name).log, 'utf8').matchAll(/ leader: (\S+) \(this node\)/g)].map((m) => m[1])))];
+    const leader = leaders[0] ?? 'node1';
+    const phases = PHASES.map(([label, re]) => `${label} ${secs(Math.max(...names(n).map((name) => logAt(h, name, re, t0))))}`).join(', ');
+    return { ms, rssMb, restarts: names(n).reduce((a, name) => a + h.node(name).restarts, 0), phases: `${phases} (leader ${leader})`, leaders };
   } finally {
+    // the hand run's teardown replaces the harness log copy: keep the agents' logs apart
+    mkdirSync(`/tmp/pc-agent-bench-logs-${n}`, { recursive: true });
+    for (const name of names(n)) { try { copyFileSync(h.node(name).log, `/tmp/pc-agent-bench-logs-${n}/${name}.log`); } catch { /* no log */ } }
     await h.teardown();
   }
 }
 
 /** The same formation by hand: bricks and TLS material prepared untimed, then the gluster part timed. */
-async function handRun(n: number): Promise<{ ms: number }> {
+async function handRun(n: number, howto = false): Promise<{ ms: number }> {
   const nodes = names(n);
   const h = await Harness.create(nodes.map((name) => ({ name, disks: [{}] })), { id: 'pcf' });
   try {
@@ -62,7 +93,14 @@ touch /var/lib/glusterd/secure-access`, hosts]);
     await waitFor('peers in cluster', 120_000, async () => ((await h.gluster('node1', ['pool', 'list'])).stdout.match(/\tConnected/g) ?? []).length === n, 200);
     const bricks = nodes.map((name) => `${name}:/data/glusterfs/gv0/brick1/brick`);
     await h.gluster('node1', ['volume', 'create', 'gv0', 'replica', '3', ...bricks]);
-    await h.gluster('node1', ['volume', 'set', 'gv0', 'client.ssl', 'on', 'server.ssl', 'on', 'auth.ssl-allow', nodes.join(',')]);
+    if (howto) {
+      // the how-to's options, as the agent sets them: the virt group, libvirt-qemu ownership, sharding, quorum
+      await h.gluster('node1', ['volume', 'set', 'gv0', 'group', 'virt']);
+      await h.gluster('node1', ['volume', 'set', 'gv0', 'storage.owner-uid', '64055', 'storage.owner-gid', '64055', 'features.shard', 'on',
+        'cluster.quorum-type', 'auto', 'cluster.server-quorum-type', 'server', 'client.ssl', 'on', 'server.ssl', 'on', 'auth.ssl-allow', nodes.join(',')]);
+    } else {
+      await h.gluster('node1', ['volume', 'set', 'gv0', 'client.ssl', 'on', 'server.ssl', 'on', 'auth.ssl-allow', nodes.join(',')]);
+    }
     await h.gluster('node1', ['volume', 'start', 'gv0']);
     await Promise.all(nodes.map((name) => h.on(name, 'mount', ['-t', 'glusterfs', `${name}:/gv0`, '/mnt/gv0'], { timeoutMs: 120_000 })));
     await Promise.all(nodes.map((name) => waitFor(`mount on ${name}`, 120_000, async () => (await h.on(name, 'stat', ['-t', '/mnt/gv0'], { allowFail: true })).code === 0, 200)));
@@ -72,14 +110,25 @@ touch /var/lib/glusterd/secure-access`, hosts]);
   }
 }
 
-const rows: string[] = [];
+const pad = (x: string, w: number) => x.padEnd(w);
+const rows: string[][] = [];
+const notes: string[] = [];
 for (const n of SIZES) {
   const load0 = loadavg()[0];
   const agent = await agentRun(n);
   const hand = await handRun(n);
-  const maxRss = Math.max(...agent.rssMb);
-  rows.push(`${n} nodes: agent ${secs(agent.ms)} (restarts ${agent.restarts}), hand floor ${secs(hand.ms)}, ratio ${(agent.ms / hand.ms).toFixed(2)}x; `
-    + `agent peak RSS max ${maxRss.toFixed(1)} MB (per node: ${agent.rssMb.map((x) => x.toFixed(1)).join(', ')}); load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`);
-  console.log(rows[rows.length - 1]);
+  const howto = await handRun(n, true);
+  rows.push([`${n}`, secs(agent.ms), secs(hand.ms), `${(agent.ms / hand.ms).toFixed(2)}x`, secs(howto.ms), `${(agent.ms / howto.ms).toFixed(2)}x`, `${Math.max(...agent.rssMb).toFixed(1)} MB`,
+    `${agent.restarts}`, agent.leaders.join(',') || '-', `${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`]);
+  notes.push(`${n} nodes: phases done on every node, s after the last agent start: ${agent.phases}; per-node peak RSS ${agent.rssMb.map((x) => x.toFixed(1)).join(', ')} MB`);
+  console.log(`${n} nodes: agent ${secs(agent.ms)}, hand floor ${secs(hand.ms)}, hand with the how-to's options ${secs(howto.ms)}`);
 }
-console.log('\ntargets: 3 nodes ≤ 30 s and within 2x of the hand floor; peak RSS ≤ 60 MB');
+const head = ['nodes', 'agent', 'hand floor', 'ratio', 'hand + how-to options', 'ratio', 'peak RSS', 'restarts', 'self-elected leaders', 'load avg'];
+const widths = head.map((x, i) => Math.max(x.length, ...rows.map((r) => r[i].length)));
+console.log(`\n${head.map((x, i) => pad(x, widths[i])).join(' | ')}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}`);
+for (const r of rows) console.log(r.map((x, i) => pad(x, widths[i])).join(' | '));
+console.log(`\n${notes.join('\n')}`);
+console.log('\nagent: from the last agent start until gv0 is started and mounted on every node (one pool, one gv0 checked)');
+console.log('hand floor: glusterd start, peer probe, volume create + TLS options, start, mount, typed in the same harness');
+console.log('hand + how-to options: the same with the options the agent sets (group virt, owner uid/gid, shard, quorum, TLS)');
+console.log('targets: 3 nodes ≤ 30 s and within 2x of the hand floor; peak RSS ≤ 60 MB');

@@ -49,7 +49,13 @@ describe('agent: scale-out from 3 to 6 nodes', () => {
     expect(info).toMatch(/Type: Distributed-Replicate/);
     expect(info).toMatch(/Brick4: node4:\S+\s+Brick5: node5:\S+\s+Brick6: node6:/);
     expect(info).toMatch(/^auth\.ssl-allow: node1,node2,node3,node4,node5,node6$/m);
-    // every node adopted the 6-node plan and trusts all six certificates
+    // every node adopted the 6-node plan and trusts all six certificates; one pool, one gv0
+    const ids = new Set<string>();
+    for (const n of ALL) {
+      expect((await h.gluster(n, ['pool', 'list'])).stdout.split('\n').filter((l) => /\tConnected/.test(l)), n).toHaveLength(6);
+      ids.add(/Volume ID: (\S+)/.exec((await h.gluster(n, ['volume', 'info', 'gv0'])).stdout)?.[1] ?? '?');
+    }
+    expect(ids.size).toBe(1);
     for (const n of ALL) {
       expect(h.snapshot(n)!.planNodes).toEqual(ALL);
       expect((await h.on(n, 'grep', ['-c', 'BEGIN CERTIFICATE', '/etc/ssl/glusterfs.ca'])).stdout.trim()).toBe('6');

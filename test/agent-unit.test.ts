@@ -1,10 +1,12 @@
 // The agent's pure parts and its authenticated channel (real HTTP on loopback, real UDP
 // encoding), without namespaces or glusterd.
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { keyIdOf } from '../firstboot/auth.js';
+import { nextBrickAction, parseLvs, type BrickObserved, type BrickWant } from '../firstboot/brick-plan.js';
+import { chooseLeader, type LeaderMember, type LeaderView } from '../firstboot/leader.js';
 import { call, CallError, startChannelServer, type Refusal } from '../firstboot/channel.js';
 import { decodeBeacon, encodeBeacon } from '../firstboot/discovery.js';
 import { listDisks, matches, mkfsXfsArgs, thinPoolSizes } from '../firstboot/disks.js';
@@ -133,5 +135,109 @@ describe('plan adoption (scale-out)', () => {
     const moved = structuredClone(p6);
     moved.nodes[0].bricks[0].path = '/elsewhere';
     expect(extensionProblem(p3, moved)).toMatch(/changes node node1/);
+  });
+});
+
+describe('brick preparation decisions (observed disk state → next action)', () => {
+  const dir = new URL('./fixtures/agent-bricks/', import.meta.url).pathname;
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
+    it(f.replace(/\.json$/, ''), () => {
+      const c = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { want: BrickWant; observed: BrickObserved; expect: { do: string; lvs?: string[]; why?: string } };
+      const a = nextBrickAction(c.observed, c.want);
+      expect(a.do).toBe(c.expect.do);
+      if (c.expect.lvs) expect((a as { lvs: string[] }).lvs).toEqual(c.expect.lvs);
+      if (c.expect.why) expect((a as { why: string }).why).toContain(c.expect.why);
+    });
+  }
+
+  it('an interrupted run of our own always reaches done by applying the decided actions', () => {
+    // a model of the disk that each action changes as LVM/mkfs/mount would; starting from every
+    // partial state a crash can leave, the decisions must converge without refusing
+    const want: BrickWant = { vg: 'pc_n_gv0b1', pool: 'gv0b1_pool', lv: 'gv0b1_lv', uuid: 'u-1' };
+    const thin = { name: 'gv0b1_lv', attr: 'Vwi-aotz--', pool: 'gv0b1_pool', tags: [] };
+    const pool = { name: 'gv0b1_pool', attr: 'twi-aotz--', pool: '', tags: [] };
+    const starts: BrickObserved[] = [
+      { layout: 'lvm-thin', device: '/dev/sdb', deviceSignature: null, lvm: { pv: null, vg: null, lvs: [] }, fs: null, fstabOk: false, mounted: null, brickDir: false },
+      { layout: 'lvm-thin', device: '/dev/sdb', deviceSignature: 'LVM2_member', lvm: { pv: { vg: 'pc_n_gv0b1' }, vg: { tags: [], pvs: ['/dev/sdb'] }, lvs: [{ name: 'gv0b1_pool', attr: '-wi-a-----', pool: '', tags: [] }, { name: 'lvol0', attr: '-wi-------', pool: '', tags: [] }] }, fs: null, fstabOk: false, mounted: null, brickDir: false },
+      { layout: 'lvm-thin', device: '/dev/sdb', deviceSignature: 'LVM2_member', thinCreateFailed: true, lvm: { pv: { vg: 'pc_n_gv0b1' }, vg: { tags: [], pvs: ['/dev/sdb'] }, lvs: [pool] }, fs: null, fstabOk: false, mounted: null, brickDir: false },
+      { layout: 'lvm-thin', device: '/dev/sdb', deviceSignature: 'LVM2_member', lvm: { pv: { vg: 'pc_n_gv0b1' }, vg: { tags: [], pvs: ['/dev/sdb'] }, lvs: [pool, { ...thin, attr: 'Vwi---tz--' }] }, fs: null, fstabOk: true, mounted: null, brickDir: false },
+    ];
+    for (const start of starts) {
+      const o = structuredClone(start);
+      const l = o.lvm!;
+      const done: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const a = nextBrickAction(o, want);
+        done.push(a.do);
+        if (a.do === 'done' || a.do === 'refuse') break;
+        if (a.do === 'pvcreate') { l.pv = { vg: '' }; o.deviceSignature = 'LVM2_member'; }
+        if (a.do === 'vgcreate') { l.pv = { vg: want.vg }; l.vg = { tags: [`personal-cloud:${want.uuid}`], pvs: [o.device] }; }
+        if (a.do === 'remove-lvs') { l.lvs = l.lvs.filter((x) => !a.lvs.includes(x.name)); delete o.thinCreateFailed; }
+        if (a.do === 'create-pool') l.lvs.push({ ...pool });
+        if (a.do === 'create-thin') { l.lvs.push({ ...thin }); o.fs = { type: null, uuid: null }; }
+        if (a.do === 'activate') { l.lvs = l.lvs.map((x) => (x.name === want.lv ? { ...x, attr: 'Vwi-aotz--' } : x)); o.fs = { type: null, uuid: null }; }
+        if (a.do === 'mkfs') o.fs = { type: 'xfs', uuid: want.uuid };
+        if (a.do === 'fstab') o.fstabOk = true;
+        if (a.do === 'mount') o.mounted = { fstype: 'xfs', source: '/dev/mapper/x' };
+        if (a.do === 'brickdir') o.brickDir = true;
+      }
+      expect(done.at(-1), done.join(' → ')).toBe('done');
+      expect(done.filter((x) => x === 'mkfs').length).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('parses lvs rows, hidden pool parts included', () => {
+    const out = '  [lvol0_pmspare]|ewi-------||\n  gv0b1_lv|Vwi-aotz--|gv0b1_pool|personal-cloud:u-1\n  gv0b1_pool|twi-aotz--||personal-cloud:u-1\n  [gv0b1_pool_tdata]|Twi-ao----||\n';
+    expect(parseLvs(out)).toEqual([
+      { name: 'lvol0_pmspare', attr: 'ewi-------', pool: '', tags: [] },
+      { name: 'gv0b1_lv', attr: 'Vwi-aotz--', pool: 'gv0b1_pool', tags: ['personal-cloud:u-1'] },
+      { name: 'gv0b1_pool', attr: 'twi-aotz--', pool: '', tags: ['personal-cloud:u-1'] },
+      { name: 'gv0b1_pool_tdata', attr: 'Twi-ao----', pool: '', tags: [] },
+    ]);
+  });
+});
+
+describe('leader choice', () => {
+  const NODES = ['node1', 'node2', 'node3', 'node4', 'node5', 'node6'];
+  const GRACE = 20_000;
+  const base = (self: string, members: LeaderMember[], o: Partial<LeaderView> = {}): LeaderView => ({
+    self, planNodes: NODES, now: 5_000, agentStartMs: 0, graceMs: GRACE, fallbackMs: 3 * GRACE, selfPooled: false, selfPool: [self], members, ...o,
+  });
+  const up = (name: string, o: Partial<LeaderMember> = {}): LeaderMember => ({ name, live: true, glusterd: true, pooled: false, lastLiveMs: 5_000, ...o });
+  const down = (name: string): LeaderMember => ({ name, live: false, glusterd: false, pooled: false });
+
+  it('a node that cannot see a lower-named member yet waits for it during the grace period, then takes over', () => {
+    const view = base('node4', [down('node1'), down('node2'), down('node3'), up('node5'), up('node6')]);
+    expect(chooseLeader(view)).toMatchObject({ leader: null, why: expect.stringMatching(/waiting up to 15 s for node1/) });
+    expect(chooseLeader({ ...view, now: GRACE + 1 }).leader).toBe('node4');
+  });
+
+  it('follows a reachable lower-named member even before its glusterd runs, and passes it over only after the fallback', () => {
+    const m = [up('node1', { glusterd: false, glusterdDownSinceMs: 1_000 }), up('node3')];
+    expect(chooseLeader(base('node2', m)).leader).toBe('node1');
+    expect(chooseLeader(base('node2', m, { now: 1_000 + 3 * GRACE + 1 })).leader).toBe('node2');
+  });
+
+  it('a node outside any pool follows an existing pool; a pooled node follows the lowest node of its pool', () => {
+    expect(chooseLeader(base('node1', [up('node2', { pooled: true }), up('node3', { pooled: true })])).leader).toBe('node2');
+    expect(chooseLeader(base('node3', [up('node1'), up('node2')], { selfPooled: true, selfPool: ['node2', 'node3'] })).leader).toBe('node2');
+  });
+
+  it('six nodes starting at once with stale, asymmetric views never have two self-elected leaders', () => {
+    // every node sees each other member after its own random delay (< grace); at every instant
+    // at most one node may consider itself leader, and that node is node1
+    let seed = 42;
+    const rnd = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+    for (let run = 0; run < 200; run++) {
+      const start = new Map(NODES.map((n) => [n, Math.floor(rnd() * 8_000)]));
+      const seenAfter = new Map(NODES.flatMap((a) => NODES.map((b) => [`${a}>${b}`, Math.max(start.get(a)!, start.get(b)!) + Math.floor(rnd() * (GRACE - 9_000))])));
+      for (let t = 0; t <= 60_000; t += 500) {
+        const selfLeaders = NODES.filter((self) => t >= start.get(self)! && chooseLeader(base(self,
+          NODES.filter((n) => n !== self).map((n) => (t >= seenAfter.get(`${self}>${n}`)! ? up(n, { lastLiveMs: t }) : down(n))),
+          { now: t, agentStartMs: start.get(self)! })).leader === self);
+        expect(selfLeaders.length, `run ${run} t=${t}: ${selfLeaders.join(', ')}`).toBeLessThanOrEqual(1);
+        if (selfLeaders.length) expect(selfLeaders[0]).toBe('node1');
+      }
+    }
   });
 });

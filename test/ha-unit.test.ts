@@ -10,9 +10,16 @@ import { clusterProperties, fenceDevices, vmPrimitiveXml } from '../firstboot/ha
 import { confMembers, corosyncConf } from '../firstboot/ha/corosync-conf.js';
 import { parseCrmMon, whereRuns } from '../firstboot/ha/pcmk.js';
 import { parseQuorumtool } from '../firstboot/ha/api.js';
+import { formatHa } from '../firstboot/ha/format.js';
 import { seal, unseal } from '../firstboot/ha/seal.js';
 import { domainXml, libvirtdConf, networkXml, ovsCommands, qemuConf } from '../firstboot/virt/libvirt-conf.js';
 import { vmList } from '../firstboot/virt/vm.js';
+import { cliWrapper, formatVms, nodeRequest, vmRequest } from '../firstboot/virt/cli.js';
+import { UserError } from '../src/util/errors.js';
+import { bmcFiles } from '../firstboot/ha/bmc.js';
+import { sbdDefaults } from '../firstboot/steps/ha.js';
+import { deriveJoinKey } from '../src/plan/keys.js';
+import { agentFiles } from '../src/render/agent-files.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const FIX = join(ROOT, 'test/fixtures');
@@ -62,6 +69,40 @@ describe('Pacemaker configuration', () => {
     expect(d[1].xml).toMatch(/name="ip" value="192\.168\.60\.12"/);
     expect(d[1].xml).toMatch(/name="pcmk_host_list" value="node2"/);
     expect(d[1].constraints[0]).toBe('<rsc_location id="fence-ipmi-node2-not-self" rsc="fence-ipmi-node2" node="node2" score="-INFINITY"/>');
+  });
+
+  it('ipmi: BMC passwords only sealed in the image, opened on the node into 0600 files behind a password_script', () => {
+    const text = readFileSync(join(FIX, 'config/valid/ha-ipmi-bridges.yaml'), 'utf8');
+    const r = validateConfigText(text, 'ha-ipmi-bridges.yaml');
+    const p = plan(r.config!);
+    const key = deriveJoinKey(r.config!.secret, r.config!.name);
+    const image = agentFiles(p, 'node1', key).map((f) => String(f.content)).join('\n');
+    expect(image).not.toContain('bmc-pw-node');
+    expect(JSON.stringify(plan(validateConfigText(text, 'again.yaml').config!))).toBe(JSON.stringify(p)); // reproducible
+    const xml = fenceDevices(p).map((d) => d.xml).join('');
+    expect(xml).toContain('name="password_script" value="/etc/personal-cloud/bmc/node2.password-script"');
+    expect(xml).not.toMatch(/bmc-pw|name="passw(or)?d"/);
+    const files = bmcFiles(p, key);
+    expect(files.map((f) => [f.path, f.mode.toString(8)])).toEqual([
+      ['/etc/personal-cloud/bmc/node1.password', '600'], ['/etc/personal-cloud/bmc/node1.password-script', '700'],
+      ['/etc/personal-cloud/bmc/node2.password', '600'], ['/etc/personal-cloud/bmc/node2.password-script', '700'],
+      ['/etc/personal-cloud/bmc/node3.password', '600'], ['/etc/personal-cloud/bmc/node3.password-script', '700'],
+    ]);
+    expect(files[2].content).toBe('bmc-pw-node2');
+    expect(files[3].content).toMatch(/^#!\/bin\/sh\n.*\nexec cat \/etc\/personal-cloud\/bmc\/node2\.password\n$/);
+    expect(() => bmcFiles(p, 'b'.repeat(64))).toThrow();
+    expect(bmcFiles(planOf('valid/three-nodes.yaml'), key)).toEqual([]);
+  });
+
+  it('sbd: diskless, on the configured watchdog; Pacemaker waits twice its timeout', () => {
+    const p = planOf('valid/three-nodes.yaml');
+    expect(p.ha!.fencing).toEqual({ kind: 'sbd', watchdog: '/dev/watchdog', watchdogTimeoutS: 5 });
+    const d = sbdDefaults(p.ha!.fencing as { watchdog: string; watchdogTimeoutS: number });
+    expect(d).toMatch(/^SBD_WATCHDOG_DEV=\/dev\/watchdog$/m);
+    expect(d).toMatch(/^SBD_WATCHDOG_TIMEOUT=5$/m);
+    expect(d).toMatch(/^SBD_PACEMAKER=yes$/m);
+    expect(d).not.toMatch(/SBD_DEVICE/); // diskless
+    expect(clusterProperties(p)['stonith-watchdog-timeout']).toBe('10s');
   });
 
   it('the explicit opt-out is the only way to stonith-enabled=false, and validate warns loudly', () => {
@@ -143,5 +184,46 @@ describe('cluster state parsing (output captured from the namespace harness)', (
     const q = parseQuorumtool(readFileSync(join(FIX, 'ha/quorumtool.txt'), 'utf8'));
     expect(q).toMatchObject({ running: true, quorate: true, expectedVotes: 3, totalVotes: 3 });
     expect(q.members).toEqual(['node1', 'node2', 'node3']);
+  });
+
+  it('status text: quorum, Pacemaker nodes and resources, where each VM runs', () => {
+    const s = parseCrmMon(readFileSync(join(FIX, 'ha/crm_mon.xml'), 'utf8'));
+    const text = formatHa({ node: 'node1', enabled: true, corosync: parseQuorumtool(readFileSync(join(FIX, 'ha/quorumtool.txt'), 'utf8')), pacemaker: { ok: true, ...s }, vms: vmList(s) });
+    expect(text).toMatch(/corosync: quorate \(3 of 3 votes; members node1 node2 node3\)/);
+    expect(text).toMatch(/pacemaker: DC node3; online node1 \(standby\) node2 node3\n/);
+    expect(text).toMatch(/vm havm: Started on node\d/);
+    expect(formatHa({ node: 'node1', enabled: true, corosync: { running: false, error: 'Cannot initialize CMAP service' }, pacemaker: { ok: false, error: 'crm_mon: not connected' }, vms: [] }))
+      .toBe('  HA (seen from node1):\n    corosync: not running (Cannot initialize CMAP service)\n    pacemaker: crm_mon: not connected\n');
+  });
+});
+
+describe('vm / node command lines (shared by the builder and the agent on a node)', () => {
+  const p = () => planOf('valid/three-nodes.yaml');
+  const usage = (f: () => unknown) => { try { f(); } catch (e) { expect(e).toBeInstanceOf(UserError); return (e as UserError); } throw new Error('no error'); };
+
+  it('requests from arguments', () => {
+    expect(vmRequest('pc', ['create', 'web'], { memory: '512', 'disk-size': '20G', tcg: true, kernel: '/mnt/gv0/k', initrd: '/mnt/gv0/i' })).toEqual({
+      action: 'create', vm: { name: 'web', memoryMiB: 512, diskSize: '20G', kernel: '/mnt/gv0/k', initrd: '/mnt/gv0/i', networks: [], domainType: 'qemu' },
+    });
+    expect(vmRequest('pc', ['list'], {})).toEqual({ action: 'list' });
+    expect(vmRequest('pc', ['migrate', 'web', 'node2'], {})).toEqual({ action: 'migrate', name: 'web', node: 'node2' });
+    expect(vmRequest('pc', ['remove', 'web'], { 'delete-disk': true })).toEqual({ action: 'remove', name: 'web', deleteDisk: true });
+    expect(nodeRequest('pc', ['drain', 'node2'], p())).toEqual({ action: 'drain', node: 'node2' });
+  });
+
+  it('usage errors (exit 2) say what is wrong', () => {
+    expect(usage(() => vmRequest('pc', ['frob'], {})).message).toMatch(/unknown action "frob".*\n.*pc vm --help/);
+    expect(usage(() => vmRequest('pc', ['create', 'web'], { memory: '-1' })).message).toMatch(/--memory must be a positive whole number, got "-1"/);
+    expect(usage(() => vmRequest('pc', ['create', 'web'], { 'disk-size': '10 GB' })).message).toMatch(/--disk-size must look like 20G/);
+    expect(usage(() => vmRequest('pc', ['create', 'web'], { initrd: '/mnt/gv0/i' })).message).toMatch(/--initrd and --cmdline need --kernel/);
+    expect(usage(() => vmRequest('pc', ['migrate', 'web'], {})).message).toMatch(/usage: pc vm migrate NAME NODE/);
+    expect(usage(() => nodeRequest('pc', ['drain', 'node9'], p())).message).toMatch(/no node named node9 \(nodes: node1, node2, node3\)/);
+    expect(usage(() => nodeRequest('pc', ['evict', 'node1'])).exitCode).toBe(2);
+  });
+
+  it('vm list output; the node-side wrapper runs the installed agent bundle', () => {
+    expect(formatVms([])).toBe('no VMs\n');
+    expect(formatVms([{ name: 'web', resource: 'vm-web', role: 'Started', nodes: ['node2'], failed: false }])).toMatch(/^web\s+Started\s+node2\n$/);
+    expect(cliWrapper('/usr/lib/personal-cloud/personal-cloud-agent.mjs')).toMatch(/^#!\/bin\/sh\n[^\n]*\nexec \/usr\/bin\/node \/usr\/lib\/personal-cloud\/personal-cloud-agent\.mjs "\$@"\n$/);
   });
 });

@@ -21,6 +21,13 @@ async function pc(node: string, args: string[], allowFail = false) {
   return r;
 }
 
+/** Runs the agent bundle's CLI on a node: `personal-cloud vm|node …` as a node has it (no builder there). */
+async function agentCli(node: string, args: string[], allowFail = false) {
+  const r = await c.on(node, process.execPath, [c.h.agentPath, ...args], { allowFail: true, timeoutMs: 360_000 });
+  if (r.code !== 0 && !allowFail) throw new Error(`personal-cloud-agent ${args.join(' ')} on ${node} → exit ${r.code}: ${r.stderr.trim()}`);
+  return r;
+}
+
 async function vmList(node = 'node1'): Promise<{ name: string; role: string; nodes: string[] }[]> {
   return JSON.parse((await pc(node, ['vm', 'list', '--json'])).stdout);
 }
@@ -87,11 +94,23 @@ describe('HA VMs: create, drain (live migration), failover with fencing, rejoin'
     const bare = await c.on('node1', 'sh', ['-c', 'mkdir -p /tmp/nocert && virsh -c "qemu+tls://node3/system?pkipath=/tmp/nocert" hostname'], { allowFail: true });
     expect(bare.code).not.toBe(0);
     expect((await c.on('node1', 'virsh', ['-c', 'qemu:///system', 'pool-list', '--name'])).stdout).toContain('gv0-vm');
+    // Open vSwitch bridges of cluster.yaml as autostarted libvirt networks (forward bridge, virtualport openvswitch)
+    for (const n of NODES) {
+      expect((await c.on(n, 'virsh', ['-c', 'qemu:///system', 'net-list', '--name', '--autostart'])).stdout.split('\n').map((x) => x.trim()).filter(Boolean).sort()).toEqual(['lab2', 'wan1']);
+      const xml = (await c.on(n, 'virsh', ['-c', 'qemu:///system', 'net-dumpxml', 'lab2'])).stdout;
+      expect(xml).toMatch(/<forward mode=['"]bridge['"]\s*\/>/);
+      expect(xml).toMatch(/<virtualport type=['"]openvswitch['"]\s*\/>/);
+    }
+    expect((await c.on('node2', 'ovs-vsctl', ['br-to-parent', 'lab2'])).stdout.trim()).toBe('wan1');
+    expect((await c.on('node2', 'ovs-vsctl', ['br-to-vlan', 'lab2'])).stdout.trim()).toBe('2');
+    expect((await c.on('node2', 'ovs-vsctl', ['get', 'bridge', 'wan1', 'datapath_type'])).stdout.trim()).toBe('netdev');
   }, 120_000);
 
   it('a VM created through the CLI runs and its guest prints on its console', async () => {
     const t = Date.now();
-    const r = await pc('node2', ['vm', 'create', VM, '--memory', '128', '--disk-size', '16M', '--tcg', '--kernel', '/mnt/gv0/vm/boot/vmlinuz', '--initrd', '/mnt/gv0/vm/boot/initrd.gz', '--cmdline', 'console=ttyS0 quiet panic=-1', '--json']);
+    for (const help of [['vm', '--help'], ['node', '--help']]) expect((await agentCli('node2', help)).stdout).toMatch(/^Usage: personal-cloud (vm|node) /);
+    expect((await agentCli('node2', ['vm', 'frobnicate'], true)).code).toBe(2);
+    const r = await agentCli('node2', ['vm', 'create', VM, '--memory', '128', '--disk-size', '16M', '--tcg', '--kernel', '/mnt/gv0/vm/boot/vmlinuz', '--initrd', '/mnt/gv0/vm/boot/initrd.gz', '--cmdline', 'console=ttyS0 quiet panic=-1', '--json']);
     const info = JSON.parse(r.stdout);
     expect(info.role).toBe('Started');
     where = info.nodes[0];
@@ -112,7 +131,7 @@ describe('HA VMs: create, drain (live migration), failover with fencing, rejoin'
     const from = where;
     const lastBefore = lines(from).filter((l) => l.kind === 'TICK').pop()!;
     const t = Date.now();
-    await pc('node1', ['node', 'drain', from]);
+    await agentCli('node1', ['node', 'drain', from]);
     const secs = (Date.now() - t) / 1000;
     const to = (await whereVm('node1'))!;
     expect(to).not.toBe(from);
@@ -161,6 +180,10 @@ describe('HA VMs: create, drain (live migration), failover with fencing, rejoin'
     const mon = (await c.on(survivor, 'crm_mon', ['-1', '--fence-history=2'])).stdout;
     expect(mon).toMatch(new RegExp(`(reboot|off) of ${victim} by node\\d.* successful`));
     expect(await runningOn(NODES.filter((n) => n !== victim))).toEqual([newBoot.node]);
+    // the survivors keep the dead node's certificate: no glusterd restart, no brick lost under the VM
+    for (const n of NODES.filter((x) => x !== victim)) expect((await c.on(n, 'grep', ['-c', 'BEGIN CERTIFICATE', '/etc/ssl/glusterfs.ca'])).stdout.trim()).toBe('3');
+    await sleep(3000);
+    expect(c.serialLog(newBoot.node, VM).slice(offsets[newBoot.node])).not.toContain('HAVM-WERR');
   }, 180_000);
 
   it('the dead node returns and rejoins; the VM still runs exactly once', async () => {
@@ -174,6 +197,15 @@ describe('HA VMs: create, drain (live migration), failover with fencing, rejoin'
     await sleep(5000); // Pacemaker probes the returning node; nothing must start twice
     expect(await runningOn()).toEqual([where]);
     expect(await whereVm(where)).toBe(where);
+    // the returned node's own CLI sees the same (its agent answers after the rejoin)
+    const listed = (await agentCli(back, ['vm', 'list'])).stdout;
+    expect(listed).toMatch(new RegExp(`^${VM}\\s+Started\\s+${where}$`, 'm'));
+    expect(c.serialLog(where, VM)).not.toContain('HAVM-WERR');
+    // `personal-cloud status` on the node: quorum, Pacemaker, where the VM runs
+    const st = (await agentCli(back, ['status'], true)).stdout;
+    expect(st).toMatch(/corosync: quorate \(3 of 3 votes; members node1 node2 node3\)/);
+    expect(st).toContain(`vm ${VM}: Started on ${where}`);
+    expect(st).toMatch(/resource fence-pcharness \(stonith:fence_pcharness\): Started/);
     const ticks = lines(where).filter((l) => l.kind === 'TICK' && l.boot === bootId);
     await sleep(2000);
     expect(lines(where).filter((l) => l.kind === 'TICK' && l.boot === bootId).length).toBeGreaterThan(ticks.length);

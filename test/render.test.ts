@@ -33,7 +33,7 @@ describe('render', () => {
     expect(JSON.parse(await readFile(join(out, 'etc/personal-cloud/node.json'), 'utf8'))).toEqual({ node: 'node2' });
     const plan = JSON.parse(await readFile(join(out, 'etc/personal-cloud/cluster.json'), 'utf8'));
     expect(plan.nodes.map((n: { name: string }) => n.name)).toEqual(['node1', 'node2', 'node3']);
-    expect(await readFile(join(out, 'etc/systemd/system/personal-cloud-agent.service'), 'utf8')).toContain('ExecStart=/usr/bin/node /usr/lib/personal-cloud/personal-cloud-agent.mjs run');
+    expect(await readFile(join(out, 'etc/systemd/system/personal-cloud-agent.service'), 'utf8')).toMatch(/^ExecStart=\/usr\/bin\/node (--\S+ )*\/usr\/lib\/personal-cloud\/personal-cloud-agent\.mjs run$/m);
     for (const f of await walk(out)) expect((await readFile(f)).includes(Buffer.from(SECRET))).toBe(false);
   });
 

@@ -1,6 +1,7 @@
 // Pacemaker configuration as CIB XML fragments (applied with cibadmin): cluster properties
 // suited to VMs, fencing devices from the plan, and one VirtualDomain primitive per VM.
 import type { Plan } from '../../src/plan/types.js';
+import { bmcPasswordScript } from './bmc.js';
 
 export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const nv = (set: string, name: string, value: string) => `<nvpair id="${esc(`${set}-${name}`)}" name="${esc(name)}" value="${esc(value)}"/>`;
@@ -42,7 +43,7 @@ export function fenceDevices(plan: Plan): FenceDevice[] {
   if (f.kind === 'ipmi') {
     return plan.nodes.filter((n) => n.bmc).map((n) => {
       const id = `fence-ipmi-${n.name}`;
-      const p = { ip: n.bmc!.address, username: n.bmc!.user, password_script: `/etc/personal-cloud/bmc/${n.name}.password-script`, lanplus: '1', pcmk_host_list: n.name };
+      const p = { ip: n.bmc!.address, username: n.bmc!.user, password_script: bmcPasswordScript(n.name), lanplus: '1', pcmk_host_list: n.name };
       return {
         id,
         xml: `<primitive id="${esc(id)}" class="stonith" type="fence_ipmilan"><instance_attributes id="${id}-ia">${Object.entries(p).map(([k, v]) => nv(`${id}-ia`, k, v)).join('')}</instance_attributes><operations><op id="${id}-monitor" name="monitor" interval="60s" timeout="20s"/></operations></primitive>`,

@@ -1,7 +1,7 @@
 // Secrets sent over the agent's channel (corosync authkey, the libvirt CA key): the channel
 // only authenticates, so these are sealed with AES-256-GCM under a key derived from the join
 // key (HKDF, fresh salt per message). Only a holder of the join key can open them.
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
 export interface Sealed { salt: string; iv: string; data: string; tag: string }
 
@@ -10,8 +10,19 @@ function keyFor(joinKey: string, purpose: string, salt: Buffer): Buffer {
 }
 
 export function seal(joinKey: string, purpose: string, plain: Buffer | string): Sealed {
-  const salt = randomBytes(16);
-  const iv = randomBytes(12);
+  return sealWith(joinKey, purpose, plain, randomBytes(16), randomBytes(12));
+}
+
+/**
+ * Deterministic sealing for built images (same inputs, same bytes): salt and IV come from an
+ * HMAC of the plaintext under the join key, so an IV repeats only for the same plaintext.
+ */
+export function sealFor(joinKey: string, purpose: string, plain: string): Sealed {
+  const mac = (what: string) => createHmac('sha256', Buffer.from(joinKey, 'hex')).update(`pc1 seal-${what}|${purpose}|`).update(plain).digest();
+  return sealWith(joinKey, purpose, plain, mac('salt').subarray(0, 16), mac('iv').subarray(0, 12));
+}
+
+function sealWith(joinKey: string, purpose: string, plain: Buffer | string, salt: Buffer, iv: Buffer): Sealed {
   const c = createCipheriv('aes-256-gcm', keyFor(joinKey, purpose, salt), iv);
   const data = Buffer.concat([c.update(plain), c.final()]);
   return { salt: salt.toString('base64'), iv: iv.toString('base64'), data: data.toString('base64'), tag: c.getAuthTag().toString('base64') };

@@ -1,9 +1,11 @@
 // Brick disks: refuse anything that holds data (unless `wipe: true`), then VG + thin pool +
-// thin LV (layout lvm-thin) or the bare disk (layout xfs), XFS, fstab, mount, brick directory.
+// thin LV (layout lvm-thin) or the bare disk (layout xfs), XFS, fstab, mount, brick directory,
+// one action at a time as brick-plan.ts decides from what is on the disk now.
 import { randomUUID } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
 import type { BrickPlan } from '../../src/plan/types.js';
 import { boundary } from '../crash.js';
+import { lvmRows, lvmTag, nextBrickAction, parseLvs, type BrickAction, type BrickObserved, type FsSeen, type LvmObserved } from '../brick-plan.js';
 import { ARBITER_DISK_ID, busyDevices, fsUuid, mkfsXfsArgs, mountedAt, probeSignatures, resolveDisk, thinPoolSizes } from '../disks.js';
 import { run } from '../exec.js';
 import { fstabLine, setFstabLine } from '../fstab.js';
@@ -35,23 +37,87 @@ async function openEncryption(device: string): Promise<string> {
   return device;
 }
 
-async function lvmThin(b: BrickPlan, device: string): Promise<string> {
-  const lv = `/dev/${b.vg}/${b.lv}`;
-  const has = async (args: string[]) => (await run(args[0], args.slice(1), { allowFail: true })).code === 0;
-  if (!(await has(['pvs', device]))) { await run('pvcreate', ['-y', device]); boundary('disks:pvcreate'); }
-  if (!(await has(['vgs', b.vg]))) { await run('vgcreate', [b.vg, device]); boundary('disks:vgcreate'); }
-  if (!(await has(['lvs', `${b.vg}/${b.thinPool}`]))) {
-    const free = Number((await run('vgs', ['--noheadings', '--units', 'b', '--nosuffix', '-o', 'vg_free', b.vg])).stdout.trim());
-    const { metadataBytes, dataBytes } = thinPoolSizes(free);
-    await run('lvcreate', ['--type', 'thin-pool', '-L', `${dataBytes}b`, '--chunksize', '256k', '--poolmetadatasize', `${metadataBytes}b`, '--zero', 'n', '-n', b.thinPool, b.vg]);
-    boundary('disks:thinpool');
+async function observeLvm(device: string, b: BrickPlan): Promise<LvmObserved> {
+  const q = (cmd: string, args: string[]) => run(cmd, ['--noheadings', '--separator', '|', ...args], { allowFail: true });
+  const pv = await q('pvs', ['-o', 'pv_name,vg_name', device]);
+  const vg = await q('vgs', ['-o', 'vg_name,vg_tags', b.vg]);
+  const pvRow = pv.code === 0 ? lvmRows(pv.stdout)[0] : undefined;
+  const vgRow = vg.code === 0 ? lvmRows(vg.stdout)[0] : undefined;
+  const allPvs = vgRow ? lvmRows((await q('pvs', ['-o', 'pv_name,vg_name'])).stdout) : [];
+  const lvs = vgRow ? await q('lvs', ['-a', '-o', 'lv_name,lv_attr,pool_lv,lv_tags', b.vg]) : null;
+  return {
+    pv: pvRow ? { vg: pvRow[1] ?? '' } : null,
+    vg: vgRow ? { tags: (vgRow[1] ?? '').split(',').filter(Boolean), pvs: allPvs.filter((r) => r[1] === b.vg).map((r) => r[0]) } : null,
+    lvs: lvs?.code === 0 ? parseLvs(lvs.stdout) : [],
+  };
+}
+
+async function fsOn(target: string): Promise<FsSeen | null> {
+  if (!(await exists(target))) return null;
+  const sig = (await probeSignatures(target)).find((x) => x.kind !== 'partition-table');
+  return { type: sig?.kind ?? null, uuid: sig ? (await fsUuid(target)) ?? null : null };
+}
+
+/** Mount points whose thin LV could not be created in this agent's life: the pool is rebuilt. */
+const thinCreateFailed = new Set<string>();
+
+async function observeBrick(b: BrickPlan, intent: DiskIntent, device: string): Promise<BrickObserved> {
+  const lvm = intent.layout === 'lvm-thin' ? await observeLvm(device, b) : undefined;
+  const thin = lvm?.lvs.find((x) => x.name === b.lv);
+  const active = !lvm || (thin?.attr[0] === 'V' && thin.attr[4] === 'a');
+  return {
+    layout: lvm ? 'lvm-thin' : 'xfs',
+    device,
+    deviceSignature: (await probeSignatures(device))[0]?.kind ?? null,
+    ...(lvm ? { lvm } : {}),
+    fs: active ? await fsOn(lvm ? `/dev/${b.vg}/${b.lv}` : device) : null,
+    fstabOk: (await fstabLine(b.mountPoint)) === fstabFor(intent.uuid, b),
+    mounted: await mountedAt(b.mountPoint),
+    brickDir: await exists(b.path),
+    thinCreateFailed: thinCreateFailed.has(b.mountPoint),
+  };
+}
+
+async function act(b: BrickPlan, intent: DiskIntent, device: string, a: BrickAction): Promise<void> {
+  const tag = lvmTag(intent.uuid);
+  switch (a.do) {
+    case 'pvcreate': await run('pvcreate', ['-y', device]); boundary('disks:pvcreate'); return;
+    case 'vgcreate': await run('vgcreate', ['--addtag', tag, b.vg, device]); boundary('disks:vgcreate'); return;
+    case 'remove-lvs':
+      log.warn(`${b.volume} brick${b.index}: removing ${a.lvs.map((x) => `${b.vg}/${x}`).join(', ')}: ${a.why}`);
+      try {
+        await run('lvremove', ['-f', '-y', ...a.lvs.map((x) => `${b.vg}/${x}`)]);
+      } catch (e) {
+        // a pool too broken to remove on its own: the VG holds no thin volume yet, so no data
+        log.warn(`${b.volume} brick${b.index}: ${(e as Error).message}; removing volume group ${b.vg} (ours, still empty) to start over`);
+        await run('vgremove', ['-f', '-y', b.vg]);
+      }
+      thinCreateFailed.delete(b.mountPoint);
+      boundary('disks:lvremove');
+      return;
+    case 'create-pool': {
+      const free = Number((await run('vgs', ['--noheadings', '--units', 'b', '--nosuffix', '-o', 'vg_free', b.vg])).stdout.trim());
+      const { metadataBytes, dataBytes } = thinPoolSizes(free);
+      await run('lvcreate', ['-y', '--type', 'thin-pool', '-L', `${dataBytes}b`, '--chunksize', '256k', '--poolmetadatasize', `${metadataBytes}b`, '--zero', 'n', '--addtag', tag, '-n', b.thinPool, b.vg]);
+      boundary('disks:thinpool');
+      return;
+    }
+    case 'create-thin': {
+      const size = Number((await run('lvs', ['--noheadings', '--units', 'b', '--nosuffix', '-o', 'lv_size', `${b.vg}/${b.thinPool}`])).stdout.trim());
+      try {
+        await run('lvcreate', ['-y', '--type', 'thin', '-V', `${size}b`, '--thinpool', b.thinPool, '--addtag', tag, '-n', b.lv, b.vg]);
+      } catch (e) { thinCreateFailed.add(b.mountPoint); throw e; }
+      boundary('disks:thinlv');
+      return;
+    }
+    case 'activate': await run('lvchange', ['-ay', `${b.vg}/${b.lv}`]); boundary('disks:activate'); return;
+    case 'mkfs': await run('mkfs.xfs', mkfsXfsArgs(intent.layout === 'lvm-thin' ? `/dev/${b.vg}/${b.lv}` : device, intent.uuid, `${b.volume}b${b.index}`)); boundary('disks:mkfs'); return;
+    case 'fstab': await setFstabLine(b.mountPoint, fstabFor(intent.uuid, b)); boundary('disks:fstab'); return;
+    case 'mount': await mkdir(b.mountPoint, { recursive: true }); await mountFromFstab(b.mountPoint); boundary('disks:mount'); return;
+    case 'brickdir': await mkdir(b.path, { recursive: true }); boundary('disks:brickdir'); return;
+    case 'refuse': throw new NeedsAttention(`${b.volume} brick${b.index} on ${device}: ${a.why}; left untouched`);
+    case 'done': return;
   }
-  if (!(await has(['lvs', `${b.vg}/${b.lv}`]))) {
-    const size = Number((await run('lvs', ['--noheadings', '--units', 'b', '--nosuffix', '-o', 'lv_size', `${b.vg}/${b.thinPool}`])).stdout.trim());
-    await run('lvcreate', ['--type', 'thin', '-V', `${size}b`, '--thinpool', b.thinPool, '-n', b.lv, b.vg]);
-    boundary('disks:thinlv');
-  }
-  return lv;
 }
 
 async function prepare(ctx: Ctx, b: BrickPlan, taken: Set<string>): Promise<void> {
@@ -77,16 +143,18 @@ async function prepare(ctx: Ctx, b: BrickPlan, taken: Set<string>): Promise<void
     boundary('disks:intent');
   }
   const opened = await openEncryption(intent.device);
-  const target = intent.layout === 'lvm-thin' ? await lvmThin(b, opened) : opened;
-  if ((await fsUuid(target)) !== intent.uuid || !(await probeSignatures(target)).some((s) => s.kind === 'xfs')) {
-    if ((await mountedAt(b.mountPoint))) throw new NeedsAttention(`${b.mountPoint} is mounted but not from the disk this agent prepared`);
-    await run('mkfs.xfs', mkfsXfsArgs(target, intent.uuid, `${b.volume}b${b.index}`));
-    boundary('disks:mkfs');
+  const want = { vg: b.vg, pool: b.thinPool, lv: b.lv, uuid: intent.uuid };
+  // each action changes what the next observation sees; a bounded loop guards against a
+  // decision that does not (it would otherwise spin)
+  const seen: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const a = nextBrickAction(await observeBrick(b, intent, opened), want);
+    if (a.do === 'done') return;
+    if (seen.filter((x) => x === a.do).length >= 2) throw new Error(`${b.volume} brick${b.index}: ${a.do} did not take effect (actions so far: ${seen.join(', ')})`);
+    seen.push(a.do);
+    await act(b, intent, opened, a);
   }
-  if ((await fstabLine(b.mountPoint)) !== fstabFor(intent.uuid, b)) { await setFstabLine(b.mountPoint, fstabFor(intent.uuid, b)); boundary('disks:fstab'); }
-  await mkdir(b.mountPoint, { recursive: true });
-  if (!(await mountedAt(b.mountPoint))) { await mountFromFstab(b.mountPoint); boundary('disks:mount'); }
-  if (!(await exists(b.path))) { await mkdir(b.path, { recursive: true }); boundary('disks:brickdir'); }
+  throw new Error(`${b.volume} brick${b.index}: not ready after ${seen.join(', ')}`);
 }
 
 /** This node's prepared bricks as `node:path` (a disk that needs attention holds back only its own bricks). */

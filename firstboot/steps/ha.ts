@@ -12,17 +12,23 @@ import { COROSYNC_AUTHKEY, COROSYNC_CONF, confMembers, corosyncConf } from '../h
 import { cibQuery, cibUpsert, crmMon, type PcmkState } from '../ha/pcmk.js';
 import { DAEMONS, running, startDaemon, underSystemd } from '../ha/procs.js';
 import { ensureSecrets, loadSecrets } from '../ha/secrets.js';
+import { ensureBmcFiles } from '../ha/bmc.js';
 import { call } from '../channel.js';
 import { loadAgentConfig } from '../config.js';
 import { NeedsAttention, type Ctx, type Check, type Step } from './step.js';
 
 const CIB_FILE = '/var/lib/pacemaker/cib/cib.xml';
 
+/** /etc/default/sbd for diskless SBD: the watchdog resets the node when it loses quorum or hangs. */
+export function sbdDefaults(f: { watchdog: string; watchdogTimeoutS: number }): string {
+  return `# Written by personal-cloud-agent\nSBD_WATCHDOG_DEV=${f.watchdog}\nSBD_WATCHDOG_TIMEOUT=${f.watchdogTimeoutS}\nSBD_PACEMAKER=yes\nSBD_STARTMODE=always\nSBD_DELAY_START=no\n`;
+}
+
 /** Diskless SBD: the node's hardware watchdog resets it when it loses quorum or hangs. */
 async function enableSbd(f: { watchdog: string; watchdogTimeoutS: number }): Promise<void> {
   if (process.env.PERSONAL_CLOUD_SANDBOX === '1' || !underSystemd()) throw new NeedsAttention('SBD arms the hardware watchdog: refused outside a real node (test harness)');
   if (!existsSync(f.watchdog)) throw new NeedsAttention(`SBD fencing needs a hardware watchdog at ${f.watchdog}: load the board's watchdog driver, or use ipmi fencing in cluster.yaml`);
-  const text = `# Written by personal-cloud-agent\nSBD_WATCHDOG_DEV=${f.watchdog}\nSBD_WATCHDOG_TIMEOUT=${f.watchdogTimeoutS}\nSBD_PACEMAKER=yes\nSBD_STARTMODE=always\nSBD_DELAY_START=no\n`;
+  const text = sbdDefaults(f);
   if ((await readText('/etc/default/sbd')) !== text) await writeDurable('/etc/default/sbd', text, 0o644);
   await run('systemctl', ['enable', 'sbd']); // started by corosync's unit dependency
 }
@@ -91,6 +97,7 @@ export const haStep: Step = {
     const ha = ctx.plan.ha;
     if (!ha?.enabled) return { ok: true, detail: 'HA VM stack disabled in cluster.yaml' };
     if (!(await loadSecrets(ctx.env.stateDir))) return { ok: false, detail: 'cluster secrets to obtain' };
+    if (!(await ensureBmcFiles(ctx.plan, (await loadAgentConfig(ctx.env.configDir)).key, false))) return { ok: false, detail: 'BMC password files (fence_ipmilan) to write' };
     const want = await members(ctx);
     const conf = await readText(COROSYNC_CONF);
     if (conf !== corosyncConf(ctx.plan, want, { tokenMs: tokenMs() })) return { ok: false, detail: 'corosync.conf to write' };
@@ -114,6 +121,7 @@ export const haStep: Step = {
     const key = Buffer.from(s.authkey, 'base64');
     const cur = await readFile(COROSYNC_AUTHKEY).catch(() => null);
     if (!cur || !cur.equals(key)) await writeDurable(COROSYNC_AUTHKEY, key, 0o400);
+    await ensureBmcFiles(ctx.plan, (await loadAgentConfig(ctx.env.configDir)).key, true);
 
     const want = await members(ctx);
     const text = corosyncConf(ctx.plan, want, { tokenMs: tokenMs() });

@@ -36,7 +36,7 @@ export const peersStep: Step = {
   name: 'peers',
   async check(ctx) {
     if (!ctx.obs.glusterdRunning) return { ok: false, waiting: true, detail: 'glusterd not running' };
-    if (!ctx.leader) return { ok: false, waiting: true, detail: 'no leader yet' };
+    if (!ctx.leader) return { ok: false, waiting: true, detail: `no leader yet${ctx.leaderWhy ? ` (${ctx.leaderWhy})` : ''}` };
     const missing = ctx.plan.nodes.filter((n) => !inPool(ctx, n.name)).map((n) => n.name);
     if (ctx.leader !== ctx.self.name) {
       if (!inPool(ctx, ctx.leader)) return { ok: false, waiting: true, detail: `waiting for leader ${ctx.leader} to probe this node` };

@@ -26,6 +26,8 @@ export interface Ctx {
   members: Members;
   obs: Observed;
   leader: string | null;
+  /** Why this leader (or why none yet), for status. */
+  leaderWhy?: string;
   /** The same leader for a few seconds: avoids two nodes probing at once while views converge. */
   leaderStable: boolean;
   agentStartMs: number;

@@ -1,12 +1,13 @@
 // Virtualisation: libvirtd with TLS (certificates from the cluster CA, so live migration is
 // authenticated and encrypted), a storage pool per volume folder on the Gluster FUSE mounts,
 // and an autostarted libvirt network per Open vSwitch bridge of cluster.yaml.
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { run } from '../exec.js';
+import { run, spawnDetached } from '../exec.js';
 import { readText, writeDurable } from '../fsx.js';
 import { log } from '../log.js';
 import { mountedAt } from '../disks.js';
-import { DAEMONS, restartDaemon, running, startDaemon, underSystemd, waitFor } from '../ha/procs.js';
+import { DAEMONS, pidsOf, restartDaemon, running, startDaemon, underSystemd, waitFor } from '../ha/procs.js';
 import { loadSecrets } from '../ha/secrets.js';
 import { LIBVIRTD_CONF, QEMU_CONF, libvirtdConf, networkXml, ovsCommands, poolXml, qemuConf, type LibvirtOptions } from '../virt/libvirt-conf.js';
 import { certValid, issueCert } from '../virt/pki.js';
@@ -37,6 +38,27 @@ async function netActive(name: string): Promise<boolean> {
   return r.code === 0 && /Active:\s+yes/.test(r.stdout) && /Autostart:\s+yes/.test(r.stdout);
 }
 
+const OVS_DB = '/etc/openvswitch/conf.db';
+
+async function ovsRunning(): Promise<boolean> {
+  if (underSystemd()) return (await run('systemctl', ['is-active', '--quiet', 'openvswitch-switch'], { allowFail: true })).code === 0;
+  return (await pidsOf('ovsdb-server')).length > 0 && (await pidsOf('ovs-vswitchd')).length > 0;
+}
+
+/** Open vSwitch: its units on a real node; in the harness (no systemd) what they run, userspace datapath. */
+async function startOvs(): Promise<void> {
+  if (underSystemd()) { await run('systemctl', ['enable', '--now', 'openvswitch-switch']); return; }
+  for (const d of ['/etc/openvswitch', '/run/openvswitch', '/var/log/openvswitch']) await mkdir(d, { recursive: true });
+  if (!existsSync(OVS_DB)) await run('ovsdb-tool', ['create', OVS_DB, '/usr/share/openvswitch/vswitch.ovsschema']);
+  if (!(await pidsOf('ovsdb-server')).length) {
+    spawnDetached('ovsdb-server', [OVS_DB, '--remote=punix:/run/openvswitch/db.sock', '--pidfile=/run/openvswitch/ovsdb-server.pid', '--log-file=/var/log/openvswitch/ovsdb-server.log']);
+  }
+  await waitFor('ovsdb-server', 30_000, async () => (await run('ovs-vsctl', ['--no-wait', 'init'], { allowFail: true, timeoutMs: 5000 })).code === 0)
+    .catch(async (e: Error) => { throw new Error(`${e.message}: ${((await readText('/var/log/openvswitch/ovsdb-server.log')) ?? '').trim().split('\n').slice(-2).join(' | ')}`); });
+  if (!(await pidsOf('ovs-vswitchd')).length) spawnDetached('ovs-vswitchd', ['--pidfile=/run/openvswitch/ovs-vswitchd.pid', '--log-file=/var/log/openvswitch/ovs-vswitchd.log']);
+  await waitFor('ovs-vswitchd', 30_000, async () => (await pidsOf('ovs-vswitchd')).length > 0);
+}
+
 /** Telemetry as in the how-to; on a real node systemd runs them (the harness has no systemd). */
 const EXPORTERS = ['prometheus-node-exporter', 'prometheus-libvirt-exporter'];
 async function exportersMissing(): Promise<string[]> {
@@ -61,7 +83,8 @@ export const virtStep: Step = {
       if (!(await mountedAt(p.mountPoint))) { unmounted++; continue; }
       if (!(await poolActive(p.name))) missing.push(`pool ${p.name}`);
     }
-    for (const b of ctx.plan.ha.bridges) if (!(await netActive(b.name))) missing.push(`network ${b.name}`);
+    if (ctx.plan.ha.bridges.length && !(await ovsRunning())) missing.push('Open vSwitch (not running)');
+    else for (const b of ctx.plan.ha.bridges) if (!(await netActive(b.name))) missing.push(`network ${b.name}`);
     missing.push(...(await exportersMissing()));
     if (missing.length) return { ok: false, detail: `to define: ${missing.join(', ')}` };
     if (unmounted) return { ok: false, waiting: true, detail: 'waiting for volume mounts (storage pools)' };
@@ -97,7 +120,7 @@ export const virtStep: Step = {
     const exp = await exportersMissing();
     if (exp.length) await run('systemctl', ['enable', '--now', ...exp]);
     if (ctx.plan.ha!.bridges.length) {
-      if (underSystemd()) await run('systemctl', ['enable', '--now', 'openvswitch-switch']);
+      if (!(await ovsRunning())) await startOvs();
       for (const c of ovsCommands(ctx.plan.ha!.bridges, sandbox() ? 'netdev' : undefined)) await run('ovs-vsctl', c);
       for (const b of ctx.plan.ha!.bridges) {
         if (await netActive(b.name)) continue;

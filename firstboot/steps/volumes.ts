@@ -3,7 +3,8 @@
 import type { VolumePlan } from '../../src/plan/types.js';
 import { boundary } from '../crash.js';
 import { ARBITER_DISK_ID } from '../disks.js';
-import { gluster, groupOptions, volumes as listVolumes, type VolumeInfo } from '../gluster.js';
+import { gluster, groupOptions, volumeInfo, type VolumeInfo } from '../gluster.js';
+import { log } from '../log.js';
 import { replicaSets } from '../plan-adopt.js';
 import { inPool } from './peers.js';
 import type { Ctx, Step } from './step.js';
@@ -105,11 +106,20 @@ export const volumesStep: Step = {
           ctx.formableSince ??= Date.now();
           if (Date.now() - ctx.formableSince < ctx.env.formGraceSeconds * 1000) continue;
         }
-        const bricks = ready.flatMap((x) => x.bricks);
+        const elsewhere = ctx.members.live().find((m) => !inPool(ctx, m.name) && m.remote!.volumes.some((x) => x.name === v.name && x.exists));
+        if (elsewhere) { log.warn(`not creating ${v.name}: ${elsewhere.name} (outside our pool) already has one; waiting to be absorbed`); continue; }
         acted = true;
-        await gluster(['volume', 'create', v.name, ...createArgs(v), ...bricks, ...(needsForce(ctx, bricks) ? ['force'] : [])], false, 120_000);
-        boundary('volumes:create');
-        info = (await refresh(v.name))!;
+        // our view is a pass old (and a leader that took over may not have seen it at all):
+        // ask glusterd right before creating, and take "already exists" as done
+        info = await volumeInfo(v.name);
+        if (!info) {
+          const bricks = ready.flatMap((x) => x.bricks);
+          const r = await gluster(['volume', 'create', v.name, ...createArgs(v), ...bricks, ...(needsForce(ctx, bricks) ? ['force'] : [])], true, 120_000);
+          if (r.code !== 0 && !/already exists/i.test(r.stdout + r.stderr)) throw new Error(`volume create ${v.name}: ${(r.stderr || r.stdout).trim()}`);
+          boundary('volumes:create');
+          info = await volumeInfo(v.name);
+          if (!info) throw new Error(`volume ${v.name}: not found after volume create`);
+        }
       } else {
         const add = s.filter((x) => x.ready && !x.present);
         if (add.length) {
@@ -118,13 +128,17 @@ export const volumesStep: Step = {
           if (!ctx.state.data.rebalancePending.includes(v.name)) { ctx.state.data.rebalancePending.push(v.name); await ctx.state.save(); }
           await gluster(['volume', 'add-brick', v.name, ...createArgs(v), ...bricks, ...(needsForce(ctx, bricks) ? ['force'] : [])], false, 120_000);
           boundary('volumes:add-brick');
-          info = (await refresh(v.name))!;
+          info = (await volumeInfo(v.name))!;
         }
       }
       const d = await optionDiff(ctx, v, info);
       if (d.length || !info.started || ctx.state.data.rebalancePending.includes(v.name)) acted = true;
       if (d.length) { await gluster(['volume', 'set', v.name, ...d.flat()], false, 120_000); boundary('volumes:options'); }
-      if (!info.started) { await gluster(['volume', 'start', v.name], false, 120_000); boundary('volumes:start'); }
+      if (!info.started) {
+        const r = await gluster(['volume', 'start', v.name], true, 120_000);
+        if (r.code !== 0 && !/already started/i.test(r.stdout + r.stderr)) throw new Error(`volume start ${v.name}: ${(r.stderr || r.stdout).trim()}`);
+        boundary('volumes:start');
+      }
       if (ctx.state.data.rebalancePending.includes(v.name)) {
         const r = await gluster(['volume', 'rebalance', v.name, 'start'], true, 120_000);
         if (r.code !== 0 && !/already|in progress/i.test(r.stdout + r.stderr)) throw new Error(`rebalance ${v.name}: ${(r.stderr || r.stdout).trim()}`);
@@ -136,7 +150,3 @@ export const volumesStep: Step = {
     return acted;
   },
 };
-
-async function refresh(name: string): Promise<VolumeInfo | undefined> {
-  return (await listVolumes()).find((v) => v.name === name);
-}

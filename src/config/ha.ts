@@ -9,7 +9,7 @@ import { join, type Entry, type Reader } from './yaml-reader.js';
 export const HA_KEYS = {
   ha: ['enabled', 'fencing', 'watchdog', 'qdevice', 'bridges'],
   bridge: ['name', 'nic', 'parent', 'vlan'],
-  bmc: ['address', 'user'],
+  bmc: ['address', 'user', 'password'],
 } as const;
 
 export const NO_FENCING = 'none-i-accept-vm-disk-corruption';
@@ -40,7 +40,7 @@ export function readHa(r: Reader, node: Node | undefined, nodes: { config: { nam
     if (count > 0 && count < 3 && fencingNode) r.warn(fencingNode, 'ha.fencing', 'diskless SBD needs 3 or more votes: with 2 nodes it relies on the quorum device (ha.qdevice)');
   } else if (kind === 'ipmi') {
     fencing = { kind: 'ipmi' };
-    for (const n of nodes ?? []) if (!n.config.bmc) r.error(n.item, `nodes.${n.config.name}`, 'fencing: ipmi needs a bmc: { address, user } on every node');
+    for (const n of nodes ?? []) if (!n.config.bmc) r.error(n.item, `nodes.${n.config.name}`, 'fencing: ipmi needs a bmc: { address, user, password } on every node');
   } else if (kind === NO_FENCING) {
     fencing = { kind: 'none-unsafe' };
     r.warn(fencingNode!, 'ha.fencing', 'NO FENCING: a node that only looks dead (hung, cut off) may keep writing to a VM disk while another node restarts that VM — the disk gets corrupted. Use sbd (hardware watchdog) or ipmi.');
@@ -96,8 +96,8 @@ function readBridges(r: Reader, entry: Entry | undefined): BridgeConfig[] | unde
   return out;
 }
 
-export function readNodeHa(r: Reader, m: Map<string, Entry>, path: string): { ring1Address?: string; bmc?: { address: string; user: string } } {
-  const out: { ring1Address?: string; bmc?: { address: string; user: string } } = {};
+export function readNodeHa(r: Reader, m: Map<string, Entry>, path: string): { ring1Address?: string; bmc?: { address: string; user: string; password: string } } {
+  const out: { ring1Address?: string; bmc?: { address: string; user: string; password: string } } = {};
   const ringNode = m.get('ring1_address')?.value;
   if (ringNode) {
     const v = r.string(ringNode, join(path, 'ring1_address'), 'an IPv4 address on the second network');
@@ -112,9 +112,13 @@ export function readNodeHa(r: Reader, m: Map<string, Entry>, path: string): { ri
       const u = r.required(b, bmcNode, join(path, 'bmc'), 'user', 'the BMC user fence_ipmilan logs in as');
       const address = a && r.string(a, join(path, 'bmc.address'), 'an IPv4 address or host name');
       const user = u && r.string(u, join(path, 'bmc.user'), 'a user name');
+      // a secret like `secret:`: sealed with the join key in the plan, 0600 on the nodes, never logged
+      const pw = r.required(b, bmcNode, join(path, 'bmc'), 'password', 'the BMC password (kept secret: sealed in the images, 0600 on the nodes)');
+      const password = pw && r.string(pw, join(path, 'bmc.password'), 'the BMC password');
+      if (pw && password === '') r.error(pw, join(path, 'bmc.password'), 'empty password');
       const bad = address === undefined ? undefined : checkHostOrAddress(address);
       if (bad) r.error(a!, join(path, 'bmc.address'), bad);
-      else if (address !== undefined && user !== undefined) out.bmc = { address, user };
+      else if (address !== undefined && user !== undefined && password) out.bmc = { address, user, password };
     }
   }
   return out;

@@ -91,8 +91,8 @@ export const clusterSchema = {
     bmc: {
       type: 'object',
       additionalProperties: false,
-      required: ['address', 'user'],
-      properties: { address: { type: 'string' }, user: { type: 'string' } },
+      required: ['address', 'user', 'password'],
+      properties: { address: { type: 'string' }, user: { type: 'string' }, password: { type: 'string', minLength: 1, description: 'kept secret: sealed with the join key in the images, 0600 on the nodes' } },
     },
     passwordHash: { type: 'string', pattern: CRYPT, description: 'crypt(3) hash: `mkpasswd -m sha-512` or `openssl passwd -6`. Never a plaintext password.' },
     user: {

@@ -49,7 +49,7 @@ export interface NodeConfig {
   /** corosync's second ring (knet link 1) on a second network. */
   ring1Address?: string;
   /** Baseboard management controller for fence_ipmilan. */
-  bmc?: { address: string; user: string };
+  bmc?: { address: string; user: string; password: string };
 }
 
 export interface UserConfig {

@@ -1,7 +1,12 @@
 // The HA part of the plan: fencing, quorum device, knet links, bridges. Defaults: diskless
 // SBD on the hardware watchdog; a 2-node cluster needs a quorum device (validate says so).
 import type { ClusterConfig, HaConfig } from '../config/types.js';
-import type { HaPlan } from './types.js';
+import { sealFor } from '../../firstboot/ha/seal.js';
+import { deriveJoinKey } from './keys.js';
+import type { FencingPlan, HaPlan } from './types.js';
+
+/** The purpose the BMC passwords are sealed for (firstboot/steps/ha.ts opens them). */
+export const BMC_SEAL = 'bmc-passwords';
 
 export const HA_DEFAULTS: HaConfig = {
   enabled: true,
@@ -15,7 +20,8 @@ export const SBD_WATCHDOG_TIMEOUT_S = 5;
 /** The validator always fills `ha` (HA_DEFAULTS); a config built without it (older callers) gets no HA. */
 export function haPlan(config: ClusterConfig): HaPlan {
   const ha = config.ha ?? { ...HA_DEFAULTS, enabled: false };
-  const fencing = ha.fencing.kind === 'sbd' ? { ...ha.fencing, watchdogTimeoutS: SBD_WATCHDOG_TIMEOUT_S } : ha.fencing;
+  const fencing: FencingPlan = ha.fencing.kind === 'sbd' ? { ...ha.fencing, watchdogTimeoutS: SBD_WATCHDOG_TIMEOUT_S }
+    : ha.fencing.kind === 'ipmi' ? { kind: 'ipmi', passwords: bmcPasswords(config) } : ha.fencing;
   return {
     enabled: ha.enabled,
     fencing,
@@ -25,6 +31,12 @@ export function haPlan(config: ClusterConfig): HaPlan {
     vmDir: '/mnt/gv0/vm',
     migration: 'tls',
   };
+}
+
+/** Every node's BMC password, sealed with the join key: reproducible, never plaintext in cluster.json. */
+function bmcPasswords(config: ClusterConfig) {
+  const pw = Object.fromEntries(config.nodes.filter((n) => n.bmc).map((n) => [n.name, n.bmc!.password]));
+  return sealFor(deriveJoinKey(config.secret, config.name), BMC_SEAL, JSON.stringify(pw));
 }
 
 export function haPackages(config: ClusterConfig): string[] {

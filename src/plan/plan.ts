@@ -99,7 +99,7 @@ export function plan(config: ClusterConfig): Plan {
     bricks: bricksByNode.get(n.name)!,
     nodeId: i + 1,
     ...(n.ring1Address ? { ring1Address: n.ring1Address } : {}),
-    ...(n.bmc ? { bmc: n.bmc } : {}),
+    ...(n.bmc ? { bmc: { address: n.bmc.address, user: n.bmc.user } } : {}), // the password only sealed (ha.fencing)
   }));
 
   const volumes: VolumePlan[] = [];

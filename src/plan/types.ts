@@ -2,6 +2,7 @@
 // need, derived once from a validated ClusterConfig. It holds no raw secret: the agent gets
 // `Plan` as /etc/personal-cloud/cluster.json plus its join key in a separate 0600 file.
 
+import type { Sealed } from '../../firstboot/ha/seal.js';
 import type { BrickLayout, BridgeConfig, DiskSelector, NodeAddress, Release, UserConfig, VolumeName } from '../config/types.js';
 
 export interface BrickPlan {
@@ -85,7 +86,8 @@ export interface Plan {
 
 export type FencingPlan =
   | { kind: 'sbd'; watchdog: string; watchdogTimeoutS: number }
-  | { kind: 'ipmi' }
+  /** passwords: {node: BMC password} as JSON, sealed with the join key (firstboot/ha/seal.ts). */
+  | { kind: 'ipmi'; passwords: Sealed }
   | { kind: 'agent'; agent: string; params: Record<string, string> }
   | { kind: 'none-unsafe' };
 

@@ -36,6 +36,13 @@ const HOST_MOUNTPOINTS = ['/data', '/etc/personal-cloud', '/var/lib/personal-clo
 // (bundled by scripts/run-ts.mjs the module sits in a temp dir of the repo: fall back to the cwd)
 const REPO = existsSync(new URL('../../firstboot/main.ts', import.meta.url)) ? new URL('../../', import.meta.url).pathname : `${process.cwd()}/`;
 
+/** The node options in the ExecStart= of the agent's systemd unit: the harness runs the agent with them too. */
+function unitNodeFlags(): string[] {
+  const unit = readFileSync(join(REPO, 'firstboot/personal-cloud-agent.service'), 'utf8');
+  const argv = /^ExecStart=(.*)$/m.exec(unit)?.[1].trim().split(/\s+/) ?? [];
+  return argv.slice(1, argv.findIndex((a) => a.endsWith('.mjs'))).filter((a) => a.startsWith('--'));
+}
+
 export interface DiskSpec { sizeMB?: number; ext4?: boolean }
 
 /** Extra per-node privacy (HA harness): host directories copied per node and bind-mounted, overlays. */
@@ -87,7 +94,7 @@ export async function teardownAll(): Promise<void> {
     await sh('kill', [round ? '-KILL' : '-TERM', ...pids], { allowFail: true });
     for (let i = 0; i < 20; i++) {
       let any = false;
-      for (const p of pids) if (existsSync(`/proc/${p}`) && !readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z ')) any = true;
+      for (const p of pids) { try { if (!readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z ')) any = true; } catch { /* exited meanwhile */ } }
       if (!any) break;
       await sleep(250);
     }
@@ -265,7 +272,7 @@ export class Harness {
   private spawnAgent(n: HNode): void {
     const { bin, env } = this.nodeCommand();
     const fd = openSync(n.log, 'a');
-    const child = spawn('nsenter', [...this.nsenterArgs(n.name), bin, this.agentPath, 'run'], {
+    const child = spawn('nsenter', [...this.nsenterArgs(n.name), bin, ...unitNodeFlags(), this.agentPath, 'run'], {
       stdio: ['ignore', fd, fd],
       env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', PERSONAL_CLOUD_DEBUG: '1', ...env, ...n.env },
     });

@@ -18,7 +18,7 @@ export const POWER_DIR = join(HA_DIR, 'power');
 export const FENCE_LOG = join(HA_DIR, 'fence.log');
 
 const PRIVATE = ['/etc/corosync', '/var/lib/corosync', '/var/log/corosync', '/var/lib/pacemaker', '/var/log/pacemaker', '/dev/shm',
-  '/etc/libvirt', '/var/lib/libvirt', '/var/log/libvirt', '/var/cache/libvirt', '/etc/pki'];
+  '/etc/libvirt', '/var/lib/libvirt', '/var/log/libvirt', '/var/cache/libvirt', '/etc/pki', '/etc/openvswitch', '/var/lib/openvswitch', '/var/log/openvswitch'];
 
 export const slugDir = (node: string, path: string) => join(BASE, 'nodes', node, `priv${path.replace(/\//g, '-')}`);
 
@@ -62,16 +62,19 @@ esac
 
 export async function requireHaPrerequisites(): Promise<void> {
   const missing: string[] = [];
-  for (const tool of ['libvirtd', 'virsh', 'qemu-system-x86_64', 'qemu-img', 'corosync', 'corosync-cfgtool', 'corosync-quorumtool', 'pacemakerd', 'cibadmin', 'crm_mon', 'crm_resource', 'crm_attribute', 'openssl', 'cpio', 'dpkg-deb']) {
+  for (const tool of ['libvirtd', 'virsh', 'qemu-system-x86_64', 'qemu-img', 'corosync', 'corosync-cfgtool', 'corosync-quorumtool', 'pacemakerd', 'cibadmin', 'crm_mon', 'crm_resource', 'crm_attribute', 'openssl', 'cpio', 'dpkg-deb', 'ovsdb-server', 'ovs-vswitchd', 'ovs-vsctl']) {
     if ((await sh('sh', ['-c', `command -v ${tool}`], { allowFail: true })).code !== 0) missing.push(`${tool} not found`);
   }
   if (!existsSync('/usr/lib/ocf/resource.d/heartbeat/VirtualDomain')) missing.push('ocf:heartbeat:VirtualDomain missing (resource-agents)');
   if (!existsSync('/usr/sbin/pacemaker-fenced') && !existsSync('/usr/lib/pacemaker/pacemaker-fenced')) missing.push('pacemaker-fenced missing');
-  if (missing.length) throw new Error(`HA harness prerequisites missing: ${missing.join('; ')} (apt packages: libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils corosync pacemaker pacemaker-cli-utils resource-agents busybox-static cpio)`);
+  if (missing.length) throw new Error(`HA harness prerequisites missing: ${missing.join('; ')} (apt packages: libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils corosync pacemaker pacemaker-cli-utils resource-agents busybox-static cpio openvswitch-switch)`);
 }
 
+/** Open vSwitch (userspace datapath in the harness): a standalone bridge and a VLAN fake bridge on it. */
+export const HA_BRIDGES = [{ name: 'wan1' }, { name: 'lab2', parent: 'wan1', vlan: 2 }];
+
 export function haTestConfig(names: string[]): ClusterConfig {
-  return { ...testConfig(names.map((name, i) => ({ name, hostPart: 11 + i }))), ha: { enabled: true, fencing: { kind: 'agent', agent: FENCE_AGENT, params: {} }, bridges: [] } };
+  return { ...testConfig(names.map((name, i) => ({ name, hostPart: 11 + i }))), ha: { enabled: true, fencing: { kind: 'agent', agent: FENCE_AGENT, params: {} }, bridges: HA_BRIDGES } };
 }
 
 export class HaCluster {
@@ -185,7 +188,7 @@ export class HaCluster {
 
   async teardown(): Promise<void> {
     if (this.watcher) clearInterval(this.watcher);
-    await sh('sh', ['-c', `mkdir -p /tmp/pc-ha-harness-logs && for d in ${BASE}/nodes/*; do n=$(basename $d); cp $d/priv-var-log-pacemaker/pacemaker.log /tmp/pc-ha-harness-logs/$n-pacemaker.log; cp $d/priv-var-log-corosync/corosync.log /tmp/pc-ha-harness-logs/$n-corosync.log; cp $d/priv-var-log-libvirt/libvirtd.log /tmp/pc-ha-harness-logs/$n-libvirtd.log; done 2>/dev/null; true`], { allowFail: true });
+    await sh('sh', ['-c', `mkdir -p /tmp/pc-ha-harness-logs && for d in ${BASE}/nodes/*; do n=$(basename $d); cp $d/priv-var-log-pacemaker/pacemaker.log /tmp/pc-ha-harness-logs/$n-pacemaker.log; cp $d/priv-var-log-corosync/corosync.log /tmp/pc-ha-harness-logs/$n-corosync.log; cp $d/priv-var-log-libvirt/libvirtd.log /tmp/pc-ha-harness-logs/$n-libvirtd.log; for f in $d/log/mnt-*.log; do cp $f /tmp/pc-ha-harness-logs/$n-$(basename $f); done; done 2>/dev/null; true`], { allowFail: true });
     await this.h.teardown();
     rmSync(HA_DIR, { recursive: true, force: true });
   }
@@ -194,7 +197,8 @@ export class HaCluster {
 /** The builder CLI bundled once (it looks for the repo's package.json, so it lives under node_modules/.cache). */
 export async function buildCli(): Promise<string> {
   const { build } = await import('esbuild');
-  const repo = new URL('../../', import.meta.url).pathname;
+  // (bundled by scripts/run-ts.mjs the module sits in a temp dir of the repo: fall back to the cwd)
+  const repo = existsSync(new URL('../../src/cli.ts', import.meta.url)) ? new URL('../../', import.meta.url).pathname : `${process.cwd()}/`;
   const out = join(repo, 'node_modules/.cache/personal-cloud-ha-test/cli.mjs');
   await build({
     entryPoints: [join(repo, 'src/cli.ts')], outfile: out, bundle: true, platform: 'node', format: 'esm', target: 'node18', logLevel: 'error',
