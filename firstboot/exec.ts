@@ -21,7 +21,8 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => { stderr += `\n(timed out after ${opts.timeoutMs} ms)`; child.kill('SIGKILL'); }, opts.timeoutMs ?? 120_000);
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    const timer = setTimeout(() => { stderr += `\n(timed out after ${timeoutMs} ms)`; child.kill('SIGKILL'); }, timeoutMs);
     child.on('error', (e) => { clearTimeout(timer); const r = { code: 127, stdout, stderr: `${stderr}${e.message}` }; if (opts.allowFail) resolve(r); else reject(new CommandError(line, r)); });
     child.on('close', (code, signal) => {
       clearTimeout(timer);

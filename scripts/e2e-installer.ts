@@ -9,11 +9,13 @@
 // installed nodes run on a private bridge that reaches nothing else.
 //
 // On a machine whose mirror serves no .udeb files (this sandbox) the installer stops at
-// "Download installer components": the run then reports how far each node got unattended and
-// exits 3 (not a pass: the full install needs a normal Debian mirror).
+// "Download installer components" (a 404, or here net-retriever's "Bad signature on …Release"):
+// the run then reports how far each node got unattended and exits 3 (not a pass: the full
+// install needs a normal Debian mirror).
 //
 // Usage: node scripts/run-ts.mjs scripts/e2e-installer.ts [--mirror URL] [--keep] [--work DIR] [--timeout-min N]
 import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,7 +41,9 @@ async function install(vm: DiskVm, node: string, address: string): Promise<Outco
     await vm.waitFor(/Menu item 'download-installer' selected/, 10 * 60_000, 'syslog');
     say(`${node}: unattended up to "Download installer components" after ${secs().toFixed(0)} s`);
     // Either the install runs through (QEMU exits at the final reboot: -no-reboot) or the udebs are missing.
-    const stop = /(404 Not Found|Failed to load installer component|failed to retrieve|Retrieving .*\.udeb failed)/i;
+    // This sandbox's archive snapshot: .udeb downloads 404, or net-retriever rejects the snapshot's
+    // Release signature (its keyring is the installer's, the snapshot's InRelease is newer).
+    const stop = /(404 Not Found|Failed to load installer component|failed to retrieve|Retrieving .*\.udeb failed|Bad signature on \S*Release)/i;
     for (;;) {
       if (vm.exited) {
         const code = await vm.done;
@@ -62,15 +66,30 @@ async function main(): Promise<number> {
   const vms: DiskVm[] = [];
   let net: PrivateNet | undefined;
   let code = 1;
+  let builder: ReturnType<typeof execa> | undefined;
+  // Ctrl-C / SIGTERM: stop what this run started (builder, VMs, namespace) before exiting.
+  const onSignal = () => {
+    builder?.kill('SIGTERM');
+    for (const vm of vms) void vm.stop();
+    if (net) execFileSync('ip', ['netns', 'del', net.ns], { stdio: 'ignore' });
+    say('interrupted: VMs stopped');
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const { config } = await runtimeConfig(join(ROOT, 'test/fixtures/e2e/cluster.yaml'), work, (doc) => {
       doc.setIn(['network', 'gateway'], '10.79.0.1');
       doc.setIn(['network', 'dns'], doc.createNode(['10.79.0.3']));
       if (opt.mirror) doc.setIn(['mirror', 'url'], opt.mirror);
     });
+    // The ISOs carry dist/personal-cloud-agent.mjs: bundle this checkout's agent and CLI first.
+    await execa('node', [join(ROOT, 'scripts/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
     say('building the installer ISOs (serial console, installer syslog on the 2nd serial port)');
-    const b = await execa('node', [CLI, 'build', '--config', config, '--out', join(work, 'iso'), '--console', 'serial', '--serial-log', '--json',
+    builder = execa('node', [CLI, 'build', '--config', config, '--out', join(work, 'iso'), '--console', 'serial', '--serial-log', '--json',
       ...E2E_NODES.flatMap((n) => ['--node', n.name])], { reject: false, stderr: 'inherit' });
+    const b = await builder;
+    builder = undefined;
     if (b.exitCode !== 0) throw new Error(`build failed (exit ${b.exitCode})`);
     const isos = (JSON.parse(String(b.stdout)) as { outputs: { file: string; target: string }[] }).outputs;
 

@@ -3,7 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { plan as makePlan } from '../src/plan/plan.js';
 import { diskIdentity, derivedUuid } from '../src/disk/ids.js';
-import { ENABLED_UNITS, nodeDiskFiles } from '../src/disk/node-files.js';
+import { DISABLED_UNITS, ENABLED_UNITS, nodeDiskFiles } from '../src/disk/node-files.js';
+import { readFileSync } from 'node:fs';
+import { projectPath } from '../src/util/paths.js';
 import { parseImageSize } from '../src/disk/build-disks.js';
 import { requireRoot } from '../src/disk/host.js';
 import { rootfsKey, rootfsPackages } from '../src/disk/rootfs.js';
@@ -31,6 +33,7 @@ describe('node disk files', () => {
     expect(get('/etc/hosts')!.content).toContain(`10.0.2.15\t${node.fqdn}\tnode1`);
     expect(get('/etc/fstab')!.content).toContain(`UUID=${diskIdentity(p.cluster.keyId, 'node1').rootUuid} / ext4`);
     expect(get('/etc/default/grub.d/personal-cloud.cfg')!.content).toContain(`GRUB_CMDLINE_LINUX="${INSTALLED_KERNEL_OPTS}"`);
+    expect(get('/etc/default/keyboard')!.content).toContain(`XKBLAYOUT="${p.cluster.keyboard}"`);
     expect(get('/etc/apt/sources.list')!.content).toBe('deb http://deb.debian.org/debian trixie main\ndeb http://deb.debian.org/debian trixie-updates main\ndeb http://deb.debian.org/debian-security trixie-security main\n');
   });
 
@@ -49,6 +52,12 @@ describe('node disk files', () => {
     expect(get('/usr/lib/personal-cloud/personal-cloud-agent.mjs')!.content).toBe(agent.script);
     expect(ENABLED_UNITS).toContain('personal-cloud-agent.service');
     expect(ENABLED_UNITS).toContain('serial-getty@ttyS0.service');
+  });
+
+  it('the image and late.sh disable the same package units (the agent starts them)', () => {
+    const late = readFileSync(projectPath('preseed/scripts/late.sh'), 'utf8');
+    for (const u of DISABLED_UNITS) expect(late).toMatch(new RegExp(`systemctl disable [^\\n]*${u.replace('.', '\\.')}`));
+    expect(DISABLED_UNITS).toEqual(expect.arrayContaining(['corosync.service', 'pacemaker.service']));
   });
 
   it('no file holds the raw secret', () => {
@@ -123,6 +132,14 @@ describe('e2e health check', () => {
       .toEqual(['node3: converging [peers=waiting (node1)]']);
     const twoBricks = [{ name: 'gv0', exists: true, started: true, mounted: true, bricks: ['node1:/b', 'node2:/b'] }];
     expect(healthProblems(nodes.map((n) => status(n, { volumes: twoBricks })), nodes)[0]).toMatch(/no brick on node3/);
+  });
+
+  it('storage health may ignore a pending step (ha), never a pending storage step', () => {
+    const haPending = { converged: false, steps: [{ name: 'volumes', state: 'done', detail: '', at: '' }, { name: 'ha', state: 'error', detail: 'cibadmin', at: '' }] };
+    expect(healthProblems(nodes.map((n) => status(n, haPending)), nodes)).toEqual(nodes.map((n) => `${n}: converging [ha=error (cibadmin)]`));
+    expect(healthProblems(nodes.map((n) => status(n, haPending)), nodes, 'gv0', ['ha'])).toEqual([]);
+    const mountsPending = { converged: false, steps: [{ name: 'mounts', state: 'waiting', detail: 'gv0', at: '' }, { name: 'ha', state: 'pending', detail: '', at: '' }] };
+    expect(healthProblems([status('node1', mountsPending), status('node2'), status('node3')], nodes, 'gv0', ['ha'])).toEqual(['node1: converging [mounts=waiting (gv0)]']);
   });
 
   it('reads step times from the agent journal', () => {

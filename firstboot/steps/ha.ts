@@ -162,7 +162,11 @@ export const haStep: Step = {
     if (!(await configApplied(ctx))) return false;
     await cibUpsert('crm_config', propertiesXml(clusterProperties(ctx.plan)));
     const cfg = await cibQuery('configuration');
-    if (!cfg.includes('id="rsc-defaults-options"')) await run('cibadmin', ['--create', '-o', 'rsc_defaults', '--xml-text', rscDefaultsXml().replace(/^<rsc_defaults>|<\/rsc_defaults>$/g, '')]);
+    if (!cfg.includes('id="rsc-defaults-options"')) {
+      // a CIB pacemaker made itself has no rsc_defaults section, and cibadmin cannot create into a missing one
+      if (cfg.includes('<rsc_defaults')) await run('cibadmin', ['--create', '-o', 'rsc_defaults', '--xml-text', rscDefaultsXml().replace(/^<rsc_defaults>|<\/rsc_defaults>$/g, '')]);
+      else await run('cibadmin', ['--create', '-o', 'configuration', '--xml-text', rscDefaultsXml()]);
+    }
     for (const d of fenceDevices(ctx.plan)) {
       await cibUpsert('resources', d.xml);
       for (const c of d.constraints) await cibUpsert('constraints', c);

@@ -11,7 +11,7 @@ import { run } from '../util/exec.js';
 import type { Progress } from '../util/progress.js';
 import { attachLoop, CHROOT_ENV, chrootOut, inChroot, mount, mountSystem, removeTree, runLines, Teardown } from './host.js';
 import { diskIdentity, type DiskIdentity } from './ids.js';
-import { ENABLED_UNITS, nodeDiskFiles } from './node-files.js';
+import { DISABLED_UNITS, ENABLED_UNITS, nodeDiskFiles } from './node-files.js';
 import { removePerMachineFiles } from './rootfs.js';
 
 export const BIOS_BOOT_MIB = 1;
@@ -147,6 +147,8 @@ export async function buildNodeImage(req: NodeImageRequest): Promise<NodeImageRe
     await configureUsers(mnt, plan);
     await inChroot(mnt, ['locale-gen']);
     await inChroot(mnt, ['systemctl', 'enable', ...ENABLED_UNITS]);
+    const present = DISABLED_UNITS.filter((u) => existsSync(join(mnt, 'usr/lib/systemd/system', u)) || existsSync(join(mnt, 'lib/systemd/system', u)));
+    if (present.length) await inChroot(mnt, ['systemctl', 'disable', ...present]);
 
     progress.step(`${node.name}: GRUB for BIOS and UEFI`);
     await inChroot(mnt, ['grub-install', '--target=i386-pc', '--boot-directory=/boot', loop]);

@@ -134,6 +134,8 @@ export function nodeDiskFiles({ plan, node, joinKey, agent, ids, kernelOpts }: N
     { path: '/etc/default/grub.d/personal-cloud.cfg', content: grubDefaults(kernelOpts ?? ''), mode: 0o644 },
     { path: '/etc/timezone', content: `${plan.cluster.timezone}\n`, mode: 0o644 },
     { path: '/etc/default/locale', content: `LANG=${plan.cluster.locale}\n`, mode: 0o644 },
+    // what d-i's keyboard-configuration writes from keyboard-configuration/xkb-keymap
+    { path: '/etc/default/keyboard', content: `XKBMODEL="pc105"\nXKBLAYOUT="${plan.cluster.keyboard}"\nXKBVARIANT=""\nXKBOPTIONS=""\nBACKSPACE="guess"\n`, mode: 0o644 },
     { path: '/etc/locale.gen', content: `${plan.cluster.locale} ${plan.cluster.locale.includes('UTF-8') ? 'UTF-8' : 'ISO-8859-1'}\n`, mode: 0o644 },
     { path: AGENT_SCRIPT_PATH, content: agent.script, mode: 0o644 },
     { path: AGENT_UNIT_PATH, content: agent.unit, mode: 0o644 },
@@ -148,5 +150,12 @@ export function nodeDiskFiles({ plan, node, joinKey, agent, ids, kernelOpts }: N
 
 /** Units enabled in the image: what late.sh enables, plus the first-boot helpers. */
 export const ENABLED_UNITS = ['personal-cloud-agent.service', 'serial-getty@ttyS0.service', HOSTKEYS_UNIT, GROW_ROOT_UNIT];
+
+/**
+ * Units the packages enable that must wait for the agent (late.sh disables the same): started at
+ * boot with Debian's default corosync.conf, every node forms a one-member cluster named "node1"
+ * and Pacemaker writes a blank CIB; the agent enables them once its own configuration is in place.
+ */
+export const DISABLED_UNITS = ['corosync.service', 'pacemaker.service'];
 
 export { AGENT_CONFIG_DIR };

@@ -11,7 +11,7 @@ export interface NodeShell {
 
 // ConnectTimeout covers the banner exchange: sshd started per connection in a loaded TCG guest is slow.
 export function nodeShell(opts: { netns: string; address: string; user: string; keyFile: string; password: string }): NodeShell {
-  const run = async (script: string, timeoutMs = 60_000) => {
+  const run = async (script: string, timeoutMs = 180_000) => {
     const remote = `sudo -S -p '' sh -c '${script.replace(/'/g, `'\\''`)}'`;
     const r = await execa('ip', ['netns', 'exec', opts.netns, 'ssh', '-i', opts.keyFile, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no',
       '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=90', `${opts.user}@${opts.address}`, remote],
