@@ -38,6 +38,8 @@ export const STEPS: Step[] = [hostsStep, disksStep, tlsStep, glusterdStep, peers
 
 /** Steps whose actions change glusterd's peers or volumes (the others leave them as observed). */
 const GLUSTER_STEPS = new Set(['glusterd', 'peers', 'volumes']);
+/** Steps that act on the pool and volumes glusterd reports: they wait while it does not answer. */
+const CLUSTER_STEPS = new Set(['peers', 'volumes']);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -129,7 +131,12 @@ export class Agent {
       o.peers = this.obs.peers; o.volumes = this.obs.volumes;
     } else if (running) {
       // each CLI call is a TLS handshake with glusterd: ask both at once
-      try { [o.peers, o.volumes] = await Promise.all([peers(), volumes()]); } catch (e) { log.debug(`observe: ${(e as Error).message}`); o.glusterdRunning = false; }
+      try { [o.peers, o.volumes] = await Promise.all([peers(), volumes()]); } catch (e) {
+        // a busy glusterd (timeout, lost quorum) says nothing about what exists: acting on an empty
+        // answer would re-probe or re-create, so keep the last known pool and volumes and wait
+        log.debug(`observe: ${(e as Error).message}`);
+        o.peers = this.obs.peers; o.volumes = this.obs.volumes; o.glusterUnanswered = true;
+      }
     }
     o.readyBricks = await readyBrickRefs(this.ctx(o));
     o.bricksReady = o.readyBricks.length === this.cfg.node.bricks.length;
@@ -216,6 +223,12 @@ export class Agent {
     for (const step of STEPS) {
       const ctx = this.ctx();
       let st: StepStatus;
+      const prev = this.steps.get(step.name);
+      if (ctx.obs.glusterUnanswered && CLUSTER_STEPS.has(step.name)) {
+        this.steps.set(step.name, { name: step.name, state: prev?.state === 'done' ? 'done' : 'waiting', detail: 'glusterd not answering (last known state kept)', at: new Date().toISOString() });
+        if (prev?.state !== 'done') converged = false;
+        continue;
+      }
       try {
         let c = await step.check(ctx);
         if (!c.ok) {
@@ -227,11 +240,9 @@ export class Agent {
       } catch (e) {
         const message = (e as Error).message;
         st = { name: step.name, state: e instanceof NeedsAttention ? 'attention' : 'error', detail: message, at: new Date().toISOString() };
-        const prev = this.steps.get(step.name);
         if ((prev?.state !== 'error' && prev?.state !== 'attention') || prev.detail !== message) log.error(`step ${step.name}: ${message}`);
         this.lastError = { step: step.name, message, at: st.at };
       }
-      const prev = this.steps.get(step.name);
       if (prev?.state !== st.state) log.info(`step ${step.name}: ${st.state}${st.detail ? ` — ${st.detail}` : ''}`);
       this.steps.set(step.name, st);
       if (st.state !== 'done') converged = false;

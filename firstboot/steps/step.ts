@@ -7,6 +7,8 @@ import type { StateStore } from '../state.js';
 /** What one pass observed about this node before running steps (refreshed every pass). */
 export interface Observed {
   glusterdRunning: boolean;
+  /** glusterd runs but its CLI did not answer (busy, timeout): peers and volumes are the last known ones. */
+  glusterUnanswered?: boolean;
   uuid?: string;
   peers: Peer[];
   volumes: VolumeInfo[];
