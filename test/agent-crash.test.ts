@@ -88,7 +88,7 @@ describe('agent: SIGKILL at every step boundary; a disk with data is left alone'
         expect(uuid, `${n} ${mp}`).toBe(intent.uuid);
         expect(fstab).toContain(`UUID=${intent.uuid} ${mp} xfs inode64,noatime,nofail 0 2`);
       }
-      const mounts = (await h.on(n, 'sh', ['-c', "awk '$2 ~ /^\\/mnt\\// {print $2, $3}' /proc/mounts"])).stdout.trim().split('\n').sort();
+      const mounts = (await h.on(n, 'sh', ['-c', "awk '$3 == \"fuse.glusterfs\" {print $2, $3}' /proc/mounts"])).stdout.trim().split('\n').sort();
       expect(mounts).toEqual(['/mnt/gv0 fuse.glusterfs', '/mnt/gv1 fuse.glusterfs']);
     }
     const sum = (b: string) => NODES.reduce((a, n) => a + boundaryCount(n, b), 0);

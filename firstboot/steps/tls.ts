@@ -49,6 +49,7 @@ export const tlsStep: Step = {
     // killed between the two renames below: the key is in place, its certificate still .new
     if (!own && (await exists(KEY)) && (await exists(`${CERT}.new`))) {
       await rename(`${CERT}.new`, CERT);
+      boundary('tls:cert');
       own = await readText(CERT);
     }
     if (!own || !(await exists(KEY)) || commonName(own) !== ctx.self.name) {
