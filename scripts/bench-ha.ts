@@ -61,7 +61,8 @@ try {
   }, 200);
   const booted = (Date.now() - t) / 1000;
   await pollStarted;
-  const fence = c.fenceLog().split('\n').find((l) => l.includes(` ${victim} by `));
+  // the first fencing of the victim after the kill (the log also holds earlier actions, e.g. at start-up)
+  const fence = c.fenceLog().split('\n').find((l) => l.includes(` ${victim} by `) && Number(l.split(' ')[0]) * 1000 >= t);
   const fencedAt = fence ? Number(fence.split(' ')[0]) * 1000 - t : NaN;
   results.push(`failover: ${victim} killed → fenced after ${(fencedAt / 1000).toFixed(1)} s → VM Started (Pacemaker) on ${r} after ${(startedAt / 1000).toFixed(1)} s → guest running (console boot line) after ${booted.toFixed(1)} s (target ≤ 30 s)`);
   log(results.at(-1)!);
