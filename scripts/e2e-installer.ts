@@ -15,12 +15,12 @@
 //
 // Usage: node scripts/run-ts.mjs scripts/e2e-installer.ts [--mirror URL] [--keep] [--work DIR] [--timeout-min N]
 import { execa } from 'execa';
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bootDiskVm, type DiskVm } from '../test/helpers/qemu-disk.js';
 import { createPrivateNet, type PrivateNet } from '../test/e2e/netns.js';
+import { stopOnInterrupt } from '../test/e2e/interrupt.js';
 import { E2E_NODES, runtimeConfig, waitHealthy } from '../test/e2e/cluster.js';
 
 const ROOT = resolve('.');
@@ -67,16 +67,7 @@ async function main(): Promise<number> {
   let net: PrivateNet | undefined;
   let code = 1;
   let builder: ReturnType<typeof execa> | undefined;
-  // Ctrl-C / SIGTERM: stop what this run started (builder, VMs, namespace) before exiting.
-  const onSignal = () => {
-    builder?.kill('SIGTERM');
-    for (const vm of vms) void vm.stop();
-    if (net) execFileSync('ip', ['netns', 'del', net.ns], { stdio: 'ignore' });
-    say('interrupted: VMs stopped');
-    process.exit(130);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  stopOnInterrupt(() => ({ builder, vms, net }), say);
   try {
     const { config } = await runtimeConfig(join(ROOT, 'test/fixtures/e2e/cluster.yaml'), work, (doc) => {
       doc.setIn(['network', 'gateway'], '10.79.0.1');

@@ -15,13 +15,13 @@
 //   --kill-after STEP  SIGKILL node2's agent right after its STEP is done (default disks: the kill
 //                      lands while the cluster forms; 'hosts' lands it during brick preparation)
 import { execa } from 'execa';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bootDiskVm, type DiskVm } from '../test/helpers/qemu-disk.js';
 import { createPrivateNet, type PrivateNet } from '../test/e2e/netns.js';
+import { stopOnInterrupt } from '../test/e2e/interrupt.js';
 import { nodeShell, type NodeShell } from '../test/e2e/ssh.js';
 import { healthProblems, stepTimesFromJournal, type StepTimes } from '../test/e2e/health.js';
 import { clusterStatus, E2E_NODES, runtimeConfig, waitHealthy } from '../test/e2e/cluster.js';
@@ -125,17 +125,8 @@ async function main(): Promise<number> {
   let shells: Record<string, NodeShell> = {};
   let ok = false;
   let powerOn = 0;
-  // Ctrl-C / SIGTERM: stop what this run started (VMs, namespace) before exiting.
   let builder: ReturnType<typeof execa> | undefined;
-  const onSignal = () => {
-    builder?.kill('SIGTERM'); // its own teardown unmounts and detaches what it holds
-    for (const vm of vms) void vm.stop();
-    if (net) execFileSync('ip', ['netns', 'del', net.ns], { stdio: 'ignore' });
-    say('interrupted: VMs stopped, namespace removed');
-    process.exit(130);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  stopOnInterrupt(() => ({ builder, vms, net }), say);
   try {
     const { config, keyFile, password } = await runtimeConfig(FIXTURE, work);
 

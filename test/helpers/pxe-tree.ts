@@ -4,6 +4,7 @@ import { gunzipSync } from 'node:zlib';
 import { readCpio } from '../../src/assemble/cpio-read.js';
 import { cli } from './cli.js';
 import { REPO_ROOT, SHARED_INSTALLER_CACHE } from './installer-cache.js';
+import { waitFor } from '../harness/sh.js';
 
 // What both PXE test files share: the fixtures, building a tree with the CLI (serial console and
 // the installer's syslog on the 2nd serial port, as the QEMU tests need) and reading an initrd.
@@ -36,11 +37,6 @@ export async function extractMember(initrd: string, n: number, dir: string): Pro
 
 /** Polls a growing text (a process's output) until it matches. */
 export async function waitForText(get: () => string, re: RegExp, ms: number, what: string): Promise<RegExpMatchArray> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const m = get().match(re);
-    if (m) return m;
-    if (Date.now() > end) throw new Error(`${what} never printed ${re}:\n${get().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  return waitFor(`${what} to print ${re}`, ms, async () => get().match(re), 250)
+    .catch((e: Error) => { throw new Error(`${e.message}:\n${get().slice(-3000)}`); });
 }
