@@ -252,8 +252,8 @@ export class Agent {
     return converged;
   }
 
-  /** Heal counts (glfsheal is costly): every 30 s in the background, fresher when a person asks. */
-  private async refreshHeal(maxAgeMs = 30_000): Promise<void> {
+  /** Heal counts (glfsheal costs seconds of CPU): every 2 min in the background, fresh when someone asks. */
+  private async refreshHeal(maxAgeMs = 120_000): Promise<void> {
     for (const v of this.obs.volumes) {
       if (!v.started) continue;
       const prev = this.heal.get(v.name);

@@ -16,15 +16,16 @@ async function alive(pid: number, comm: string): Promise<boolean> {
 }
 
 export async function glusterdPid(): Promise<number | null> {
-  if (underSystemd()) {
-    const r = await run('systemctl', ['show', '-p', 'MainPID', '--value', 'glusterd'], { allowFail: true });
-    const pid = Number(r.stdout.trim());
-    return pid > 0 ? pid : null;
-  }
+  // glusterd writes its pid file under systemd too (the unit's `-p /var/run/glusterd.pid`):
+  // reading it costs no process, where `systemctl show` on a loaded node can take seconds
   try {
     const pid = Number((await readFile(PID_FILE, 'utf8')).trim());
-    return pid > 0 && (await alive(pid, 'glusterd')) ? pid : null;
-  } catch { return null; }
+    if (pid > 0 && (await alive(pid, 'glusterd'))) return pid;
+  } catch { /* no pid file: not started, or started without -p */ }
+  if (!underSystemd()) return null;
+  const r = await run('systemctl', ['show', '-p', 'MainPID', '--value', 'glusterd'], { allowFail: true });
+  const pid = Number(r.stdout.trim());
+  return pid > 0 ? pid : null;
 }
 
 /** Start time of a process in ms since the epoch (from /proc, no clock-tick guesswork beyond USER_HZ=100). */
