@@ -10,6 +10,8 @@ import { parseImageSize } from '../src/disk/build-disks.js';
 import { requireRoot } from '../src/disk/host.js';
 import { rootfsKey, rootfsPackages } from '../src/disk/rootfs.js';
 import { INSTALLED_KERNEL_OPTS } from '../src/render/preseed.js';
+import { SYSTEM_FILES_DIR, systemFiles } from '../src/render/system-files.js';
+import { payloadEntries } from '../src/assemble/payload.js';
 import { healthProblems, stepTimesFromJournal } from './e2e/health.js';
 import { cli } from './helpers/cli.js';
 import { sampleConfig, sampleNode } from './helpers/sample-config.js';
@@ -52,6 +54,17 @@ describe('node disk files', () => {
     expect(get('/usr/lib/personal-cloud/personal-cloud-agent.mjs')!.content).toBe(agent.script);
     expect(ENABLED_UNITS).toContain('personal-cloud-agent.service');
     expect(ENABLED_UNITS).toContain('serial-getty@ttyS0.service');
+  });
+
+  it('chrony gets the cluster NTP servers in the image and in the installer payload alike', () => {
+    const { get, p } = files({ ntp: ['10.0.2.2', '0.debian.pool.ntp.org'] });
+    const want = systemFiles(p).find((f) => f.path === '/etc/chrony/sources.d/personal-cloud.sources')!;
+    expect(want.content).toContain('server 10.0.2.2 iburst\npool 0.debian.pool.ntp.org iburst\n');
+    expect(get(want.path)).toEqual(want);
+    const payload = payloadEntries({ plan: p, nodes: ['node1'], joinKey: 'k'.repeat(64), agent });
+    expect(payload.find((e) => e.path === `${SYSTEM_FILES_DIR}${want.path}`)).toMatchObject({ content: want.content, mode: 0o644 });
+    expect(readFileSync(projectPath('preseed/scripts/late.sh'), 'utf8')).toContain('$src/root');
+    expect(p.packages).toContain('unattended-upgrades');
   });
 
   it('the image and late.sh disable the same package units (the agent starts them)', () => {

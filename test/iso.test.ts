@@ -116,6 +116,7 @@ describe('trixie images from the netboot package', () => {
       'personal-cloud/nodes/node2/etc/node.json',
       'personal-cloud/nodes/node2/etc/join.key',
       'personal-cloud/nodes/node2/os-disk.conf',
+      'personal-cloud/root/etc/chrony/sources.d/personal-cloud.sources',
     ]));
     // a per-node image carries only its own node
     expect(names.some((n) => n?.startsWith('personal-cloud/nodes/node1'))).toBe(false);

@@ -22,6 +22,12 @@ for f in $src/nodes/$node/etc/*; do
   install_file $mode "$f" "$t/etc/personal-cloud/$name"
 done
 
+# System files rendered from the plan (src/render/system-files.ts), kept at their paths under root/.
+(cd $src/root && find . -type f) | while read -r f; do
+  mkdir -p "$(dirname "$t/$f")"
+  cp -p "$src/root/$f" "$t/$f.new" && mv "$t/$f.new" "$t/$f"
+done
+
 # Every user from cluster.yaml: the first one was created by user-setup; groups that only
 # exist once the virtualisation packages are installed are added here.
 while IFS=: read -r user hash groups keyfile fullname; do

@@ -3,6 +3,7 @@ import type { DiskSelector } from '../config/types.js';
 import type { NodePlan, Plan } from '../plan/types.js';
 import { agentFiles } from '../render/agent-files.js';
 import { renderNodePreseed, type PreseedOptions } from '../render/preseed.js';
+import { SYSTEM_FILES_DIR, systemFiles } from '../render/system-files.js';
 import { EXIT, UserError } from '../util/errors.js';
 import { projectPath } from '../util/paths.js';
 import type { CpioEntry } from './cpio.js';
@@ -112,6 +113,7 @@ export function payloadEntries(req: PayloadRequest): CpioEntry[] {
     { path: 'personal-cloud/agent/personal-cloud-agent.mjs', content: req.agent.script, mode: 0o644 },
     { path: 'personal-cloud/agent/personal-cloud-agent.service', content: req.agent.unit, mode: 0o644 },
     ...userEntries(plan),
+    ...systemFiles(plan).map((f) => ({ path: `${SYSTEM_FILES_DIR}${f.path}`, content: f.content, mode: f.mode })),
     ...chosen.flatMap((n) => nodeEntries(plan, n, req.joinKey, opts)),
   ];
 }

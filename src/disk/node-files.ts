@@ -4,6 +4,7 @@
 import type { NodePlan, Plan } from '../plan/types.js';
 import { agentFiles, AGENT_CONFIG_DIR, type RenderedFile } from '../render/agent-files.js';
 import { INSTALLED_KERNEL_OPTS } from '../render/preseed.js';
+import { systemFiles } from '../render/system-files.js';
 import type { AgentBundle } from '../assemble/payload.js';
 
 export { INSTALLED_KERNEL_OPTS };
@@ -140,6 +141,7 @@ export function nodeDiskFiles({ plan, node, joinKey, agent, ids, kernelOpts }: N
     { path: AGENT_SCRIPT_PATH, content: agent.script, mode: 0o644 },
     { path: AGENT_UNIT_PATH, content: agent.unit, mode: 0o644 },
     ...agentFiles(plan, node.name, joinKey),
+    ...systemFiles(plan),
     { path: `/etc/systemd/system/${HOSTKEYS_UNIT}`, content: HOSTKEYS_UNIT_TEXT, mode: 0o644 },
     { path: `/etc/systemd/system/${GROW_ROOT_UNIT}`, content: GROW_ROOT_UNIT_TEXT, mode: 0o644 },
     { path: '/usr/lib/personal-cloud/grow-root', content: GROW_ROOT_SCRIPT, mode: 0o755 },

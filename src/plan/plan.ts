@@ -17,7 +17,7 @@ const VOLUME_FOLDERS: Record<VolumeName, string[]> = {
 export function nodePackages(config: ClusterConfig): string[] {
   const pkgs = [
     'openssh-server', 'sudo', 'nodejs', 'openssl', 'ca-certificates',
-    'avahi-daemon', 'chrony',
+    'avahi-daemon', 'chrony', 'unattended-upgrades',
     'glusterfs-server', 'glusterfs-client', 'xfsprogs', 'lvm2', 'thin-provisioning-tools',
     'qemu-system-x86', 'qemu-utils', 'libvirt-daemon-system', 'libvirt-clients',
     'openvswitch-switch',

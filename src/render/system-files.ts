@@ -1,0 +1,24 @@
+// Files outside /etc/personal-cloud that every node gets from the plan, whichever way it is
+// installed: the installer's late.sh copies them into /target, the disk builder into the image.
+import type { Plan } from '../plan/types.js';
+import type { RenderedFile } from './agent-files.js';
+
+/** Where the installer payload keeps them (relative to the payload root, mirroring `/`). */
+export const SYSTEM_FILES_DIR = 'personal-cloud/root';
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/**
+ * chrony reads /etc/chrony/sources.d (Debian's chrony.conf: `sourcedir`): the cluster's NTP
+ * servers. A name like *.pool.ntp.org is a pool of many servers, anything else one server.
+ */
+function chronySources(plan: Plan): string {
+  const line = (s: string) => `${!IPV4.test(s) && /(^|\.)pool\.ntp\.org$/.test(s) ? 'pool' : 'server'} ${s} iburst`;
+  return `# personal-cloud: the NTP servers of cluster ${plan.cluster.name} (cluster.yaml ntp)\n${plan.cluster.ntp.map(line).join('\n')}\n`;
+}
+
+export function systemFiles(plan: Plan): RenderedFile[] {
+  return [
+    { path: '/etc/chrony/sources.d/personal-cloud.sources', content: chronySources(plan), mode: 0o644 },
+  ];
+}
