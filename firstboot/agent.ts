@@ -149,11 +149,13 @@ export class Agent {
       const n = this.plan.nodes.find((x) => x.name === name);
       return [name, n?.fqdn, this.members.peers.get(name)?.address].filter(Boolean) as string[];
     };
-    // connected peers in any state: a node being probed sees its prober as "Accepted peer
-    // request" first, and must not take itself for its pool's leader meanwhile
-    const selfPool = this.plan.nodes.map((n) => n.name).filter((name) => name === this.cfg.node.name || this.obs.peers.some((p) =>
-      p.connected && p.names.some((x) => names(name).includes(x))));
     const live = new Set(this.members.live().map((m) => m.name));
+    // peers in any state: a node being probed sees its prober as "Accepted peer request" first,
+    // and must not take itself for its pool's leader meanwhile. A peer whose glusterd is
+    // disconnected (restarting, busy) but whose agent answers still leads: else a survivor that
+    // briefly lost the leader's glusterd would probe and create volumes beside it
+    const selfPool = this.plan.nodes.map((n) => n.name).filter((name) => name === this.cfg.node.name || this.obs.peers.some((p) =>
+      (p.connected || live.has(name)) && p.names.some((x) => names(name).includes(x))));
     const choice = chooseLeader({
       self: this.cfg.node.name,
       planNodes: this.plan.nodes.map((n) => n.name),
