@@ -106,11 +106,19 @@ async function haProof(net: PrivateNet, config: string, powerOn: number): Promis
   const tv = Date.now();
   const created = await vm(['create', 'e2e-test', '--memory', '64', '--disk-size', '64M', '--tcg']);
   if (created.exitCode !== 0) return { ok: false, corosync, pacemaker, readySeconds, testVm: `vm create failed (exit ${created.exitCode}): ${String(created.stderr).trim().slice(-600)}` };
-  const listed = await vm(['list']);
-  let list: { name: string; role: string; nodes: string[]; failed: boolean }[] = [];
-  try { list = JSON.parse(String(listed.stdout)); } catch { /* reported below */ }
-  const t = list.find((x) => x.name === 'e2e-test');
-  const testVm = t ? `${t.role}${t.failed ? ' (FAILED)' : ''} on ${t.nodes.join(',') || 'no node'}, ${((Date.now() - tv) / 1000).toFixed(0)} s after vm create` : `not listed: ${String(listed.stdout).slice(0, 300)} ${String(listed.stderr).slice(-300)}`;
+  // Pacemaker places and starts the resource after create returns: ask until it runs (or the wait ends)
+  const listEnd = Date.now() + HA_WAIT_MS;
+  let testVm = '';
+  let t: { name: string; role: string; nodes: string[]; failed: boolean } | undefined;
+  for (;;) {
+    const listed = await vm(['list']);
+    let list: { name: string; role: string; nodes: string[]; failed: boolean }[] = [];
+    try { list = JSON.parse(String(listed.stdout)); } catch { /* reported below */ }
+    t = list.find((x) => x.name === 'e2e-test');
+    testVm = t ? `${t.role}${t.failed ? ' (FAILED)' : ''} on ${t.nodes.join(',') || 'no node'}, ${((Date.now() - tv) / 1000).toFixed(0)} s after vm create` : `not listed: ${String(listed.stdout).slice(0, 300)} ${String(listed.stderr).slice(-300)}`;
+    if ((t && t.role === 'Started' && t.nodes.length === 1) || t?.failed || Date.now() > listEnd) break;
+    await sleep(10_000);
+  }
   say(`test VM resource: ${testVm}`);
   return { ok: Boolean(t && t.role === 'Started' && t.nodes.length === 1 && !t.failed), corosync, pacemaker, readySeconds, testVm };
 }

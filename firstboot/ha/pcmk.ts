@@ -33,7 +33,8 @@ export function parseCrmMon(xml: string): PcmkState {
 }
 
 export async function crmMon(): Promise<PcmkState> {
-  const r = await run('crm_mon', ['-1', '--output-as=xml', '--fence-history=2'], { allowFail: true, timeoutMs: 15_000 });
+  // a node busy with a resync or a guest can take tens of seconds to answer (the CIB is asked over IPC)
+  const r = await run('crm_mon', ['-1', '--output-as=xml', '--fence-history=2'], { allowFail: true, timeoutMs: 60_000 });
   if (!r.stdout.includes('<pacemaker-result')) throw new Error(`crm_mon: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0]}`);
   return parseCrmMon(r.stdout);
 }
