@@ -41,8 +41,8 @@ const TIMEOUT_MS = Number(opt['timeout-min'] ?? 40) * 60_000;
 const KILL_AFTER = opt['kill-after'] ?? 'disks';
 /** Storage health (gv0 on every node) is the first milestone; the HA step is judged on its own after it. */
 const STORAGE_ONLY = ['ha'];
-const HA_WAIT_MS = Number(opt['ha-wait-min'] ?? 6) * 60_000;
-const RESET_WAIT_MS = Number(opt['reset-wait-min'] ?? 12) * 60_000;
+const HA_WAIT_MS = Number(opt['ha-wait-min'] ?? 10) * 60_000;
+const RESET_WAIT_MS = Number(opt['reset-wait-min'] ?? 20) * 60_000;
 const t0 = Date.now();
 const since = (t: number) => ((Date.now() - t) / 1000).toFixed(0);
 const say = (m: string) => process.stdout.write(`[e2e +${since(t0)}s] ${m}\n`);
@@ -161,7 +161,7 @@ async function main(): Promise<number> {
       const image = built.outputs.find((o) => o.target === n.name)!.file;
       vms.push(await bootDiskVm({
         name: n.name, image, workDir: work, firmware: n.firmware, mac: n.mac, netns: net.ns, tap: `tap${i}`,
-        osSerial: 'pc-os', disks: [{ serial: 'pc-gv0', sizeGiB: 20 }], memoryMiB: Number(opt.memory ?? 1536),
+        osSerial: 'pc-os', disks: [{ serial: 'pc-gv0', sizeGiB: 20 }], memoryMiB: Number(opt.memory ?? 2048),
       }));
     }
     say(`3 VMs powered on (node1, node2: BIOS; node3: UEFI); waiting for the cluster (timeout ${TIMEOUT_MS / 60_000} min)`);
