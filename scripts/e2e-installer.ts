@@ -12,12 +12,11 @@
 // "Download installer components" (a 404, or here net-retriever's "Bad signature on …Release"):
 // the run then reports how far each node got unattended and exits 3 (not a pass: the full
 // install needs a normal Debian mirror).
-//
-// Usage: node scripts/run-ts.mjs scripts/e2e-installer.ts [--mirror URL] [--keep] [--work DIR] [--timeout-min N]
+// Options: --help.
 import { execa } from 'execa';
 import { mkdtemp, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from './args.js';
 import { bootDiskVm, type DiskVm } from '../test/helpers/qemu-disk.js';
 import { createPrivateNet, type PrivateNet } from '../test/e2e/netns.js';
 import { stopOnInterrupt } from '../test/e2e/interrupt.js';
@@ -25,7 +24,13 @@ import { E2E_NODES, runtimeConfig, waitHealthy } from '../test/e2e/cluster.js';
 
 const ROOT = resolve('.');
 const CLI = join(ROOT, 'bin/personal-cloud.js');
-const { values: opt } = parseArgs({ options: { mirror: { type: 'string' }, keep: { type: 'boolean' }, work: { type: 'string' }, 'timeout-min': { type: 'string' } } });
+const { values: opt } = scriptArgs(`Usage: make e2e-installer MIRROR=URL   (node scripts/run-ts.mjs scripts/e2e-installer.ts [options])
+  --mirror URL        a Debian mirror that serves the installer's .udeb files
+  --work DIR          keep the run's files in DIR
+  --keep              keep the work dir after a pass too
+  --timeout-min N     limit for the installs and the cluster to become healthy (default 90)`, {
+  mirror: { type: 'string' }, keep: { type: 'boolean' }, work: { type: 'string' }, 'timeout-min': { type: 'string' },
+});
 const TIMEOUT_MS = Number(opt['timeout-min'] ?? 90) * 60_000;
 const t0 = Date.now();
 const say = (m: string) => process.stdout.write(`[e2e-installer +${((Date.now() - t0) / 1000).toFixed(0)}s] ${m}\n`);

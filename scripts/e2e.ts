@@ -9,16 +9,12 @@
 // Prints figures (image build time, power-on → healthy, per-step times from the agents'
 // journals). On failure: each VM's serial log and the agent, glusterd, corosync and pacemaker
 // journals are kept in the work dir. Everything it starts is stopped, also on failure or Ctrl-C.
-//
-// Usage: node scripts/run-ts.mjs scripts/e2e.ts [--keep] [--work DIR] [--timeout-min N] [--memory MIB]
-//          [--no-kill] [--kill-after STEP] [--no-reset] [--reset-wait-min N] [--ha-wait-min N]
-//   --kill-after STEP  SIGKILL node2's agent right after its STEP is done (default disks: the kill
-//                      lands while the cluster forms; 'hosts' lands it during brick preparation)
+// Options: --help.
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from './args.js';
 import { bootDiskVm, type DiskVm } from '../test/helpers/qemu-disk.js';
 import { createPrivateNet, type PrivateNet } from '../test/e2e/netns.js';
 import { stopOnInterrupt } from '../test/e2e/interrupt.js';
@@ -30,12 +26,19 @@ const ROOT = resolve('.');
 const FIXTURE = join(ROOT, 'test/fixtures/e2e/cluster.yaml');
 const NODES = E2E_NODES;
 
-const { values: opt } = parseArgs({
-  options: {
-    keep: { type: 'boolean' }, work: { type: 'string' }, 'timeout-min': { type: 'string' },
-    'no-kill': { type: 'boolean' }, 'kill-after': { type: 'string' }, 'no-reset': { type: 'boolean' }, 'ha-wait-min': { type: 'string' }, 'reset-wait-min': { type: 'string' },
-    memory: { type: 'string' },
-  },
+const { values: opt } = scriptArgs(`Usage: make e2e   (node scripts/run-ts.mjs scripts/e2e.ts [options])
+  --work DIR            keep the run's files in DIR (default: a new /var/tmp/pc-e2e-* removed after a pass)
+  --keep                keep the work dir after a pass too
+  --timeout-min N       power-on → healthy storage limit (default 40)
+  --memory MIB          memory per VM (default 2048)
+  --no-kill             do not SIGKILL node2's agent during formation
+  --kill-after STEP     kill node2's agent right after its STEP is done (default disks)
+  --no-reset            do not power-cycle node3 after the cluster is healthy
+  --reset-wait-min N    limit for the power-cycled node to come back and heal (default 20)
+  --ha-wait-min N       limit for corosync/Pacemaker and for the test VM to start (default 10)`, {
+  keep: { type: 'boolean' }, work: { type: 'string' }, 'timeout-min': { type: 'string' },
+  'no-kill': { type: 'boolean' }, 'kill-after': { type: 'string' }, 'no-reset': { type: 'boolean' }, 'ha-wait-min': { type: 'string' }, 'reset-wait-min': { type: 'string' },
+  memory: { type: 'string' },
 });
 const TIMEOUT_MS = Number(opt['timeout-min'] ?? 40) * 60_000;
 const KILL_AFTER = opt['kill-after'] ?? 'disks';
