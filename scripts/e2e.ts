@@ -104,10 +104,11 @@ async function haProof(net: PrivateNet, config: string, powerOn: number): Promis
   say(`pacemaker: ${pacemaker}`);
   const vm = (args: string[]) => {
     const [cmd, ...rest] = net.exec(['node', CLI, 'vm', ...args, '--config', config, '--json']);
-    return execa(cmd, rest, { reject: false, timeout: 420_000 });
+    return execa(cmd, rest, { reject: false, timeout: 1_200_000 });
   };
   const tv = Date.now();
-  const created = await vm(['create', 'e2e-test', '--memory', '64', '--disk-size', '64M', '--tcg']);
+  // a guest emulated inside an emulated node: QEMU's own start-up takes minutes there
+  const created = await vm(['create', 'e2e-test', '--memory', '64', '--disk-size', '64M', '--tcg', '--op-timeout', '900']);
   if (created.exitCode !== 0) return { ok: false, corosync, pacemaker, readySeconds, testVm: `vm create failed (exit ${created.exitCode}): ${String(created.stderr).trim().slice(-600)}` };
   // Pacemaker places and starts the resource after create returns: ask until it runs (or the wait ends)
   const listEnd = Date.now() + HA_WAIT_MS;

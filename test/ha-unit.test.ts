@@ -121,7 +121,12 @@ describe('Pacemaker configuration', () => {
     expect(x).toContain('name="config" value="/mnt/gv0/vm/web/web.xml"');
     expect(x).toContain('name="migration_transport" value="tls"');
     expect(x).toContain('name="allow-migrate" value="true"');
-    expect(x).toMatch(/name="monitor" interval="10s" timeout="30s"/);
+    expect(x).toMatch(/name="monitor" interval="10s" timeout="90s"/);
+    expect(x).toMatch(/name="migrate_to" interval="0s" timeout="180s"/);
+    // a large VM (long live migration) gets its own bound for start, stop and migration
+    const big = vmPrimitiveXml('db', { configPath: '/mnt/gv0/vm/db/db.xml', opTimeoutS: 900 });
+    for (const op of ['start', 'stop', 'migrate_to', 'migrate_from']) expect(big).toMatch(new RegExp(`name="${op}" interval="0s" timeout="900s"`));
+    expect(big).toMatch(/name="monitor" interval="10s" timeout="90s"/);
   });
 });
 
@@ -205,6 +210,8 @@ describe('vm / node command lines (shared by the builder and the agent on a node
     expect(vmRequest('pc', ['create', 'web'], { memory: '512', 'disk-size': '20G', tcg: true, kernel: '/mnt/gv0/k', initrd: '/mnt/gv0/i' })).toEqual({
       action: 'create', vm: { name: 'web', memoryMiB: 512, diskSize: '20G', kernel: '/mnt/gv0/k', initrd: '/mnt/gv0/i', networks: [], domainType: 'qemu' },
     });
+    expect(vmRequest('pc', ['create', 'db'], { 'op-timeout': '900' })).toEqual({ action: 'create', vm: { name: 'db', networks: [], domainType: 'kvm', opTimeoutS: 900 } });
+    expect(usage(() => vmRequest('pc', ['create', 'db'], { 'op-timeout': '15m' })).message).toContain('--op-timeout must be a positive whole number');
     expect(vmRequest('pc', ['list'], {})).toEqual({ action: 'list' });
     expect(vmRequest('pc', ['migrate', 'web', 'node2'], {})).toEqual({ action: 'migrate', name: 'web', node: 'node2' });
     expect(vmRequest('pc', ['remove', 'web'], { 'delete-disk': true })).toEqual({ action: 'remove', name: 'web', deleteDisk: true });

@@ -57,16 +57,26 @@ export function fenceDevices(plan: Plan): FenceDevice[] {
 
 export const vmResourceId = (vm: string) => `vm-${vm}`;
 
-export interface VmResourceOptions { configPath: string; monitorIntervalS?: number }
+export const VM_OP_TIMEOUT_S = 180;
+
+export interface VmResourceOptions {
+  configPath: string;
+  monitorIntervalS?: number;
+  /** start/stop/migrate timeout (s): a large VM's live migration can take minutes */
+  opTimeoutS?: number;
+}
 
 export function vmPrimitiveXml(vm: string, o: VmResourceOptions): string {
   const id = vmResourceId(vm);
   const ia = `${id}-instance_attributes`;
   const ma = `${id}-meta_attributes`;
+  const opTimeout = `${o.opTimeoutS ?? VM_OP_TIMEOUT_S}s`;
   const op = (name: string, interval: string, timeout: string) => `<op id="${id}-${name}-${interval}" name="${name}" interval="${interval}" timeout="${timeout}"/>`;
   return `<primitive id="${id}" class="ocf" provider="heartbeat" type="VirtualDomain">`
     + `<instance_attributes id="${ia}">${nv(ia, 'config', o.configPath)}${nv(ia, 'hypervisor', 'qemu:///system')}${nv(ia, 'migration_transport', 'tls')}${nv(ia, 'migrate_options', '--tls')}</instance_attributes>`
     + `<meta_attributes id="${ma}">${nv(ma, 'allow-migrate', 'true')}${nv(ma, 'target-role', 'Started')}</meta_attributes>`
-    + `<operations>${op('monitor', `${o.monitorIntervalS ?? 10}s`, '30s')}${op('start', '0s', '120s')}${op('stop', '0s', '120s')}${op('migrate_to', '0s', '120s')}${op('migrate_from', '0s', '120s')}</operations>`
+    // generous timeouts: they bound only a hung operation (a dead node is fenced through corosync,
+    // not found by a monitor), and a busy node (resync, many guests starting) can answer slowly
+    + `<operations>${op('monitor', `${o.monitorIntervalS ?? 10}s`, '90s')}${op('start', '0s', opTimeout)}${op('stop', '0s', opTimeout)}${op('migrate_to', '0s', opTimeout)}${op('migrate_from', '0s', opTimeout)}</operations>`
     + '</primitive>';
 }

@@ -5,6 +5,7 @@ import type { Plan } from '../../src/plan/types.js';
 import { EXIT, UserError } from '../../src/util/errors.js';
 import { call, CallError } from '../channel.js';
 import { AGENT_PORT } from '../env.js';
+import { VM_OP_TIMEOUT_S } from '../ha/cib.js';
 import type { NodeRequest, VmCreate, VmInfo, VmRequest } from './vm.js';
 
 /** Who we are to the cluster: the key (derived join key), our name in requests, the plan. */
@@ -14,7 +15,7 @@ export const TARGET_OPTIONS = { via: { type: 'string' }, port: { type: 'string' 
 
 export const VM_OPTIONS = {
   memory: { type: 'string' }, vcpus: { type: 'string' }, 'disk-size': { type: 'string' }, kernel: { type: 'string' }, initrd: { type: 'string' },
-  cmdline: { type: 'string' }, cdrom: { type: 'string' }, network: { type: 'string', multiple: true }, tcg: { type: 'boolean' }, 'delete-disk': { type: 'boolean' },
+  cmdline: { type: 'string' }, cdrom: { type: 'string' }, network: { type: 'string', multiple: true }, tcg: { type: 'boolean' }, 'delete-disk': { type: 'boolean' }, 'op-timeout': { type: 'string' },
 } as const;
 
 export const TARGET_HELP = `      --via NODE       ask this node's agent (default: this node, then each node in turn)
@@ -25,7 +26,7 @@ export function vmHelp(prog: string, reaching: string): string {
   return `Usage: ${prog} vm <create|list|start|stop|migrate|remove> [ARGS] [OPTIONS]
 
   vm create NAME [--memory MIB] [--vcpus N] [--disk-size SIZE] [--kernel PATH --initrd PATH --cmdline TEXT]
-                 [--cdrom PATH] [--network NAME]... [--tcg]
+                 [--cdrom PATH] [--network NAME]... [--tcg] [--op-timeout SECONDS]
       a qcow2 disk and the domain XML in /mnt/gv0/vm/NAME/ (on Gluster), and a Pacemaker
       VirtualDomain resource (allow-migrate, monitored): Pacemaker starts it on a node
   vm list                     every VM, its state and the node it runs on
@@ -35,6 +36,8 @@ export function vmHelp(prog: string, reaching: string): string {
 
 Paths (kernel, initrd, ISO) must be on a replicated volume, e.g. /mnt/gv1/iso/debian.iso.
 --tcg makes a domain of type qemu (no KVM), as in the test harness.
+--op-timeout bounds Pacemaker's start, stop and live migration of the VM (default ${VM_OP_TIMEOUT_S} s):
+raise it for VMs with much memory (a migration copies all of it) or slow nodes.
 
 Reaching the cluster:
 ${reaching}
@@ -74,6 +77,7 @@ export function vmRequest(prog: string, positionals: string[], v: Values): VmReq
         ...(v.memory ? { memoryMiB: int(v.memory, 'memory') } : {}), ...(v.vcpus ? { vcpus: int(v.vcpus, 'vcpus') } : {}),
         ...(v['disk-size'] ? { diskSize: v['disk-size'] } : {}), ...(v.kernel ? { kernel: v.kernel } : {}), ...(v.initrd ? { initrd: v.initrd } : {}),
         ...(v.cmdline ? { cmdline: v.cmdline } : {}), ...(v.cdrom ? { cdrom: v.cdrom } : {}), networks: v.network ?? [], domainType: v.tcg ? 'qemu' : 'kvm',
+        ...(v['op-timeout'] ? { opTimeoutS: int(v['op-timeout'], 'op-timeout') } : {}),
       };
       return { action: 'create', vm };
     }
@@ -136,7 +140,9 @@ const CALL_MS = 330_000;
 interface RunOptions { via?: string; port?: string; json?: boolean }
 
 export async function runVm(t: AgentTarget, r: VmRequest, o: RunOptions): Promise<void> {
-  const res = await callCluster<unknown>(t, 'vm', r, { ...(o.via ? { via: o.via } : {}), ...(o.port ? { port: parsePort(o.port) } : {}), timeoutMs: CALL_MS });
+  // create waits for Pacemaker's start, bounded by the VM's own op timeout
+  const timeoutMs = r.action === 'create' ? Math.max(CALL_MS, ((r.vm.opTimeoutS ?? VM_OP_TIMEOUT_S) + 120) * 1000) : CALL_MS;
+  const res = await callCluster<unknown>(t, 'vm', r, { ...(o.via ? { via: o.via } : {}), ...(o.port ? { port: parsePort(o.port) } : {}), timeoutMs });
   process.stdout.write(o.json ? `${JSON.stringify(res.data, null, 2)}\n` : formatVmResult(r, res.data));
 }
 

@@ -9,7 +9,7 @@ import type { Plan } from '../../src/plan/types.js';
 import { run } from '../exec.js';
 import { writeDurable } from '../fsx.js';
 import { cibDelete, cibQuery, crmMon, whereRuns, type PcmkState } from '../ha/pcmk.js';
-import { vmPrimitiveXml, vmResourceId } from '../ha/cib.js';
+import { VM_OP_TIMEOUT_S, vmPrimitiveXml, vmResourceId } from '../ha/cib.js';
 import { domainXml } from './libvirt-conf.js';
 
 export interface VmCreate {
@@ -24,6 +24,8 @@ export interface VmCreate {
   networks?: string[];
   /** 'qemu' (TCG) where the hosts have no KVM. */
   domainType?: 'kvm' | 'qemu';
+  /** Pacemaker's start/stop/migrate timeout in seconds (default VM_OP_TIMEOUT_S). */
+  opTimeoutS?: number;
 }
 
 export interface VmInfo { name: string; resource: string; role: string; targetRole?: string; nodes: string[]; failed: boolean }
@@ -86,8 +88,8 @@ export async function vmCreate(plan: Plan, v: VmCreate): Promise<VmInfo> {
     ...(v.kernel ? { kernel: v.kernel } : {}), ...(v.initrd ? { initrd: v.initrd } : {}), ...(v.cmdline ? { cmdline: v.cmdline } : {}), ...(v.cdrom ? { cdrom: v.cdrom } : {}),
     networks: v.networks ?? [], serialLog: serialLog(v.name), domainType: v.domainType ?? 'kvm',
   }), 0o644);
-  await run('cibadmin', ['--create', '-o', 'resources', '--xml-text', vmPrimitiveXml(v.name, { configPath: xmlPath })], { timeoutMs: 30_000 });
-  const st = await waitState(`${v.name} to start`, 180_000, (s) => whereRuns(s, id).length === 1);
+  await run('cibadmin', ['--create', '-o', 'resources', '--xml-text', vmPrimitiveXml(v.name, { configPath: xmlPath, ...(v.opTimeoutS ? { opTimeoutS: v.opTimeoutS } : {}) })], { timeoutMs: 30_000 });
+  const st = await waitState(`${v.name} to start`, ((v.opTimeoutS ?? VM_OP_TIMEOUT_S) + 60) * 1000, (s) => whereRuns(s, id).length === 1);
   return vmList(st).find((x) => x.resource === id)!;
 }
 
