@@ -6,6 +6,7 @@ export const LONG_TESTS = [
   'test/agent-scale.test.ts',
   'test/agent-crash.test.ts',
   'test/ha-vms.test.ts',
+  'test/ha-qdevice.test.ts',
   'test/pxe.test.ts',
   'test/disk.test.ts',
   'test/e2e/**/*.test.ts',

@@ -48,6 +48,9 @@ describe('valid fixtures → plan (golden)', () => {
       const out = `${JSON.stringify(plan(r.config!), null, 2)}\n`;
       expect(out).not.toContain(r.config!.secret);
       golden(join(FIXTURES, 'valid', file.replace(/\.yaml$/, '.plan.json')), out);
+      // warnings too, where a fixture is about one (NAME.warnings.txt)
+      const warnings = join(FIXTURES, 'valid', file.replace(/\.yaml$/, '.warnings.txt'));
+      if (existsSync(warnings) || (UPDATE && r.warnings.length)) golden(warnings, `${r.warnings.map((w) => formatIssue(w)).join('\n')}\n`);
     });
   }
 
@@ -93,6 +96,33 @@ describe('valid fixtures → plan (golden)', () => {
     const duo = validateConfigText(readFileSync(join(FIXTURES, 'valid/two-plus-arbiter.yaml'), 'utf8'), 'x');
     expect(duo.config!.nodes[2]).toMatchObject({ arbiter: true, disks: { gv0: [], gv1: [], bmv0: [] } });
     expect(duo.warnings.map((w) => w.path)).toEqual(['replica']);
+  });
+
+  it('ha.qdevice names a node by name, FQDN or address; that node is no corosync member', () => {
+    const text = readFileSync(join(FIXTURES, 'valid/two-plus-qdevice.yaml'), 'utf8');
+    for (const host of ['witness', 'witness.home.arpa', '10.1.0.23']) {
+      const r = validateConfigText(text.replace('qdevice: witness', `qdevice: ${host}`), 'x');
+      expect(r.errors).toEqual([]);
+      expect(r.config!.ha!.qdevice).toEqual({ host, node: 'witness' });
+      // 2 members + the device: no odd-count warning, no manual-certificates warning
+      expect(r.warnings.map((w) => w.path)).toEqual(['replica']);
+    }
+    // a data node as the quorum device: allowed, with a warning (it runs no VMs then)
+    const data = validateConfigText(text.replace('qdevice: witness', 'qdevice: beta'), 'x');
+    expect(data.errors.map((e) => e.message)).toEqual(['fencing: ipmi needs a bmc: { address, user, password } on every node']);
+    const sbd = validateConfigText(text.replace('qdevice: witness', 'qdevice: beta').replace('fencing: ipmi', 'fencing: sbd'), 'x');
+    expect(sbd.errors).toEqual([]);
+    expect(sbd.warnings.map((w) => w.message).join('\n')).toMatch(/beta holds data bricks but, running the quorum device, it is no cluster member/);
+    // the same cluster without a quorum device: the arbiter is the third corosync member
+    const three = validateConfigText(text.replace(/\n {2}qdevice: witness/, '').replace('fencing: ipmi', 'fencing: sbd'), 'x');
+    expect(three.errors).toEqual([]);
+    expect(three.config!.ha!.qdevice).toBeUndefined();
+    // an outside host with 3 members: an odd count, and its certificates are set up by hand
+    const outside = validateConfigText(text.replace('qdevice: witness', 'qdevice: qnetd.home.arpa').replace('fencing: ipmi', 'fencing: sbd'), 'x');
+    expect(outside.warnings.filter((w) => w.path === 'ha.qdevice').map((w) => w.message)).toEqual([
+      "'qnetd.home.arpa' is not a node of this cluster: install corosync-qnetd there and exchange the certificates by hand (corosync-qdevice-net-certutil, see the README) before the nodes boot; naming a node of the cluster (the arbiter) lets the agents do both",
+      'with 3 cluster members (an odd count) a quorum device adds nothing; it is for 2 (or another even count of) members',
+    ]);
   });
 });
 

@@ -19,6 +19,9 @@ import { UserError } from '../src/util/errors.js';
 import { bmcFiles } from '../firstboot/ha/bmc.js';
 import { sbdDefaults } from '../firstboot/steps/ha.js';
 import { deriveJoinKey } from '../src/plan/keys.js';
+import { clusterNodes, pacemakerLeader, parseQdeviceTool, parseQnetdTool, pemBody, qnetdNode } from '../firstboot/ha/quorum-device.js';
+import { expectedSubject, serveQnetdCa, serveQnetdSign } from '../firstboot/ha/qnetd.js';
+import { haPackages } from '../src/plan/ha.js';
 import { agentFiles } from '../src/render/agent-files.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -232,5 +235,87 @@ describe('vm / node command lines (shared by the builder and the agent on a node
     expect(formatVms([])).toBe('no VMs\n');
     expect(formatVms([{ name: 'web', resource: 'vm-web', role: 'Started', nodes: ['node2'], failed: false }])).toMatch(/^web\s+Started\s+node2\n$/);
     expect(cliWrapper('/usr/lib/personal-cloud/personal-cloud-agent.mjs')).toMatch(/^#!\/bin\/sh\n[^\n]*\nexec \/usr\/bin\/node \/usr\/lib\/personal-cloud\/personal-cloud-agent\.mjs "\$@"\n$/);
+  });
+});
+
+describe('quorum device on a node of the plan (ha.qdevice names the arbiter)', () => {
+  const duo = () => planOf('valid/two-plus-qdevice.yaml');
+
+  it('that node runs corosync-qnetd and is no corosync member; the members point their device at its address', () => {
+    const p = duo();
+    expect(qnetdNode(p)).toBe('witness');
+    expect(clusterNodes(p).map((n) => n.name)).toEqual(['alpha', 'beta']);
+    expect(p.ha!.qdevice).toEqual({ host: '10.1.0.23', algorithm: 'ffsplit', node: 'witness' });
+    const c = corosyncConf(p, clusterNodes(p).map((n) => n.name));
+    expect(confMembers(c)).toEqual(['alpha', 'beta']);
+    expect(c).toMatch(/quorum \{\n\s+provider: corosync_votequorum\n\s+device \{\n\s+model: net\n\s+votes: 1\n\s+net \{\n\s+host: 10\.1\.0\.23\n\s+algorithm: ffsplit\n\s+tls: on\n\s+\}\n\s+\}\n\}/);
+    expect(c).not.toMatch(/two_node/);
+    // without ha.qdevice, or with HA off, nobody runs qnetd and every node is a member
+    const three = planOf('valid/two-plus-arbiter.yaml');
+    expect(qnetdNode(three)).toBeUndefined();
+    expect(clusterNodes(three).map((n) => n.name)).toEqual(['alpha', 'beta', 'witness']);
+    const off = duo(); off.ha!.enabled = false;
+    expect(qnetdNode(off)).toBeUndefined();
+    // a qnetd host outside the plan: every node a member, the device at that host
+    const outside = planOf('valid/qdevice-outside-host.yaml');
+    expect(outside.ha!.qdevice).toEqual({ host: 'qnetd.dc.example.net', algorithm: 'ffsplit' });
+    expect(clusterNodes(outside)).toHaveLength(6);
+  });
+
+  it('a DHCP node as the quorum device is reached by its FQDN (/etc/hosts)', () => {
+    const p = planOf('valid/two-plus-qdevice.yaml', (t) => t.replace('    address: 10.1.0.23\n', '    address: dhcp\n'));
+    expect(p.ha!.qdevice).toEqual({ host: 'witness.home.arpa', algorithm: 'ffsplit', node: 'witness' });
+  });
+
+  it('packages: corosync-qdevice everywhere, corosync-qnetd when a node of the plan runs it', () => {
+    const r = validateConfigText(readFileSync(join(FIX, 'config/valid/two-plus-qdevice.yaml'), 'utf8'), 'x');
+    expect(haPackages(r.config!)).toEqual(['corosync-qdevice', 'corosync-qnetd']);
+    const o = validateConfigText(readFileSync(join(FIX, 'config/valid/qdevice-outside-host.yaml'), 'utf8'), 'x');
+    expect(haPackages(o.config!)).toEqual(['sbd', 'corosync-qdevice']);
+  });
+
+  it('fencing and Pacemaker only for the members', () => {
+    const p = duo();
+    expect(fenceDevices(p).map((d) => d.id)).toEqual(['fence-ipmi-alpha', 'fence-ipmi-beta']);
+    p.ha!.fencing = { kind: 'agent', agent: 'fence_pcharness', params: {} };
+    expect(fenceDevices(p)[0].xml).toMatch(/name="pcmk_host_list" value="alpha beta"/);
+    // the agents' leader configures Pacemaker unless it is the quorum device node
+    expect(pacemakerLeader(p, 'alpha', 'beta', ['alpha', 'witness'])).toBe('alpha');
+    expect(pacemakerLeader(p, 'witness', 'beta', ['alpha', 'witness'])).toBe('alpha');
+    expect(pacemakerLeader(p, 'witness', 'beta', ['witness'])).toBe('beta');
+    expect(pacemakerLeader(p, null, 'witness', [])).toBeNull();
+  });
+
+  it('the qnetd channel operations serve only on the qnetd node and only to members (before touching anything)', async () => {
+    const p = duo();
+    await expect(serveQnetdCa(p, 'alpha', 'beta')).rejects.toThrow(/alpha runs no quorum device \(ha\.qdevice names witness\)/);
+    await expect(serveQnetdCa(p, 'witness', 'witness')).rejects.toThrow(/witness is no cluster member/);
+    await expect(serveQnetdCa(p, 'witness', 'gamma')).rejects.toThrow(/gamma is no cluster member/);
+    await expect(serveQnetdSign(p, 'witness', 'alpha', { csr: 'not base64!' })).rejects.toThrow(/expected \{ csr: base64 \}/);
+    await expect(serveQnetdSign(p, 'witness', 'alpha', null)).rejects.toThrow(/expected \{ csr: base64 \}/);
+    // qnetd checks the client certificate's CN against cluster_name: only such requests are signed
+    expect(expectedSubject(p).test('subject=CN = duo-q\n')).toBe(true);
+    expect(expectedSubject(p).test('subject=CN = duo-qx\n')).toBe(false);
+    expect(expectedSubject(p).test('subject=CN = evil, CN = duo-q\n')).toBe(false);
+  });
+
+  it('parses quorumtool (device vote), qdevice-tool (connection) and qnetd-tool (members and votes), as captured in the harness; status text', () => {
+    const q = parseQuorumtool(readFileSync(join(FIX, 'ha/quorumtool-qdevice.txt'), 'utf8'));
+    expect(q).toMatchObject({ running: true, quorate: true, expectedVotes: 3, totalVotes: 3, qdevice: { votes: 1 } });
+    expect(q.members).toEqual(['node1', 'node2']);
+    const d = parseQdeviceTool(readFileSync(join(FIX, 'ha/qdevice-tool.txt'), 'utf8'));
+    expect(d).toEqual({ state: 'Connected', host: '10.77.5.13:5403', algorithm: 'Fifty-Fifty split' });
+    const clients = parseQnetdTool(readFileSync(join(FIX, 'ha/qnetd-tool.txt'), 'utf8'));
+    expect(clients).toEqual([
+      { cluster: 'testcloud', nodeId: 1, address: '10.77.5.11', vote: 'ACK' }, // "No change (ACK)": the vote in force
+      { cluster: 'testcloud', nodeId: 2, address: '10.77.5.12', vote: 'ACK' },
+    ]);
+    const member = formatHa({ node: 'node2', enabled: true, corosync: { ...q, qdevice: { votes: 1, state: d.state, host: d.host } }, pacemaker: { ok: false, error: 'x' }, vms: [] });
+    expect(member).toMatch(/corosync: quorate \(3 of 3 votes; members node1 node2; quorum device 1 vote, Connected to 10\.77\.5\.13:5403\)/);
+    const qnetd = formatHa({ node: 'node3', enabled: true, corosync: { running: false }, qnetd: { running: true, clients }, pacemaker: { ok: false, error: 'no cluster member' }, vms: [] });
+    expect(qnetd).toBe('  HA (seen from node3):\n    quorum device (corosync-qnetd): running; testcloud node 1 (10.77.5.11) vote ACK; testcloud node 2 (10.77.5.12) vote ACK\n');
+    // the CA as corosync-qnetd-certutil exports it (pretty-print, then PEM) compares by its PEM body
+    expect(pemBody('Certificate:\n  Data: ...\n-----BEGIN CERTIFICATE-----\nAAA\nBBB\n-----END CERTIFICATE-----\n')).toBe('AAABBB');
+    expect(pemBody('no certificate')).toBeNull();
   });
 });

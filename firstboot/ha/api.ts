@@ -7,24 +7,48 @@ import { handleNode, handleVm, vmList, type NodeRequest, type VmInfo, type VmReq
 import { crmMon, type PcmkState } from './pcmk.js';
 import { serveSecrets } from './secrets.js';
 import { haReadiness } from '../steps/ha.js';
+import { DAEMONS, running } from './procs.js';
+import { qdeviceState } from './qdevice.js';
+import { qnetdClients, serveQnetdCa, serveQnetdSign } from './qnetd.js';
+import { qnetdNode, type QnetdClient } from './quorum-device.js';
 
 export interface HaStatus {
   node: string;
   enabled: boolean;
-  corosync: { running: boolean; quorate?: boolean; expectedVotes?: number; totalVotes?: number; members?: string[]; error?: string };
+  corosync: { running: boolean; quorate?: boolean; expectedVotes?: number; totalVotes?: number; members?: string[]; qdevice?: QdeviceVote; error?: string };
+  /** On the node running corosync-qnetd (ha.qdevice names it): the members connected and their votes. */
+  qnetd?: { running: boolean; clients?: QnetdClient[]; error?: string };
   pacemaker: (PcmkState & { ok: true }) | { ok: false; error: string };
   vms: VmInfo[];
 }
 
+/** The quorum device's vote as corosync-quorumtool shows it, plus corosync-qdevice-tool's connection state. */
+export interface QdeviceVote { votes: number; state?: string; host?: string }
+
 export function parseQuorumtool(out: string): HaStatus['corosync'] {
   const num = (k: string) => { const m = new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(out); return m ? Number(m[1]) : undefined; };
-  const members = [...out.matchAll(/^\s+\d+\s+\d+\s+(?:[A-Z]+\s+)?(\S+)(?:\s+\(local\))?\s*$/gm)].map((m) => m[1]);
-  return { running: true, quorate: /^Quorate:\s+Yes/m.test(out), expectedVotes: num('Expected votes'), totalVotes: num('Total votes'), members };
+  // with a quorum device every member line has a Qdevice column (A,V,NMW) and the device a line of its own
+  const rows = [...out.matchAll(/^\s+(\d+)\s+(\d+)\s+(?:[A-Z,]+\s+)?(\S+)(?:\s+\(local\))?\s*$/gm)];
+  const members = rows.filter((m) => m[3] !== 'Qdevice').map((m) => m[3]);
+  const device = rows.find((m) => m[3] === 'Qdevice');
+  return {
+    running: true, quorate: /^Quorate:\s+Yes/m.test(out), expectedVotes: num('Expected votes'), totalVotes: num('Total votes'), members,
+    ...(device ? { qdevice: { votes: Number(device[2]) } } : {}),
+  };
 }
 
 export async function haStatus(node: string, plan: Plan): Promise<HaStatus> {
+  if (qnetdNode(plan) === node) {
+    const up = await running(DAEMONS.qnetd);
+    const c = up ? await qnetdClients() : { error: 'not running' };
+    return { node, enabled: Boolean(plan.ha?.enabled), corosync: { running: false, error: 'no cluster member: this node runs the quorum device' }, qnetd: { running: up, ...c }, pacemaker: { ok: false, error: 'no cluster member' }, vms: [] };
+  }
   const q = await run('corosync-quorumtool', ['-s'], { allowFail: true, timeoutMs: 10_000 });
   const corosync = /Quorate:/.test(q.stdout) ? parseQuorumtool(q.stdout) : { running: false, error: (q.stderr || q.stdout).trim().split('\n').slice(-1)[0] };
+  if (plan.ha?.qdevice && corosync.running) {
+    const st = await qdeviceState();
+    corosync.qdevice = { votes: corosync.qdevice?.votes ?? 0, ...(st.state ? { state: st.state } : { state: `corosync-qdevice: ${st.error ?? '?'}` }), ...(st.host ? { host: st.host } : {}) };
+  }
   let pacemaker: HaStatus['pacemaker'];
   let vms: VmInfo[] = [];
   try { const s = await crmMon(); pacemaker = { ok: true, ...s }; vms = vmList(s); } catch (e) { pacemaker = { ok: false, error: (e as Error).message }; }
@@ -33,6 +57,9 @@ export async function haStatus(node: string, plan: Plan): Promise<HaStatus> {
 
 export function haHandlers(o: { key: string; node: () => string; plan: () => Plan; stateDir: string }): Record<string, Handler> {
   return {
+    // only on the node running corosync-qnetd, only for the cluster members (the channel has checked the join proof)
+    'qnetd-ca': async (from) => serveQnetdCa(o.plan(), o.node(), from),
+    'qnetd-sign': async (from, body) => serveQnetdSign(o.plan(), o.node(), from, body),
     'ha-ready': async () => haReadiness(),
     'ha-secrets': async () => serveSecrets(o.key, o.stateDir),
     'ha-status': async () => haStatus(o.node(), o.plan()),

@@ -2,6 +2,7 @@
 // suited to VMs, fencing devices from the plan, and one VirtualDomain primitive per VM.
 import type { Plan } from '../../src/plan/types.js';
 import { bmcPasswordScript } from './bmc.js';
+import { clusterNodes } from './quorum-device.js';
 
 export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const nv = (set: string, name: string, value: string) => `<nvpair id="${esc(`${set}-${name}`)}" name="${esc(name)}" value="${esc(value)}"/>`;
@@ -32,16 +33,18 @@ export function rscDefaultsXml(): string {
 
 export interface FenceDevice { id: string; xml: string; constraints: string[] }
 
+/** Fence devices for the cluster members (a quorum device node is none: nothing fences it). */
 export function fenceDevices(plan: Plan): FenceDevice[] {
   const f = plan.ha!.fencing;
-  const names = plan.nodes.map((n) => n.name);
+  const members = clusterNodes(plan);
+  const names = members.map((n) => n.name);
   if (f.kind === 'agent') {
     const id = `fence-${f.agent.replace(/^fence_/, '')}`;
     const params = { ...f.params, pcmk_host_list: names.join(' ') };
     return [{ id, constraints: [], xml: `<primitive id="${esc(id)}" class="stonith" type="${esc(f.agent)}"><instance_attributes id="${esc(id)}-ia">${Object.entries(params).map(([k, v]) => nv(`${id}-ia`, k, v)).join('')}</instance_attributes><operations><op id="${esc(id)}-monitor" name="monitor" interval="60s" timeout="20s"/></operations></primitive>` }];
   }
   if (f.kind === 'ipmi') {
-    return plan.nodes.filter((n) => n.bmc).map((n) => {
+    return members.filter((n) => n.bmc).map((n) => {
       const id = `fence-ipmi-${n.name}`;
       const p = { ip: n.bmc!.address, username: n.bmc!.user, password_script: bmcPasswordScript(n.name), lanplus: '1', pcmk_host_list: n.name };
       return {

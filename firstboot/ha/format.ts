@@ -5,8 +5,15 @@ import type { HaStatus } from './api.js';
 export function formatHa(h: HaStatus): string {
   const c = h.corosync;
   const lines = [`  HA (seen from ${h.node}):`];
+  if (h.qnetd) {
+    const q = h.qnetd;
+    const clients = q.clients?.length ? q.clients.map((x) => `${x.cluster} node ${x.nodeId}${x.address ? ` (${x.address})` : ''} vote ${x.vote ?? '?'}`).join('; ') : 'no member connected';
+    lines.push(`    quorum device (corosync-qnetd): ${q.running ? `running; ${q.error ? q.error : clients}` : 'NOT RUNNING'}`);
+    return `${lines.join('\n')}\n`;
+  }
+  const qd = c.qdevice ? `; quorum device ${c.qdevice.votes} vote${c.qdevice.votes === 1 ? '' : 's'}${c.qdevice.state ? `, ${c.qdevice.state}` : ''}${c.qdevice.host ? ` to ${c.qdevice.host}` : ''}` : '';
   lines.push(c.running
-    ? `    corosync: ${c.quorate ? 'quorate' : 'NOT QUORATE'} (${c.totalVotes ?? '?'} of ${c.expectedVotes ?? '?'} votes; members ${(c.members ?? []).join(' ')})`
+    ? `    corosync: ${c.quorate ? 'quorate' : 'NOT QUORATE'} (${c.totalVotes ?? '?'} of ${c.expectedVotes ?? '?'} votes; members ${(c.members ?? []).join(' ')}${qd})`
     : `    corosync: not running${c.error ? ` (${c.error})` : ''}`);
   if (h.pacemaker.ok) {
     const p = h.pacemaker;

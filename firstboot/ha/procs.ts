@@ -28,6 +28,9 @@ export const DAEMONS = {
   libvirtd: { unit: 'libvirtd', comm: 'libvirtd', start: ['libvirtd', ['-d', '--listen', '-p', '/run/libvirtd.pid']] },
   corosync: { unit: 'corosync', comm: 'corosync', start: ['corosync', []] },
   pacemaker: { unit: 'pacemaker', comm: 'pacemakerd', start: ['pacemakerd', []] },
+  // the quorum device: qnetd on the node ha.qdevice names, qdevice (comm is cut to 15 bytes) on the members
+  qnetd: { unit: 'corosync-qnetd', comm: 'corosync-qnetd', start: ['corosync-qnetd', []] },
+  qdevice: { unit: 'corosync-qdevice', comm: 'corosync-qdevic', start: ['corosync-qdevice', []] },
 } satisfies Record<string, Daemon>;
 
 export async function running(d: Daemon): Promise<boolean> {

@@ -1,7 +1,9 @@
 // Cluster manager: corosync (knet, crypto on, authkey from the leader through the channel,
 // membership from the admitted nodes, a second link when configured) and Pacemaker with
 // fencing from cluster.yaml and properties suited to VMs. Scale-out adds the new node with a
-// configuration reload (`corosync-cfgtool -R`), which restarts nothing.
+// configuration reload (`corosync-cfgtool -R`), which restarts nothing. With a quorum device on
+// a node of the plan (ha.qdevice), that node runs corosync-qnetd instead of joining corosync, and
+// the members get their qdevice certificates from it through the channel and run corosync-qdevice.
 import { existsSync } from 'node:fs';
 import { chown, mkdir, readFile } from 'node:fs/promises';
 import { run } from '../exec.js';
@@ -14,6 +16,9 @@ import { DAEMONS, running, startDaemon, underSystemd } from '../ha/procs.js';
 import { ensureSecrets, loadSecrets } from '../ha/secrets.js';
 import { ensureBmcFiles } from '../ha/bmc.js';
 import { call } from '../channel.js';
+import { clusterNodes, pacemakerLeader, qnetdNode } from '../ha/quorum-device.js';
+import { ensureQnetdDb, qnetdClients, qnetdDbReady, startQnetd } from '../ha/qnetd.js';
+import { ensureQdeviceCerts, qdeviceDbReady, qdeviceState, startQdevice } from '../ha/qdevice.js';
 import { loadAgentConfig } from '../config.js';
 import { NeedsAttention, type Ctx, type Check, type Step } from './step.js';
 
@@ -37,7 +42,37 @@ async function enableSbd(f: { watchdog: string; watchdogTimeoutS: number }): Pro
 async function members(ctx: Ctx): Promise<string[]> {
   const cur = confMembers((await readText(COROSYNC_CONF)) ?? '');
   const live = ctx.members.live().map((m) => m.name);
-  return ctx.plan.nodes.map((n) => n.name).filter((n) => n === ctx.self.name || cur.includes(n) || live.includes(n));
+  return clusterNodes(ctx.plan).map((n) => n.name).filter((n) => n === ctx.self.name || cur.includes(n) || live.includes(n));
+}
+
+/** Who writes the Pacemaker configuration (the agents' leader, unless that is the quorum device node). */
+const pcmkLeader = (ctx: Ctx) => pacemakerLeader(ctx.plan, ctx.leader, ctx.self.name, ctx.members.live().map((m) => m.name));
+
+const qdeviceCtx = async (ctx: Ctx) => ({ plan: ctx.plan, self: ctx.self.name, key: (await loadAgentConfig(ctx.env.configDir)).key, members: ctx.members });
+
+/** The node running corosync-qnetd: cluster secrets (it may be the agents' leader, which makes them), qnetd's CA, the daemon. */
+async function qnetdCheck(ctx: Ctx): Promise<Check> {
+  if (!(await loadSecrets(ctx.env.stateDir))) return { ok: false, detail: 'cluster secrets to obtain' };
+  if (!(await qnetdDbReady())) return { ok: false, detail: 'corosync-qnetd certificate database to initialise' };
+  if (!(await running(DAEMONS.qnetd))) return { ok: false, detail: 'corosync-qnetd not running' };
+  const c = await qnetdClients();
+  const votes = 'error' in c ? c.error : c.clients.length ? c.clients.map((x) => `node ${x.nodeId} ${x.vote ?? '?'}`).join(', ') : 'no member connected yet';
+  return { ok: true, detail: `quorum device (corosync-qnetd) for ${clusterNodes(ctx.plan).map((n) => n.name).join(' ')}: ${votes}` };
+}
+
+/** A member's corosync-qdevice: certificate from the qnetd node, daemon running, connected while qnetd answers. */
+async function qdeviceCheck(ctx: Ctx): Promise<Check | null> {
+  const q = qnetdNode(ctx.plan);
+  if (!(await qdeviceDbReady())) {
+    return q ? { ok: false, detail: `quorum device certificate to obtain from ${q}` }
+      : { ok: false, waiting: true, detail: `quorum device ${ctx.plan.ha!.qdevice!.host}: import its certificates by hand (corosync-qdevice-net-certutil, see the README)` };
+  }
+  if (!(await running(DAEMONS.qdevice))) return { ok: false, detail: 'corosync-qdevice not running' };
+  if (q && ctx.members.get(q)) {
+    const st = await qdeviceState();
+    if (!/^Connected/.test(st.state ?? '')) return { ok: false, waiting: true, detail: `corosync-qdevice not connected to ${q} (${st.state ?? st.error ?? '?'})` };
+  }
+  return null;
 }
 
 /** What a peer asks before the first start: configured (secrets, corosync.conf) and whether corosync already runs. */
@@ -82,7 +117,7 @@ async function configApplied(ctx: Ctx): Promise<string | null> {
   }
   for (const d of fenceDevices(ctx.plan)) {
     if (!cfg.includes(`id="${d.id}"`)) return `fence device ${d.id} missing`;
-    if (!cfg.includes(ctx.plan.nodes.map((n) => n.name).join(' ')) && d.xml.includes('pcmk_host_list')) return `fence device ${d.id} host list outdated`;
+    if (!cfg.includes(clusterNodes(ctx.plan).map((n) => n.name).join(' ')) && d.xml.includes('pcmk_host_list')) return `fence device ${d.id} host list outdated`;
   }
   return null;
 }
@@ -96,32 +131,50 @@ export const haStep: Step = {
   async check(ctx): Promise<Check> {
     const ha = ctx.plan.ha;
     if (!ha?.enabled) return { ok: true, detail: 'HA VM stack disabled in cluster.yaml' };
+    if (qnetdNode(ctx.plan) === ctx.self.name) return qnetdCheck(ctx);
     if (!(await loadSecrets(ctx.env.stateDir))) return { ok: false, detail: 'cluster secrets to obtain' };
     if (!(await ensureBmcFiles(ctx.plan, (await loadAgentConfig(ctx.env.configDir)).key, false))) return { ok: false, detail: 'BMC password files (fence_ipmilan) to write' };
     const want = await members(ctx);
     const conf = await readText(COROSYNC_CONF);
     if (conf !== corosyncConf(ctx.plan, want, { tokenMs: tokenMs() })) return { ok: false, detail: 'corosync.conf to write' };
     if (!(await running(DAEMONS.corosync))) {
-      const missing = ctx.plan.nodes.map((n) => n.name).filter((n) => !want.includes(n));
+      const missing = clusterNodes(ctx.plan).map((n) => n.name).filter((n) => !want.includes(n));
       return missing.length ? { ok: false, waiting: true, detail: `waiting for ${missing.join(', ')} to be admitted before forming the cluster` } : { ok: false, detail: 'corosync not running' };
     }
+    const qd = ha.qdevice ? await qdeviceCheck(ctx) : null;
+    if (qd) return qd;
     if (!(await running(DAEMONS.pacemaker))) return { ok: false, detail: 'pacemaker not running' };
     const st = await pacemakerState();
     if (!st?.dc) return { ok: false, waiting: true, detail: 'waiting for a Pacemaker DC' };
     if (!st.quorate) return { ok: false, waiting: true, detail: 'cluster not quorate' };
     const bad = await configApplied(ctx);
-    if (bad) return ctx.leader === ctx.self.name ? { ok: false, detail: bad } : { ok: false, waiting: true, detail: `waiting for ${ctx.leader ?? 'the leader'}: ${bad}` };
+    const leader = pcmkLeader(ctx);
+    if (bad) return leader === ctx.self.name ? { ok: false, detail: bad } : { ok: false, waiting: true, detail: `waiting for ${leader ?? 'the leader'}: ${bad}` };
     const online = st.nodes.filter((n) => n.online).map((n) => n.name);
-    return { ok: true, detail: `quorate, DC ${st.dc}, online: ${online.join(' ')}, fencing ${ha.fencing.kind}` };
+    return { ok: true, detail: `quorate, DC ${st.dc}, online: ${online.join(' ')}, fencing ${ha.fencing.kind}${ha.qdevice ? `, quorum device ${qnetdNode(ctx.plan) ?? ha.qdevice.host}` : ''}` };
   },
 
   async apply(ctx) {
     const s = await ensureSecrets(ctx);
+    if (qnetdNode(ctx.plan) === ctx.self.name) {
+      await ensureQnetdDb();
+      await startQnetd();
+      return;
+    }
     if (!s) return false;
     const key = Buffer.from(s.authkey, 'base64');
     const cur = await readFile(COROSYNC_AUTHKEY).catch(() => null);
     if (!cur || !cur.equals(key)) await writeDurable(COROSYNC_AUTHKEY, key, 0o400);
     await ensureBmcFiles(ctx.plan, (await loadAgentConfig(ctx.env.configDir)).key, true);
+
+    // the quorum device's certificate before corosync starts, so its vote is there from the start;
+    // an unreachable qnetd node does not hold the cluster back (two members are quorate alone)
+    let qdeviceReady = false;
+    if (ctx.plan.ha!.qdevice) {
+      const qd = await ensureQdeviceCerts(await qdeviceCtx(ctx), (await running(DAEMONS.qdevice)) && !/^Connected/.test((await qdeviceState()).state ?? ''));
+      qdeviceReady = qd.ready;
+      if (qd.why) log.debug(`ha: quorum device: ${qd.why}`);
+    }
 
     const want = await members(ctx);
     const text = corosyncConf(ctx.plan, want, { tokenMs: tokenMs() });
@@ -135,7 +188,7 @@ export const haStep: Step = {
       }
     }
     if (!corosyncUp) {
-      if (ctx.plan.nodes.some((n) => !want.includes(n.name))) return false; // form with every planned node known
+      if (clusterNodes(ctx.plan).some((n) => !want.includes(n.name))) return false; // form with every planned node known
       const may = await mayStart(ctx, want);
       if (!may.ok) { log.debug(`ha: ${may.why}`); return false; }
       if (ctx.plan.ha!.fencing.kind === 'sbd') await enableSbd(ctx.plan.ha!.fencing);
@@ -148,6 +201,7 @@ export const haStep: Step = {
       await startDaemon(DAEMONS.corosync);
       log.info(`ha: corosync started (${want.join(', ')})`);
     }
+    if (qdeviceReady) await startQdevice();
     if (!(await running(DAEMONS.pacemaker))) {
       await mkdir('/var/log/pacemaker', { recursive: true });
       await chown('/var/log/pacemaker', 0, 0).catch(() => undefined);
@@ -156,7 +210,7 @@ export const haStep: Step = {
       log.info('ha: pacemaker started');
       return;
     }
-    if (ctx.leader !== ctx.self.name) return false;
+    if (pcmkLeader(ctx) !== ctx.self.name) return false;
     const st = await pacemakerState();
     if (!st?.dc) return false;
     if (!(await configApplied(ctx))) return false;

@@ -9,6 +9,7 @@ import { log } from '../log.js';
 import { mountedAt } from '../disks.js';
 import { DAEMONS, pidsOf, restartDaemon, running, startDaemon, underSystemd, waitFor } from '../ha/procs.js';
 import { loadSecrets } from '../ha/secrets.js';
+import { clusterNodes, qnetdNode } from '../ha/quorum-device.js';
 import { LIBVIRTD_CONF, QEMU_CONF, libvirtdConf, networkXml, ovsCommands, poolXml, qemuConf, type LibvirtOptions } from '../virt/libvirt-conf.js';
 import { certValid, issueCert } from '../virt/pki.js';
 import type { Ctx, Check, Step } from './step.js';
@@ -19,7 +20,7 @@ const virsh = (args: string[], allowFail = false) => run('virsh', ['-c', 'qemu:/
 const sandbox = () => process.env.PERSONAL_CLOUD_SANDBOX === '1';
 
 function options(ctx: Ctx): LibvirtOptions {
-  return { allowedNodes: ctx.plan.nodes.map((n) => n.name), sandbox: sandbox() };
+  return { allowedNodes: clusterNodes(ctx.plan).map((n) => n.name), sandbox: sandbox() };
 }
 
 function wantedPools(ctx: Ctx): { name: string; path: string; mountPoint: string }[] {
@@ -72,6 +73,7 @@ export const virtStep: Step = {
   name: 'virt',
   async check(ctx): Promise<Check> {
     if (!ctx.plan.ha?.enabled) return { ok: true, detail: 'HA VM stack disabled in cluster.yaml' };
+    if (qnetdNode(ctx.plan) === ctx.self.name) return { ok: true, detail: 'no VMs here: this node is the quorum device (corosync-qnetd), no cluster member' };
     const s = await loadSecrets(ctx.env.stateDir);
     if (!s) return { ok: false, waiting: true, detail: 'waiting for the cluster CA (from the leader)' };
     if (!(await certValid(ctx.self, s))) return { ok: false, detail: 'TLS certificate to issue' };

@@ -54,6 +54,9 @@ chroot $t systemctl enable personal-cloud-agent.service
 # The agent starts corosync and pacemaker once its configuration is in place: started at boot with
 # Debian's default corosync.conf every node would form a one-member cluster (src/disk DISABLED_UNITS).
 chroot $t systemctl disable corosync.service pacemaker.service >/dev/null 2>&1 || true
+# (installed only with a quorum device; qdevice would start corosync, qnetd runs on one node only)
+chroot $t systemctl disable corosync-qdevice.service >/dev/null 2>&1 || true
+chroot $t systemctl disable corosync-qnetd.service >/dev/null 2>&1 || true
 # Netboot installs tell the PXE server, which then boots this MAC from the local disk.
 [ -x /personal-cloud/pxe/report-installed.sh ] && /personal-cloud/pxe/report-installed.sh || true
 say "first-boot agent installed for $node; the cluster forms after the first boot"

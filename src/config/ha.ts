@@ -2,7 +2,7 @@
 // HA keys (ring1_address, bmc). Defaults: HA on, diskless SBD on /dev/watchdog. A 2-node
 // cluster needs a quorum device; running without fencing needs a loudly named opt-out.
 import { isScalar, type Node } from 'yaml';
-import type { BridgeConfig, FencingConfig, HaConfig } from './types.js';
+import type { BridgeConfig, FencingConfig, HaConfig, NodeAddress } from './types.js';
 import { checkHostname, checkHostOrAddress, parseIPv4 } from './formats.js';
 import { join, type Entry, type Reader } from './yaml-reader.js';
 
@@ -17,7 +17,15 @@ const FENCING = ['sbd', 'ipmi', NO_FENCING] as const;
 
 const IFNAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,14}$/;
 
-export function readHa(r: Reader, node: Node | undefined, nodes: { config: { name: string; bmc?: unknown }; item: Node }[] | undefined): HaConfig | undefined {
+export interface HaNodeInput { config: { name: string; bmc?: unknown; arbiter?: boolean; network?: NodeAddress }; item: Node }
+
+/** The node of the plan that `ha.qdevice` names (by name, name.domain or static address), if any. */
+export function qdeviceNodeOf(host: string, nodes: HaNodeInput['config'][], domain?: string): string | undefined {
+  const h = host.toLowerCase();
+  return nodes.find((n) => h === n.name || (domain && h === `${n.name}.${domain}`) || (n.network && !n.network.dhcp && n.network.address === h))?.name;
+}
+
+export function readHa(r: Reader, node: Node | undefined, nodes: HaNodeInput[] | undefined, domain?: string): HaConfig | undefined {
   const dflt: HaConfig = { enabled: true, fencing: { kind: 'sbd', watchdog: '/dev/watchdog' }, bridges: [] };
   const count = nodes?.length ?? 0;
   if (!node) {
@@ -37,26 +45,43 @@ export function readHa(r: Reader, node: Node | undefined, nodes: { config: { nam
     const watchdog = wNode ? r.string(wNode, 'ha.watchdog', 'a device path such as /dev/watchdog') : '/dev/watchdog';
     if (wNode && watchdog !== undefined && !/^\/dev\/watchdog\d*$/.test(watchdog)) r.error(wNode, 'ha.watchdog', `'${watchdog}' is not a watchdog device (allowed: /dev/watchdog or /dev/watchdogN)`);
     if (watchdog !== undefined) fencing = { kind: 'sbd', watchdog };
-    if (count > 0 && count < 3 && fencingNode) r.warn(fencingNode, 'ha.fencing', 'diskless SBD needs 3 or more votes: with 2 nodes it relies on the quorum device (ha.qdevice)');
   } else if (kind === 'ipmi') {
-    fencing = { kind: 'ipmi' };
-    for (const n of nodes ?? []) if (!n.config.bmc) r.error(n.item, `nodes.${n.config.name}`, 'fencing: ipmi needs a bmc: { address, user, password } on every node');
+    fencing = { kind: 'ipmi' }; // every cluster member needs a bmc: checked below, the quorum device node needs none
   } else if (kind === NO_FENCING) {
     fencing = { kind: 'none-unsafe' };
     r.warn(fencingNode!, 'ha.fencing', 'NO FENCING: a node that only looks dead (hung, cut off) may keep writing to a VM disk while another node restarts that VM — the disk gets corrupted. Use sbd (hardware watchdog) or ipmi.');
   }
   if (m.get('watchdog') && kind !== 'sbd') r.warn(m.get('watchdog')!.key, 'ha.watchdog', 'ignored: only used with fencing: sbd');
 
-  let qdevice: { host: string } | undefined;
+  // the quorum device may be a node of the plan (the arbiter): the agents then run corosync-qnetd
+  // there and exchange its certificates; that node is no corosync member, so it is not counted
+  let qdevice: { host: string; node?: string } | undefined;
+  let members = count;
   const qNode = m.get('qdevice')?.value;
   if (qNode) {
-    const host = r.string(qNode, 'ha.qdevice', 'the host name or IPv4 address of the corosync-qnetd box');
+    const host = r.string(qNode, 'ha.qdevice', 'the name of a node of this cluster (the arbiter), or the host name or IPv4 address of a corosync-qnetd box');
     const bad = host === undefined ? undefined : checkHostOrAddress(host);
-    if (bad) r.error(qNode, 'ha.qdevice', bad); else if (host !== undefined) qdevice = { host };
-    if (count > 0 && count % 2 === 1) r.warn(qNode, 'ha.qdevice', `with ${count} nodes (an odd count) a quorum device adds nothing; it is for 2 (or another even count of) nodes`);
+    if (bad) r.error(qNode, 'ha.qdevice', bad);
+    else if (host !== undefined) {
+      const inPlan = qdeviceNodeOf(host, (nodes ?? []).map((n) => n.config), domain);
+      qdevice = inPlan ? { host, node: inPlan } : { host };
+      if (inPlan) {
+        members = count - 1;
+        const q = nodes!.find((n) => n.config.name === inPlan)!;
+        if (members < 2) r.error(qNode, 'ha.qdevice', `with the quorum device on ${inPlan} only ${members} node${members === 1 ? ' is' : 's are'} left to run VMs: a cluster needs 2 or more nodes besides the quorum device`);
+        else if (!q.config.arbiter) r.warn(qNode, 'ha.qdevice', `${inPlan} holds data bricks but, running the quorum device, it is no cluster member and runs no VMs: the arbiter node (arbiter: true) is the usual choice`);
+      } else {
+        r.warn(qNode, 'ha.qdevice', `'${host}' is not a node of this cluster: install corosync-qnetd there and exchange the certificates by hand (corosync-qdevice-net-certutil, see the README) before the nodes boot; naming a node of the cluster (the arbiter) lets the agents do both`);
+      }
+      if (members > 0 && members % 2 === 1) r.warn(qNode, 'ha.qdevice', `with ${members} cluster members (an odd count) a quorum device adds nothing; it is for 2 (or another even count of) members`);
+    }
   } else if (count === 2 && enabled) {
     r.error(node, 'ha.qdevice', 'a 2-node cluster needs a quorum device to survive the loss of one node: set qdevice: HOST (a small third box running corosync-qnetd)');
   }
+  if (kind === 'ipmi') {
+    for (const n of nodes ?? []) if (!n.config.bmc && n.config.name !== qdevice?.node) r.error(n.item, `nodes.${n.config.name}`, 'fencing: ipmi needs a bmc: { address, user, password } on every node');
+  }
+  if (kind === 'sbd' && members > 0 && members < 3 && fencingNode) r.warn(fencingNode, 'ha.fencing', 'diskless SBD needs 3 or more votes: with 2 nodes it relies on the quorum device (ha.qdevice)');
 
   const bridges = readBridges(r, m.get('bridges'));
   if (r.errors.length !== before || enabled === undefined || !fencing || !bridges) return undefined;

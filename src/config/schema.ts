@@ -69,7 +69,7 @@ export const clusterSchema = {
         enabled: { type: 'boolean', default: true },
         fencing: { enum: ['sbd', 'ipmi', 'none-i-accept-vm-disk-corruption'], default: 'sbd', description: 'sbd: diskless SBD with the hardware watchdog (3+ nodes); ipmi: fence_ipmilan on each node\'s bmc; the third value runs WITHOUT fencing (risks VM disk corruption).' },
         watchdog: { type: 'string', pattern: '^/dev/watchdog[0-9]*$', default: '/dev/watchdog' },
-        qdevice: { type: 'string', description: 'Host running corosync-qnetd: the tie-breaker vote a 2-node cluster needs.' },
+        qdevice: { type: 'string', description: 'The quorum device (corosync-qnetd): the tie-breaker vote a 2-node cluster needs. A node of this cluster (typically the arbiter: its agent runs corosync-qnetd and exchanges the certificates, and it is no corosync member), or another host set up by hand.' },
         bridges: { type: 'array', items: { $ref: '#/$defs/bridge' } },
       },
     },

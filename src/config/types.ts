@@ -120,7 +120,11 @@ export interface BridgeConfig {
 export interface HaConfig {
   enabled: boolean;
   fencing: FencingConfig;
-  /** corosync-qnetd on a small third box: the tie-breaker vote of a 2-node cluster. */
-  qdevice?: { host: string };
+  /**
+   * corosync-qnetd on a small third box: the tie-breaker vote of a 2-node cluster. `node`: the
+   * node of the cluster that `host` names (the arbiter) — its agent runs corosync-qnetd and
+   * signs the members' certificates, and it is no corosync member itself.
+   */
+  qdevice?: { host: string; node?: string };
   bridges: BridgeConfig[];
 }

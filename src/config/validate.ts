@@ -200,7 +200,7 @@ function readCluster(r: Reader, root: Node): ClusterConfig | undefined {
     r.warn(opt('volumes')!, 'volumes', 'neither gv0 nor gv1 is enabled: there is no replicated storage, so VMs cannot fail over');
   }
 
-  const ha = readHa(r, opt('ha'), nodes?.map((n) => ({ config: n.config, item: n.item })));
+  const ha = readHa(r, opt('ha'), nodes?.map((n) => ({ config: n.config, item: n.item })), domain);
   if (nodes) checkRing1(r, nodes.map((n) => ({ config: n.config, item: n.item })));
 
   if (r.errors.length) return undefined;

@@ -157,7 +157,9 @@ export const ENABLED_UNITS = ['personal-cloud-agent.service', 'serial-getty@ttyS
  * Units the packages enable that must wait for the agent (late.sh disables the same): started at
  * boot with Debian's default corosync.conf, every node forms a one-member cluster named "node1"
  * and Pacemaker writes a blank CIB; the agent enables them once its own configuration is in place.
+ * corosync-qdevice would pull corosync in (Requires=); corosync-qnetd runs only on the node that
+ * ha.qdevice names (both are installed only with a quorum device).
  */
-export const DISABLED_UNITS = ['corosync.service', 'pacemaker.service'];
+export const DISABLED_UNITS = ['corosync.service', 'pacemaker.service', 'corosync-qdevice.service', 'corosync-qnetd.service'];
 
 export { AGENT_CONFIG_DIR };

@@ -25,12 +25,22 @@ export function haPlan(config: ClusterConfig): HaPlan {
   return {
     enabled: ha.enabled,
     fencing,
-    ...(ha.qdevice ? { qdevice: { host: ha.qdevice.host, algorithm: 'ffsplit' as const } } : {}),
+    ...(ha.qdevice ? { qdevice: qdevicePlan(config, ha.qdevice) } : {}),
     links: config.nodes.length > 0 && config.nodes.every((n) => n.ring1Address) ? 2 : 1,
     bridges: ha.bridges,
     vmDir: '/mnt/gv0/vm',
     migration: 'tls',
   };
+}
+
+/**
+ * A quorum device on a node of the plan: corosync-qdevice connects to that node's address (its
+ * FQDN when it has no static one, resolved through /etc/hosts) and the node runs corosync-qnetd.
+ */
+function qdevicePlan(config: ClusterConfig, q: NonNullable<HaConfig['qdevice']>): NonNullable<HaPlan['qdevice']> {
+  const n = q.node ? config.nodes.find((x) => x.name === q.node) : undefined;
+  if (!n) return { host: q.host, algorithm: 'ffsplit' };
+  return { host: n.network.dhcp ? `${n.name}.${config.domain}` : n.network.address, algorithm: 'ffsplit', node: n.name };
 }
 
 /** Every node's BMC password, sealed with the join key: reproducible, never plaintext in cluster.json. */
@@ -42,8 +52,10 @@ function bmcPasswords(config: ClusterConfig) {
 export function haPackages(config: ClusterConfig): string[] {
   const ha = config.ha;
   if (!ha?.enabled) return [];
-  const pkgs = ['sbd', 'corosync-qdevice'];
-  if (ha.fencing.kind !== 'sbd') pkgs.splice(0, 1);
-  if (!ha.qdevice) pkgs.splice(pkgs.indexOf('corosync-qdevice'), 1);
+  const pkgs: string[] = [];
+  if (ha.fencing.kind === 'sbd') pkgs.push('sbd');
+  if (ha.qdevice) pkgs.push('corosync-qdevice');
+  // one package list for every node: the agent enables qnetd only on the node that runs it
+  if (ha.qdevice?.node) pkgs.push('corosync-qnetd');
   return pkgs;
 }

@@ -94,7 +94,11 @@ export type FencingPlan =
 export interface HaPlan {
   enabled: boolean;
   fencing: FencingPlan;
-  qdevice?: { host: string; algorithm: 'ffsplit' | 'lms' };
+  /**
+   * corosync-qdevice's server. `node`: the node of the plan that runs corosync-qnetd (then `host`
+   * is its address); it is no corosync member. Without `node` qnetd runs elsewhere, set up by hand.
+   */
+  qdevice?: { host: string; algorithm: 'ffsplit' | 'lms'; node?: string };
   /** knet links: 1, or 2 when every node has a ring1 address. */
   links: 1 | 2;
   bridges: BridgeConfig[];

@@ -5,7 +5,7 @@
 // No watchdog is ever armed here (SBD would reset the test machine itself).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ClusterConfig } from '../../src/config/types.js';
+import type { BridgeConfig, ClusterConfig } from '../../src/config/types.js';
 import { BASE, Harness } from './cluster.js';
 import { planFor, testConfig } from './plan.js';
 import { sh, sleep } from './sh.js';
@@ -73,8 +73,24 @@ export async function requireHaPrerequisites(): Promise<void> {
 /** Open vSwitch (userspace datapath in the harness): a standalone bridge and a VLAN fake bridge on it. */
 export const HA_BRIDGES = [{ name: 'wan1' }, { name: 'lab2', parent: 'wan1', vlan: 2 }];
 
-export function haTestConfig(names: string[]): ClusterConfig {
-  return { ...testConfig(names.map((name, i) => ({ name, hostPart: 11 + i }))), ha: { enabled: true, fencing: { kind: 'agent', agent: FENCE_AGENT, params: {} }, bridges: HA_BRIDGES } };
+/** Variants of the HA cluster: the default is replica 3 over every node with HA_BRIDGES. */
+export interface HaClusterOptions {
+  /** replica 2: this node holds the arbiter bricks only (and gets no brick disk). */
+  arbiter?: string;
+  /** ha.qdevice naming this node of the plan: it runs corosync-qnetd and is no corosync member. */
+  qdevice?: string;
+  bridges?: BridgeConfig[];
+}
+
+export function haTestConfig(names: string[], o: HaClusterOptions = {}): ClusterConfig {
+  const base = testConfig(names.map((name, i) => ({ name, hostPart: 11 + i, arbiter: name === o.arbiter })), { replica: o.arbiter ? 2 : 3 });
+  return {
+    ...base,
+    ha: {
+      enabled: true, fencing: { kind: 'agent', agent: FENCE_AGENT, params: {} }, bridges: o.bridges ?? HA_BRIDGES,
+      ...(o.qdevice ? { qdevice: { host: o.qdevice, node: o.qdevice } } : {}),
+    },
+  };
 }
 
 export class HaCluster {
@@ -115,13 +131,13 @@ export class HaCluster {
     await this.h.killNode(n);
   }
 
-  static async create(names: string[]): Promise<HaCluster> {
+  static async create(names: string[], o: HaClusterOptions = {}): Promise<HaCluster> {
     await requireHaPrerequisites();
     rmSync(HA_DIR, { recursive: true, force: true });
     mkdirSync(join(HA_DIR, 'sbin'), { recursive: true });
     mkdirSync(POWER_DIR, { recursive: true });
     writeFileSync(join(HA_DIR, 'sbin', FENCE_AGENT), FENCE_SCRIPT, { mode: 0o755 });
-    const h = await Harness.create(names.map((name) => ({ name, disks: [{ sizeMB: 400 }] })), {
+    const h = await Harness.create(names.map((name) => ({ name, disks: name === o.arbiter ? [] : [{ sizeMB: 400 }] })), {
       id: HARNESS_ID,
       extras: { privateDirs: PRIVATE, overlays: [{ lower: join(HA_DIR, 'sbin'), target: '/usr/sbin' }] },
     });
@@ -129,8 +145,8 @@ export class HaCluster {
     try {
       for (const n of names) c.prepareNode(n);
       await c.warmQemuCapabilities(names);
-      const cfg = haTestConfig(names);
-      for (const [i, n] of names.entries()) cfg.nodes[i].disks.gv0 = [{ id: h.node(n).disks[0], wipe: false }];
+      const cfg = haTestConfig(names, o);
+      for (const [i, n] of names.entries()) if (n !== o.arbiter) cfg.nodes[i].disks.gv0 = [{ id: h.node(n).disks[0], wipe: false }];
       const { plan, joinKey } = planFor(cfg);
       for (const n of names) h.writeAgentConfig(n, plan, joinKey);
     } catch (e) { await c.teardown(); throw e; }
@@ -141,6 +157,9 @@ export class HaCluster {
     chmodSync(slugDir(n, '/dev/shm'), 0o1777);
     rmSync(join(slugDir(n, '/etc/libvirt'), 'qemu/networks/autostart'), { recursive: true, force: true });
     for (const f of readdirSync(join(slugDir(n, '/var/lib/pacemaker'), 'cib')).filter((x) => x.startsWith('cib'))) rmSync(join(slugDir(n, '/var/lib/pacemaker'), 'cib', f));
+    // the host's corosync-qnetd CA (made by the package's postinst) is not the node's: the agent makes its own
+    rmSync(join(slugDir(n, '/etc/corosync'), 'qnetd', 'nssdb'), { recursive: true, force: true });
+    rmSync(join(slugDir(n, '/etc/corosync'), 'qdevice'), { recursive: true, force: true });
   }
 
   /** libvirtd probes QEMU for ~15 s under TCG: once on the first node, then its cache is shared. */
