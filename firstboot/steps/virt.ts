@@ -41,6 +41,15 @@ async function netActive(name: string): Promise<boolean> {
 
 const OVS_DB = '/etc/openvswitch/conf.db';
 
+/**
+ * Under systemd libvirtd is socket-activated and exits when idle (Debian: --timeout 120): a
+ * listening TLS socket is a running libvirtd as far as the cluster is concerned.
+ */
+async function libvirtdUp(): Promise<boolean> {
+  if (await running(DAEMONS.libvirtd)) return true;
+  return underSystemd() && (await run('systemctl', ['is-active', '--quiet', 'libvirtd-tls.socket'], { allowFail: true })).code === 0;
+}
+
 async function ovsRunning(): Promise<boolean> {
   if (underSystemd()) return (await run('systemctl', ['is-active', '--quiet', 'openvswitch-switch'], { allowFail: true })).code === 0;
   return (await pidsOf('ovsdb-server')).length > 0 && (await pidsOf('ovs-vswitchd')).length > 0;
@@ -78,7 +87,7 @@ export const virtStep: Step = {
     if (!s) return { ok: false, waiting: true, detail: 'waiting for the cluster CA (from the leader)' };
     if (!(await certValid(ctx.self, s))) return { ok: false, detail: 'TLS certificate to issue' };
     if ((await readText(LIBVIRTD_CONF)) !== libvirtdConf(options(ctx)) || (await readText(QEMU_CONF)) !== qemuConf(options(ctx))) return { ok: false, detail: 'libvirt configuration to write' };
-    if (!(await running(DAEMONS.libvirtd))) return { ok: false, detail: 'libvirtd not running' };
+    if (!(await libvirtdUp())) return { ok: false, detail: 'libvirtd not running' };
     const missing: string[] = [];
     let unmounted = 0;
     for (const p of wantedPools(ctx)) {
@@ -103,7 +112,7 @@ export const virtStep: Step = {
       if ((await readText(path)) !== text) { await writeDurable(path, text, 0o644); changed = true; }
     }
     await mkdir('/var/log/libvirt/qemu', { recursive: true });
-    if (!(await running(DAEMONS.libvirtd))) {
+    if (!(await libvirtdUp())) {
       // bookworm: monolithic libvirtd, TLS through its socket unit
       await startDaemon(DAEMONS.libvirtd, underSystemd() ? ['libvirtd-tls.socket'] : []);
     } else if (changed) {
