@@ -33,8 +33,13 @@ export const DAEMONS = {
   qdevice: { unit: 'corosync-qdevice', comm: 'corosync-qdevic', start: ['corosync-qdevice', []] },
 } satisfies Record<string, Daemon>;
 
+/** systemd's view of one unit (service or socket). */
+export async function unitActive(unit: string): Promise<boolean> {
+  return (await run('systemctl', ['is-active', '--quiet', unit], { allowFail: true })).code === 0;
+}
+
 export async function running(d: Daemon): Promise<boolean> {
-  if (underSystemd()) return (await run('systemctl', ['is-active', '--quiet', d.unit], { allowFail: true })).code === 0;
+  if (underSystemd()) return unitActive(d.unit);
   return (await pidsOf(d.comm)).length > 0;
 }
 

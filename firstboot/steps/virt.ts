@@ -7,7 +7,7 @@ import { run, spawnDetached } from '../exec.js';
 import { readText, writeDurable } from '../fsx.js';
 import { log } from '../log.js';
 import { mountedAt } from '../disks.js';
-import { DAEMONS, pidsOf, restartDaemon, running, startDaemon, underSystemd, waitFor } from '../ha/procs.js';
+import { DAEMONS, pidsOf, restartDaemon, running, startDaemon, underSystemd, unitActive, waitFor } from '../ha/procs.js';
 import { loadSecrets } from '../ha/secrets.js';
 import { clusterNodes, qnetdNode } from '../ha/quorum-device.js';
 import { LIBVIRTD_CONF, QEMU_CONF, libvirtdConf, networkXml, ovsCommands, poolXml, qemuConf, type LibvirtOptions } from '../virt/libvirt-conf.js';
@@ -47,11 +47,11 @@ const OVS_DB = '/etc/openvswitch/conf.db';
  */
 async function libvirtdUp(): Promise<boolean> {
   if (await running(DAEMONS.libvirtd)) return true;
-  return underSystemd() && (await run('systemctl', ['is-active', '--quiet', 'libvirtd-tls.socket'], { allowFail: true })).code === 0;
+  return underSystemd() && unitActive('libvirtd-tls.socket');
 }
 
 async function ovsRunning(): Promise<boolean> {
-  if (underSystemd()) return (await run('systemctl', ['is-active', '--quiet', 'openvswitch-switch'], { allowFail: true })).code === 0;
+  if (underSystemd()) return unitActive('openvswitch-switch');
   return (await pidsOf('ovsdb-server')).length > 0 && (await pidsOf('ovs-vswitchd')).length > 0;
 }
 
@@ -74,7 +74,7 @@ const EXPORTERS = ['prometheus-node-exporter', 'prometheus-libvirt-exporter'];
 async function exportersMissing(): Promise<string[]> {
   if (!underSystemd()) return [];
   const out: string[] = [];
-  for (const u of EXPORTERS) if ((await run('systemctl', ['is-active', '--quiet', u], { allowFail: true })).code !== 0) out.push(u);
+  for (const u of EXPORTERS) if (!(await unitActive(u))) out.push(u);
   return out;
 }
 
