@@ -9,14 +9,14 @@ export class CommandError extends Error {
   }
 }
 
-export interface RunOptions { input?: string; timeoutMs?: number; allowFail?: boolean; detached?: boolean }
+export interface RunOptions { input?: string; timeoutMs?: number; allowFail?: boolean; detached?: boolean; env?: Record<string, string> }
 
 /** Runs a program (no shell) and collects its output; fails with the tail of stderr. */
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const line = [cmd, ...args].join(' ');
   log.debug(`$ ${line}`);
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });

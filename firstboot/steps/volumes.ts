@@ -3,9 +3,10 @@
 import type { VolumePlan } from '../../src/plan/types.js';
 import { boundary } from '../crash.js';
 import { ARBITER_DISK_ID } from '../disks.js';
-import { gluster, groupOptions, volumeInfo, type VolumeInfo } from '../gluster.js';
+import { gluster, groupOptions, volumeDefaults, volumeInfo, type VolumeInfo } from '../gluster.js';
 import { log } from '../log.js';
 import { replicaSets } from '../plan-adopt.js';
+import { glusterdPid } from '../service.js';
 import { inPool } from './peers.js';
 import type { Ctx, Step } from './step.js';
 
@@ -49,12 +50,33 @@ async function desiredOptions(ctx: Ctx, v: VolumePlan): Promise<{ group?: string
   return group ? { group, options } : { options };
 }
 
-/** Options that differ from what the volume has; a `group` is expanded from its file so one transaction sets everything. */
+/** A volume's unset options per glusterd process: a restarted glusterd may be an upgrade with other defaults. */
+const defaultsCache = new Map<string, Record<string, string>>();
+
+async function defaultsOf(info: VolumeInfo): Promise<Record<string, string>> {
+  const key = `${info.name}@${await glusterdPid()}`;
+  let d = defaultsCache.get(key);
+  if (!d) {
+    // a glusterd that does not answer now: compare with nothing, i.e. set every option we want
+    try { d = await volumeDefaults(info.name, info.options); } catch { return {}; }
+    defaultsCache.set(key, d);
+  }
+  return d;
+}
+
+/**
+ * Options whose value on the volume (set, or glusterd's default) differs from ours; a `group` is
+ * expanded from its file so one transaction sets everything, and keys already at their value are
+ * left out: each key costs a volfile rebuild on every peer.
+ */
 async function optionDiff(ctx: Ctx, v: VolumePlan, info: VolumeInfo): Promise<[string, string][]> {
   const want = await desiredOptions(ctx, v);
   const all: Record<string, string> = { ...(want.group ? await groupOptions(want.group) : {}), ...want.options };
-  const cur = info.options;
-  return Object.entries(all).filter(([k, val]) => cur[k] === undefined || norm(cur[k]) !== norm(val));
+  const defaults = await defaultsOf(info);
+  return Object.entries(all).filter(([k, val]) => {
+    const have = info.options[k] ?? defaults[k];
+    return have === undefined || norm(have) !== norm(val);
+  });
 }
 
 const replicated = (ctx: Ctx) => ctx.plan.volumes.filter((v) => v.kind === 'replicated');
@@ -110,16 +132,13 @@ export const volumesStep: Step = {
         if (elsewhere) { log.warn(`not creating ${v.name}: ${elsewhere.name} (outside our pool) already has one; waiting to be absorbed`); continue; }
         acted = true;
         // our view is a pass old (and a leader that took over may not have seen it at all):
-        // ask glusterd right before creating, and take "already exists" as done
+        // glusterd's "already exists" counts as created
+        const bricks = ready.flatMap((x) => x.bricks);
+        const r = await gluster(['volume', 'create', v.name, ...createArgs(v), ...bricks, ...(needsForce(ctx, bricks) ? ['force'] : [])], true, 120_000);
+        if (r.code !== 0 && !/already exists/i.test(r.stdout + r.stderr)) throw new Error(`volume create ${v.name}: ${(r.stderr || r.stdout).trim()}`);
+        boundary('volumes:create');
         info = await volumeInfo(v.name);
-        if (!info) {
-          const bricks = ready.flatMap((x) => x.bricks);
-          const r = await gluster(['volume', 'create', v.name, ...createArgs(v), ...bricks, ...(needsForce(ctx, bricks) ? ['force'] : [])], true, 120_000);
-          if (r.code !== 0 && !/already exists/i.test(r.stdout + r.stderr)) throw new Error(`volume create ${v.name}: ${(r.stderr || r.stdout).trim()}`);
-          boundary('volumes:create');
-          info = await volumeInfo(v.name);
-          if (!info) throw new Error(`volume ${v.name}: not found after volume create`);
-        }
+        if (!info) throw new Error(`volume ${v.name}: not found after volume create`);
       } else {
         const add = s.filter((x) => x.ready && !x.present);
         if (add.length) {

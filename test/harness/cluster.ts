@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { GLUSTER_CLI_ENV } from '../../firstboot/gluster.js';
 import { agentFiles } from '../../src/render/agent-files.js';
 import type { Plan } from '../../src/plan/types.js';
 import { ensureNode18, type Node18 } from './node18.js';
@@ -237,12 +238,13 @@ export class Harness {
   }
 
   /** Runs a command on a node. */
-  on(name: string, cmd: string, args: string[], opts: { allowFail?: boolean; timeoutMs?: number; input?: string } = {}): Promise<Out> {
+  on(name: string, cmd: string, args: string[], opts: { allowFail?: boolean; timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Out> {
     return sh('nsenter', [...this.nsenterArgs(name), cmd, ...args], opts);
   }
 
+  /** The gluster CLI on a node, with the agent's environment (no geo-replication probe per call). */
   gluster(name: string, args: string[], allowFail = false): Promise<Out> {
-    return this.on(name, 'gluster', ['--mode=script', ...args], { allowFail, timeoutMs: 60_000 });
+    return this.on(name, 'gluster', ['--mode=script', ...args], { allowFail, timeoutMs: 60_000, env: { ...process.env, ...GLUSTER_CLI_ENV } });
   }
 
   /** Writes what the installer would: cluster.json, node.json, join.key (0600). */
