@@ -2,15 +2,29 @@
 // from the last node's agent start until gv0 is started and mounted on every node, next to
 // the "hand floor" — the same TLS-enabled formation typed by hand in the same harness
 // (glusterd start, peer probe, volume create, TLS options, start, mount everywhere; once more
-// with all the options the agent sets) — and the agents' peak RSS (VmHWM). Needs root. Usage: node scripts/run-ts.mjs scripts/bench-agent.ts [3 6]
+// with all the options the agent sets) — and the agents' peak RSS (VmHWM). Needs root.
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Harness } from '../test/harness/cluster.js';
 import { planFor, testConfig } from '../test/harness/plan.js';
 import { waitFor } from '../test/harness/sh.js';
+import { scriptArgs } from './args.js';
 
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
-const SIZES = sizes.length ? sizes : [3, 6];
+const USAGE = `
+usage: node scripts/run-ts.mjs scripts/bench-agent.ts [--runs N] [NODES ...]   (make bench-agent)
+
+For each cluster size NODES (default: 3 6; 2 to 9), forms a cluster with the agents in the
+namespace harness, then the same formation by hand, and prints both times, their ratio and the
+agents' peak RSS. --runs N repeats each size N times (default 1) and adds the medians: on a
+shared machine single runs vary by a quarter. Needs root.
+`;
+const { values, positionals } = scriptArgs(USAGE, { runs: { type: 'string', default: '1' } });
+const RUNS = Number(values.runs);
+const SIZES = positionals.length ? positionals.map(Number) : [3, 6];
+if (!Number.isInteger(RUNS) || RUNS < 1 || SIZES.some((n) => !Number.isInteger(n) || n < 2 || n > 9)) {
+  process.stderr.write(`--runs takes a whole number ≥ 1 and NODES whole numbers from 2 to 9\n${USAGE}`);
+  process.exit(2);
+}
 const names = (n: number) => Array.from({ length: n }, (_, i) => `node${i + 1}`);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -32,7 +46,7 @@ const PHASES: [string, RegExp][] = [
   ['pool', /step peers: done/], ['volume', /step volumes: done/], ['mounted', /step mounts: done/],
 ];
 
-interface AgentResult { ms: number; rssMb: number[]; restarts: number; phases: string; leaders: string[] }
+interface AgentResult { ms: number; rssMb: number[]; restarts: number; phases: string; leaders: string[]; cliCalls: number }
 
 async function agentRun(n: number): Promise<AgentResult> {
   const h = await Harness.create(names(n).map((name) => ({ name, disks: [{}] })), { id: 'pcf' });
@@ -60,7 +74,8 @@ async function agentRun(n: number): Promise<AgentResult> {
     const leaders = [...new Set(names(n).flatMap((name) => [...readFileSync(h.node(name).log, 'utf8').matchAll(/ leader: (\S+) \(this node\)/g)].map((m) => m[1])))];
     const leader = leaders[0] ?? 'node1';
     const phases = PHASES.map(([label, re]) => `${label} ${secs(Math.max(...names(n).map((name) => logAt(h, name, re, t0))))}`).join(', ');
-    return { ms, rssMb, restarts: names(n).reduce((a, name) => a + h.node(name).restarts, 0), phases: `${phases} (leader ${leader})`, leaders };
+    const cliCalls = names(n).reduce((a, name) => a + (readFileSync(h.node(name).log, 'utf8').match(/ \$ gluster /g)?.length ?? 0), 0);
+    return { ms, rssMb, restarts: names(n).reduce((a, name) => a + h.node(name).restarts, 0), phases: `${phases} (leader ${leader})`, leaders, cliCalls };
   } finally {
     // the hand run's teardown replaces the harness log copy: keep the agents' logs apart
     mkdirSync(`/tmp/pc-agent-bench-logs-${n}`, { recursive: true });
@@ -111,19 +126,28 @@ touch /var/lib/glusterd/secure-access`, hosts]);
 }
 
 const pad = (x: string, w: number) => x.padEnd(w);
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const rows: string[][] = [];
 const notes: string[] = [];
 for (const n of SIZES) {
-  const load0 = loadavg()[0];
-  const agent = await agentRun(n);
-  const hand = await handRun(n);
-  const howto = await handRun(n, true);
-  rows.push([`${n}`, secs(agent.ms), secs(hand.ms), `${(agent.ms / hand.ms).toFixed(2)}x`, secs(howto.ms), `${(agent.ms / howto.ms).toFixed(2)}x`, `${Math.max(...agent.rssMb).toFixed(1)} MB`,
-    `${agent.restarts}`, agent.leaders.join(',') || '-', `${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`]);
-  notes.push(`${n} nodes: phases done on every node, s after the last agent start: ${agent.phases}; per-node peak RSS ${agent.rssMb.map((x) => x.toFixed(1)).join(', ')} MB`);
-  console.log(`${n} nodes: agent ${secs(agent.ms)}, hand floor ${secs(hand.ms)}, hand with the how-to's options ${secs(howto.ms)}`);
+  const runs: { agent: number; hand: number; howto: number }[] = [];
+  for (let r = 1; r <= RUNS; r++) {
+    const load0 = loadavg()[0];
+    const agent = await agentRun(n);
+    const hand = await handRun(n);
+    const howto = await handRun(n, true);
+    runs.push({ agent: agent.ms, hand: hand.ms, howto: howto.ms });
+    rows.push([`${n}`, RUNS > 1 ? `${r}` : '-', secs(agent.ms), secs(hand.ms), `${(agent.ms / hand.ms).toFixed(2)}x`, secs(howto.ms), `${(agent.ms / howto.ms).toFixed(2)}x`, `${Math.max(...agent.rssMb).toFixed(1)} MB`,
+      `${agent.cliCalls}`, `${agent.restarts}`, agent.leaders.join(',') || '-', `${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`]);
+    notes.push(`${n} nodes${RUNS > 1 ? `, run ${r}` : ''}: phases done on every node, s after the last agent start: ${agent.phases}; per-node peak RSS ${agent.rssMb.map((x) => x.toFixed(1)).join(', ')} MB`);
+    console.log(`${n} nodes${RUNS > 1 ? `, run ${r}/${RUNS}` : ''}: agent ${secs(agent.ms)}, hand floor ${secs(hand.ms)}, hand with the how-to's options ${secs(howto.ms)}`);
+  }
+  if (RUNS > 1) {
+    const [a, h, o] = [median(runs.map((x) => x.agent)), median(runs.map((x) => x.hand)), median(runs.map((x) => x.howto))];
+    rows.push([`${n}`, 'median', secs(a), secs(h), `${(median(runs.map((x) => x.agent / x.hand))).toFixed(2)}x`, secs(o), `${(median(runs.map((x) => x.agent / x.howto))).toFixed(2)}x`, '', '', '', '', '']);
+  }
 }
-const head = ['nodes', 'agent', 'hand floor', 'ratio', 'hand + how-to options', 'ratio', 'peak RSS', 'restarts', 'self-elected leaders', 'load avg'];
+const head = ['nodes', 'run', 'agent', 'hand floor', 'ratio', 'hand + how-to options', 'ratio', 'peak RSS', 'gluster CLI calls', 'restarts', 'self-elected leaders', 'load avg'];
 const widths = head.map((x, i) => Math.max(x.length, ...rows.map((r) => r[i].length)));
 console.log(`\n${head.map((x, i) => pad(x, widths[i])).join(' | ')}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}`);
 for (const r of rows) console.log(r.map((x, i) => pad(x, widths[i])).join(' | '));
@@ -131,4 +155,5 @@ console.log(`\n${notes.join('\n')}`);
 console.log('\nagent: from the last agent start until gv0 is started and mounted on every node (one pool, one gv0 checked)');
 console.log('hand floor: glusterd start, peer probe, volume create + TLS options, start, mount, typed in the same harness');
 console.log('hand + how-to options: the same with the options the agent sets (group virt, owner uid/gid, shard, quorum, TLS)');
+console.log('both use the gluster CLI as the agent does (no geo-replication probe per call); the median ratio is the median of the runs\' ratios');
 console.log('targets: 3 nodes ≤ 30 s and within 2x of the hand floor; peak RSS ≤ 60 MB');
