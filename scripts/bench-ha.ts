@@ -6,10 +6,23 @@
 import { HaCluster } from '../test/harness/ha-cluster.js';
 import { ensureGuest, parseConsole } from '../test/harness/ha-guest.js';
 import { sleep, waitFor } from '../test/harness/sh.js';
+import { scriptArgs } from './args.js';
 
 const NODES = ['node1', 'node2', 'node3'];
 const VM = 'benchvm';
-const migrations = Number(process.argv[process.argv.indexOf('--migrations') + 1]) || 2;
+const USAGE = `
+usage: node scripts/run-ts.mjs scripts/bench-ha.ts [--migrations N]   (make bench-ha)
+
+Forms a 3-node HA cluster in the namespace harness (real libvirtd/QEMU TCG, corosync, Pacemaker
+with the harness fence device), live-migrates a guest N times (default 2) and kills its node
+once; prints migration time and guest downtime, and failover time. Needs root.
+`;
+const { values } = scriptArgs(USAGE, { migrations: { type: 'string', default: '2' } });
+const migrations = Number(values.migrations);
+if (!Number.isInteger(migrations) || migrations < 1) {
+  process.stderr.write(`--migrations takes a whole number ≥ 1\n${USAGE}`);
+  process.exit(2);
+}
 const t0 = Date.now();
 const log = (m: string) => process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${m}\n`);
 

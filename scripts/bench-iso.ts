@@ -12,9 +12,23 @@ import { deriveJoinKey } from '../src/plan/keys.js';
 import { plan as makePlan } from '../src/plan/plan.js';
 import { silentProgress } from '../src/util/progress.js';
 import { bootFile } from '../src/write/boot-files.js';
+import { scriptArgs } from './args.js';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 7);
-const config = process.argv[2] ?? 'examples/cluster.yaml';
+const USAGE = `
+usage: node scripts/run-ts.mjs scripts/bench-iso.ts [--runs N] [CONFIG]   (make bench)
+
+Builds the images of CONFIG (default examples/cluster.yaml) N times (default 7, or $BENCH_RUNS)
+and prints the median image stage next to a bare xorriso run over the same inputs, and all
+per-node images next to one. The Debian installer is cached in $PERSONAL_CLOUD_CACHE
+(default .cache/test-installer).
+`;
+const { values, positionals } = scriptArgs(USAGE, { runs: { type: 'string', default: process.env.BENCH_RUNS ?? '7' } });
+const RUNS = Number(values.runs);
+if (!Number.isInteger(RUNS) || RUNS < 1 || positionals.length > 1) {
+  process.stderr.write(`--runs takes a whole number ≥ 1, and at most one CONFIG\n${USAGE}`);
+  process.exit(2);
+}
+const config = positionals[0] ?? 'examples/cluster.yaml';
 const cacheDir = process.env.PERSONAL_CLOUD_CACHE ?? join(process.cwd(), '.cache', 'test-installer');
 
 function median(xs: number[]): number {
