@@ -120,7 +120,7 @@ async function main(): Promise<number> {
     }
     say('installed nodes booted on the private network; waiting for the cluster');
     const s = await waitHealthy({
-      net, cli: CLI, config, nodes: E2E_NODES.map((n) => n.name), timeoutMs: 40 * 60_000, say,
+      net, config, nodes: E2E_NODES.map((n) => n.name), timeoutMs: 40 * 60_000, say,
       alive: () => vms.find((vm) => vm.exited)?.name.concat(': QEMU exited') ?? null,
     });
     say(`HEALTHY ${s.toFixed(0)} s after the installed nodes were powered on`);

@@ -71,7 +71,7 @@ const CLI = join(ROOT, 'bin/personal-cloud.js');
  */
 const E2E_KERNEL_OPTS = ['no_timer_check', ...['apt-daily', 'apt-daily-upgrade', 'dpkg-db-backup', 'e2scrub_all', 'fstrim', 'logrotate', 'xfs_scrub_all', 'man-db']
   .map((t) => `systemd.mask=${t}.timer`)].join(' ');
-const status = (net: PrivateNet, config: string, want: { heal?: boolean; ha?: boolean } = {}) => clusterStatus(net, CLI, config, want);
+const status = (net: PrivateNet, config: string, want: { heal?: boolean; ha?: boolean } = {}) => clusterStatus(net, config, want);
 
 /**
  * corosync quorate with every node as a member, seen from every node; then a test VM (TCG, no OS:
@@ -176,7 +176,7 @@ async function main(): Promise<number> {
     const failures: string[] = [];
     figures.failures = failures;
     await waitHealthy({
-      net, cli: CLI, config, nodes: NODES.map((n) => n.name), timeoutMs: TIMEOUT_MS, say, intervalMs: 20_000, ignoreSteps: STORAGE_ONLY,
+      net, config, nodes: NODES.map((n) => n.name), timeoutMs: TIMEOUT_MS, say, intervalMs: 20_000, ignoreSteps: STORAGE_ONLY,
       alive: () => vms.find((vm) => vm.exited)?.name.concat(': QEMU exited') ?? null,
       onPoll: async (answers) => {
         if (killed) return true;

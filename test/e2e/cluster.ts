@@ -54,7 +54,7 @@ function askBundle(config: string): Promise<string> {
  * Every node's status, asked from inside the private network. `heal` (glfsheal) and `ha`
  * (corosync-quorumtool, crm_mon) cost a loaded TCG guest seconds each: ask for them only when needed.
  */
-export async function clusterStatus(net: PrivateNet, _cli: string, config: string, want: { heal?: boolean; ha?: boolean } = {}): Promise<NodeAnswer[]> {
+export async function clusterStatus(net: PrivateNet, config: string, want: { heal?: boolean; ha?: boolean } = {}): Promise<NodeAnswer[]> {
   const [cmd, ...args] = net.exec(['node', await askBundle(config), config, want.heal ? '1' : '0', want.ha ? '1' : '0']);
   const r = await execa(cmd, args, { reject: false, timeout: 90_000 });
   try { return JSON.parse(String(r.stdout)) as NodeAnswer[]; } catch { return []; }
@@ -62,7 +62,7 @@ export async function clusterStatus(net: PrivateNet, _cli: string, config: strin
 
 /** Polls status until healthy (see healthProblems); `onPoll` may act on each answer set (fault injection). */
 export async function waitHealthy(opts: {
-  net: PrivateNet; cli: string; config: string; nodes: string[]; timeoutMs: number;
+  net: PrivateNet; config: string; nodes: string[]; timeoutMs: number;
   alive: () => string | null; say: (m: string) => void; onPoll?: (answers: NodeAnswer[]) => Promise<boolean>;
   /** between polls: each poll runs heal info and crm_mon on every node, which costs a TCG guest seconds */
   intervalMs?: number;
@@ -76,7 +76,7 @@ export async function waitHealthy(opts: {
     if (Date.now() - start > opts.timeoutMs) throw new Error(`not healthy after ${Math.round(opts.timeoutMs / 60_000)} min: ${last}`);
     const dead = opts.alive();
     if (dead) throw new Error(dead);
-    const answers = await clusterStatus(opts.net, opts.cli, opts.config);
+    const answers = await clusterStatus(opts.net, opts.config);
     const problems = healthProblems(answers, opts.nodes, 'gv0', opts.ignoreSteps);
     const line = problems.length ? problems.join('; ') : 'healthy';
     if (line !== last) { opts.say(line); last = line; }
