@@ -82,18 +82,21 @@ export async function volumeInfo(name: string): Promise<VolumeInfo | undefined> 
 }
 
 /**
- * What a volume's options are when nobody set them, as this glusterd says (`volume get VOL all`):
- * every key it reports except those set on the volume (`set`, its reconfigured options, read at
- * the same time). Setting a key to the value it already has costs a volfile rebuild on every peer.
+ * What a volume's options are when nobody set them, from `volume get VOL all --xml`: every key it
+ * reports except those set on the volume (`set`, its reconfigured options, read at the same time).
  */
-export async function volumeDefaults(name: string, set: Record<string, string>): Promise<Record<string, string>> {
-  const xml = checkXml(await gluster(['volume', 'get', name, 'all', '--xml'], true, 30_000), `volume get ${name}`);
+export function parseVolumeDefaults(xml: string, set: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const o of blocks(xml, 'Opt')) {
     const key = text(o, 'Option');
     if (key && !(key in set)) out[key] = (text(o, 'Value') ?? '').replace(/\s*\(DEFAULT\)$/, '');
   }
   return out;
+}
+
+/** A volume's unset options as this glusterd says; setting a key to the value it has costs a volfile rebuild on every peer. */
+export async function volumeDefaults(name: string, set: Record<string, string>): Promise<Record<string, string>> {
+  return parseVolumeDefaults(checkXml(await gluster(['volume', 'get', name, 'all', '--xml'], true, 30_000), `volume get ${name}`), set);
 }
 
 export interface HealBrick { brick: string; connected: boolean; entries: number }

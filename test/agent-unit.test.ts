@@ -11,7 +11,7 @@ import { call, CallError, startChannelServer, type Refusal } from '../firstboot/
 import { decodeBeacon, encodeBeacon } from '../firstboot/discovery.js';
 import { listDisks, matches, mkfsXfsArgs, thinPoolSizes } from '../firstboot/disks.js';
 import { managedBlock, withManagedBlock } from '../firstboot/fsx.js';
-import { parseVolumeInfo } from '../firstboot/gluster.js';
+import { parseVolumeDefaults, parseVolumeInfo } from '../firstboot/gluster.js';
 import { extensionProblem } from '../firstboot/plan-adopt.js';
 import { deriveJoinKey, deriveKeyId } from '../src/plan/keys.js';
 import { planFor, testConfig } from './harness/plan.js';
@@ -111,6 +111,17 @@ describe('managed blocks (/etc/hosts, /etc/fstab)', () => {
 });
 
 describe('gluster volume info --xml', () => {
+  it('reads the unset options from volume get: defaults without their marker, set keys left out', () => {
+    const xml = `<cliOutput><opRet>0</opRet><volGetopts><count>4</count>
+      <Opt><Option>performance.read-ahead</Option><Value>off</Value></Opt>
+      <Opt><Option>cluster.eager-lock</Option><Value>on (DEFAULT)</Value></Opt>
+      <Opt><Option>cluster.data-self-heal-algorithm</Option><Value>(null) (DEFAULT)</Value></Opt>
+      <Opt><Option>client.ssl</Option><Value>on</Value></Opt></volGetopts></cliOutput>`;
+    expect(parseVolumeDefaults(xml, { 'client.ssl': 'on' })).toEqual({
+      'performance.read-ahead': 'off', 'cluster.eager-lock': 'on', 'cluster.data-self-heal-algorithm': '(null)',
+    });
+  });
+
   it('parses name, status, type, bricks (arbiter) and options', () => {
     const xml = `<cliOutput><opRet>0</opRet><volInfo><volumes><volume><name>gv0</name><id>x</id><status>1</status><statusStr>Started</statusStr><typeStr>Replicate</typeStr><replicaCount>3</replicaCount><arbiterCount>1</arbiterCount>
       <bricks><brick uuid="u1">n1:/b<name>n1:/b</name><hostUuid>u1</hostUuid><isArbiter>0</isArbiter></brick><brick uuid="u3">n3:/b<name>n3:/b</name><hostUuid>u3</hostUuid><isArbiter>1</isArbiter></brick></bricks>
