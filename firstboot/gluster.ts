@@ -81,6 +81,10 @@ export async function volumeInfo(name: string): Promise<VolumeInfo | undefined> 
   return parseVolumeInfo(checkXml(r, `volume info ${name}`)).find((v) => v.name === name);
 }
 
+const BOOL: Record<string, string> = { on: 'on', enable: 'on', yes: 'on', true: 'on', '1': 'on', off: 'off', disable: 'off', no: 'off', false: 'off', '0': 'off' };
+/** An option value as glusterd compares it: its many spellings of on and off made one. */
+export const normOption = (v: string) => BOOL[v.toLowerCase()] ?? v;
+
 /**
  * What a volume's options are when nobody set them, from `volume get VOL all --xml`: every key it
  * reports except those set on the volume (`set`, its reconfigured options, read at the same time).

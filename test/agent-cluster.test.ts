@@ -3,13 +3,12 @@
 // outright leaves the volume writable and heals when it returns.
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { groupOptions } from '../firstboot/gluster.js';
+import { groupOptions, normOption } from '../firstboot/gluster.js';
 import { Harness } from './harness/cluster.js';
 import { planFor, testConfig } from './harness/plan.js';
 import { sleep, waitFor } from './harness/sh.js';
 
 const NODES = ['node1', 'node2', 'node3'];
-const onOff = (v: string) => (/^(on|enable|yes|true|1)$/i.test(v) ? 'on' : /^(off|disable|no|false|0)$/i.test(v) ? 'off' : v);
 let h: Harness;
 
 /** Converged according to the status an agent saved after a pass — by an agent started after `since`. */
@@ -56,13 +55,13 @@ describe('agent: 3-node formation', () => {
     // every option of the how-to in force, whether set by the agent or already glusterd's default
     // (`volume get` leaves out user.* keys: those only show among the volume's set options)
     const inForce = Object.fromEntries([
-      ...[...info.matchAll(/^(\S+): (.*)$/gm)].map((m) => [m[1], onOff(m[2])]),
+      ...[...info.matchAll(/^(\S+): (.*)$/gm)].map((m) => [m[1], normOption(m[2])]),
       ...(await h.gluster('node2', ['volume', 'get', 'gv0', 'all'])).stdout.split('\n')
-        .map((l) => /^(\S+)\s+(.*?)(?:\s+\(DEFAULT\))?\s*$/.exec(l)).filter((m) => m !== null).map((m) => [m[1], onOff(m[2])]),
+        .map((l) => /^(\S+)\s+(.*?)(?:\s+\(DEFAULT\))?\s*$/.exec(l)).filter((m) => m !== null).map((m) => [m[1], normOption(m[2])]),
     ]);
     const howto = { ...(await groupOptions('virt')), 'client.ssl': 'on', 'server.ssl': 'on', 'auth.ssl-allow': 'node1,node2,node3', 'storage.owner-uid': '64055', 'storage.owner-gid': '64055' };
     expect(Object.keys(howto).length).toBeGreaterThan(25);
-    for (const [k, v] of Object.entries(howto)) expect({ [k]: inForce[k] }).toEqual({ [k]: onOff(v) });
+    for (const [k, v] of Object.entries(howto)) expect({ [k]: inForce[k] }).toEqual({ [k]: normOption(v) });
     // and none of them set twice over: a key at glusterd's default is left unset
     expect(info).not.toMatch(/^network\.remote-dio: /m);
     const gv1 = (await h.gluster('node3', ['volume', 'info', 'gv1'])).stdout;

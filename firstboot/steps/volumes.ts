@@ -3,15 +3,13 @@
 import type { VolumePlan } from '../../src/plan/types.js';
 import { boundary } from '../crash.js';
 import { ARBITER_DISK_ID } from '../disks.js';
-import { gluster, groupOptions, volumeDefaults, volumeInfo, type VolumeInfo } from '../gluster.js';
+import { gluster, groupOptions, normOption, volumeDefaults, volumeInfo, type VolumeInfo } from '../gluster.js';
 import { log } from '../log.js';
 import { replicaSets } from '../plan-adopt.js';
 import { glusterdPid } from '../service.js';
 import { inPool } from './peers.js';
 import type { Ctx, Step } from './step.js';
 
-const BOOL: Record<string, string> = { on: 'on', enable: 'on', yes: 'on', true: 'on', '1': 'on', off: 'off', disable: 'off', no: 'off', false: 'off', '0': 'off' };
-const norm = (v: string) => BOOL[v.toLowerCase()] ?? v;
 
 function brickReady(ctx: Ctx, ref: string): boolean {
   const name = ref.slice(0, ref.indexOf(':'));
@@ -75,7 +73,7 @@ async function optionDiff(ctx: Ctx, v: VolumePlan, info: VolumeInfo): Promise<[s
   const defaults = await defaultsOf(info);
   return Object.entries(all).filter(([k, val]) => {
     const have = info.options[k] ?? defaults[k];
-    return have === undefined || norm(have) !== norm(val);
+    return have === undefined || normOption(have) !== normOption(val);
   });
 }
 
