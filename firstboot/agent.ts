@@ -16,7 +16,7 @@ import { log } from './log.js';
 import { chooseLeader } from './leader.js';
 import { Members } from './members.js';
 import { extensionProblem, planDigest } from './plan-adopt.js';
-import { glusterdPid } from './service.js';
+import { glusterdPid, glusterdStart } from './service.js';
 import { StateStore } from './state.js';
 import type { NodeStatus, StepStatus, VolumeStatus } from './status-types.js';
 import { disksStep, readyBrickRefs } from './steps/disks.js';
@@ -34,7 +34,8 @@ import { haHandlers } from './ha/api.js';
 import { CERT, CA, fingerprint, splitPems } from './tls.js';
 import { mountedAt } from './disks.js';
 
-export const STEPS: Step[] = [hostsStep, disksStep, tlsStep, glusterdStep, peersStep, volumesStep, mountsStep, foldersStep, virtStep, haStep];
+// TLS and glusterd before the disks: glusterd's start (seconds of CPU) overlaps brick preparation
+export const STEPS: Step[] = [hostsStep, tlsStep, glusterdStep, disksStep, peersStep, volumesStep, mountsStep, foldersStep, virtStep, haStep];
 
 /** Steps whose actions change glusterd's peers or volumes (the others leave them as observed). */
 const GLUSTER_STEPS = new Set(['glusterd', 'peers', 'volumes']);
@@ -115,7 +116,9 @@ export class Agent {
 
   /** Looks at the node; `gluster` false reuses the last peer and volume lists (after a step that cannot change them). */
   private async observe(gluster = true): Promise<void> {
-    const running = Boolean(await glusterdPid());
+    const start = glusterdStart();
+    const starting = Boolean(start && !start.failed);
+    const running = starting || Boolean(await glusterdPid());
     const cert = await readText(CERT);
     const ca = (await readText(CA)) ?? '';
     const o: Observed = {
@@ -129,6 +132,9 @@ export class Agent {
     };
     if (running && !gluster && this.obs.glusterdRunning) {
       o.peers = this.obs.peers; o.volumes = this.obs.volumes;
+    } else if (starting) {
+      // its CLI would block for seconds per call until it answers
+      o.peers = this.obs.peers; o.volumes = this.obs.volumes; o.glusterUnanswered = true;
     } else if (running) {
       // each CLI call is a TLS handshake with glusterd: ask both at once
       try { [o.peers, o.volumes] = await Promise.all([peers(), volumes()]); } catch (e) {
@@ -296,7 +302,7 @@ export class Agent {
       glusterd: {
         running: this.obs.glusterdRunning,
         ...(this.obs.uuid ? { uuid: this.obs.uuid } : {}),
-        peers: this.obs.peers.map((p) => ({ name: p.hostname, connected: p.connected, state: p.state })),
+        peers: this.obs.peers.map((p) => ({ name: p.hostname, names: p.names, connected: p.connected, state: p.state })),
       },
       bricksReady: this.obs.bricksReady,
       readyBricks: this.obs.readyBricks,

@@ -8,7 +8,7 @@ import { readProc } from './fsx.js';
 
 export const ARBITER_DISK_ID = 'arbiter:os-disk';
 
-export interface Signature { kind: string; detail: string }
+export interface Signature { kind: string; detail: string; uuid?: string }
 
 /** Signatures blkid finds on the device itself (partition table, filesystem, LVM, LUKS). */
 export async function probeSignatures(device: string): Promise<Signature[]> {
@@ -19,13 +19,8 @@ export async function probeSignatures(device: string): Promise<Signature[]> {
   for (const line of r.stdout.split('\n')) { const i = line.indexOf('='); if (i > 0) kv[line.slice(0, i)] = line.slice(i + 1); }
   const out: Signature[] = [];
   if (kv.PTTYPE) out.push({ kind: 'partition-table', detail: `${kv.PTTYPE} partition table` });
-  if (kv.TYPE) out.push({ kind: kv.TYPE, detail: `${kv.TYPE}${kv.UUID ? ` (UUID ${kv.UUID})` : ''}${kv.LABEL ? ` label "${kv.LABEL}"` : ''}` });
+  if (kv.TYPE) out.push({ kind: kv.TYPE, detail: `${kv.TYPE}${kv.UUID ? ` (UUID ${kv.UUID})` : ''}${kv.LABEL ? ` label "${kv.LABEL}"` : ''}`, ...(kv.UUID ? { uuid: kv.UUID } : {}) });
   return out;
-}
-
-export async function fsUuid(device: string): Promise<string | undefined> {
-  const r = await run('blkid', ['-p', '-o', 'value', '-s', 'UUID', device], { allowFail: true });
-  return r.code === 0 ? r.stdout.trim() || undefined : undefined;
 }
 
 async function sysText(path: string): Promise<string | undefined> {

@@ -1,5 +1,5 @@
 // The Gluster CLI, parsed from its --xml output.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { run, type RunResult } from './exec.js';
 import { blocks, text } from './xml.js';
 
@@ -8,6 +8,8 @@ export interface VolumeBrick { name: string; host: string; path: string; arbiter
 export interface VolumeInfo {
   name: string;
   started: boolean;
+  /** Created and never started (status 0; a stopped volume is 2): it holds no data yet. */
+  neverStarted: boolean;
   type: string;
   replica: number;
   arbiterCount: number;
@@ -54,6 +56,7 @@ export function parseVolumeInfo(xml: string): VolumeInfo[] {
     return {
       name: text(head, 'name') ?? '',
       started: text(head, 'status') === '1',
+      neverStarted: text(head, 'status') === '0',
       type: text(head, 'typeStr') ?? '',
       replica: Number(text(head, 'replicaCount') ?? 1),
       arbiterCount: Number(text(head, 'arbiterCount') ?? 0),
@@ -67,11 +70,31 @@ export function parseVolumeInfo(xml: string): VolumeInfo[] {
   });
 }
 
+const VOL_STORE = '/var/lib/glusterd/vols';
+
+/**
+ * A token that changes whenever glusterd stores a change to any volume: it rewrites a volume's
+ * `info` file for every create, option, brick and start/stop. Null when the store cannot be read.
+ */
+async function volumeStoreToken(): Promise<string | null> {
+  try {
+    const names = (await readdir(VOL_STORE)).sort();
+    const parts = await Promise.all(names.map(async (n) => { const st = await stat(`${VOL_STORE}/${n}/info`); return `${n}:${st.mtimeMs}:${st.size}`; }));
+    return parts.join('|');
+  } catch { return null; }
+}
+
+// every pass asks; the CLI costs a process and a TLS handshake with glusterd, the store a few stats
+let lastVolumes: { token: string; vols: VolumeInfo[] } | null = null;
+
 export async function volumes(): Promise<VolumeInfo[]> {
+  const token = await volumeStoreToken();
+  if (token !== null && lastVolumes?.token === token) return lastVolumes.vols;
   const r = await gluster(['volume', 'info', 'all', '--xml'], true, 30_000);
   // "No volumes present" is an error for --xml in some versions
-  if (/No volumes present/i.test(r.stdout + r.stderr)) return [];
-  return parseVolumeInfo(checkXml(r, 'volume info'));
+  const vols = /No volumes present/i.test(r.stdout + r.stderr) ? [] : parseVolumeInfo(checkXml(r, 'volume info'));
+  lastVolumes = token === null ? null : { token, vols };
+  return vols;
 }
 
 /** One volume as `gluster volume info NAME` shows it, or undefined when it does not exist. */

@@ -1,7 +1,7 @@
 // Starting and restarting glusterd. On a real node systemd owns it; the namespace harness
 // has no systemd, so there the agent runs the daemon itself, exactly as the unit would.
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { run, spawnDetached } from './exec.js';
 import { gluster } from './gluster.js';
@@ -45,26 +45,76 @@ function socketListening(path: string): Promise<boolean> {
   });
 }
 
-async function waitAnswering(timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
+/**
+ * A glusterd we (re)started that does not answer yet. glusterd initialises (seconds of CPU)
+ * before it forks and writes its pid file, so meanwhile it is known only by its process or by
+ * systemd's "activating"; the agent goes on with other steps (brick preparation).
+ */
+export interface GlusterdStart { sinceMs: number; failed?: string }
+
+let start: (GlusterdStart & { done: boolean }) | null = null;
+
+/** The start in progress, or the last one if it failed; null once it answered. */
+export function glusterdStart(): GlusterdStart | null {
+  return start && (!start.done || start.failed) ? { sinceMs: start.sinceMs, ...(start.failed ? { failed: start.failed } : {}) } : null;
+}
+
+/**
+ * A glusterd process of this node without a pid file yet (initialising). By mount namespace: the
+ * test harness runs several nodes' glusterds side by side, each in its own.
+ */
+async function initialisingGlusterd(): Promise<boolean> {
+  const ns = await readlink('/proc/self/ns/mnt').catch(() => '');
+  for (const pid of (await readdir('/proc')).filter((x) => /^\d+$/.test(x))) {
+    if (!(await alive(Number(pid), 'glusterd'))) continue;
+    if ((await readlink(`/proc/${pid}/ns/mnt`).catch(() => null)) === ns) return true;
+  }
+  return false;
+}
+
+async function stillStarting(sinceMs: number): Promise<boolean> {
+  // systemd may not have picked up the --no-block job yet
+  if (Date.now() - sinceMs < 5_000 || (await glusterdPid())) return true;
+  if (!underSystemd()) return initialisingGlusterd();
+  const r = await run('systemctl', ['show', '-p', 'ActiveState', '--value', 'glusterd'], { allowFail: true });
+  return /^(activating|active|reloading)$/.test(r.stdout.trim());
+}
+
+async function untilAnswering(sinceMs: number): Promise<string | undefined> {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   // the CLI itself waits ~10 s for a daemon that is not listening yet: probe the socket first
-  while (!(await socketListening('/run/glusterd.socket')) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  while (!(await socketListening('/run/glusterd.socket'))) {
+    if (!(await stillStarting(sinceMs))) return 'glusterd exited while starting (see /var/log/glusterfs/glusterd.log)';
+    await sleep(200);
+  }
   for (;;) {
     const r = await gluster(['pool', 'list'], true, 10_000);
-    if (r.code === 0) return;
-    if (Date.now() > end) throw new Error(`glusterd does not answer: ${(r.stderr || r.stdout).trim()}`);
-    await new Promise((res) => setTimeout(res, 200));
+    if (r.code === 0) return undefined;
+    if (!(await stillStarting(sinceMs))) return `glusterd exited while starting: ${(r.stderr || r.stdout).trim()}`;
+    await sleep(200);
   }
 }
 
-export async function startGlusterd(): Promise<void> {
-  if (underSystemd()) await run('systemctl', ['enable', '--now', 'glusterd']);
-  else if (!(await glusterdPid())) spawnDetached('glusterd', ['-p', PID_FILE, '--log-level', 'INFO']);
-  await waitAnswering();
+function watch(onAnswer: () => Promise<void>): void {
+  const s = { sinceMs: Date.now(), done: false } as GlusterdStart & { done: boolean };
+  start = s;
+  void untilAnswering(s.sinceMs).then(async (failed) => {
+    if (failed) s.failed = failed;
+    else await onAnswer().catch(() => undefined);
+    s.done = true;
+  });
 }
 
-export async function restartGlusterd(): Promise<void> {
-  if (underSystemd()) { await run('systemctl', ['restart', 'glusterd']); await waitAnswering(); return; }
+/** Starts glusterd and returns at once: glusterdStart() tells whether it answers yet; onAnswer runs when it does. */
+export async function startGlusterd(onAnswer: () => Promise<void>): Promise<void> {
+  if (underSystemd()) await run('systemctl', ['enable', '--now', '--no-block', 'glusterd']);
+  // one may be initialising already, started by an agent killed since
+  else if (!(await glusterdPid()) && !(await initialisingGlusterd())) spawnDetached('glusterd', ['-p', PID_FILE, '--log-level', 'INFO']);
+  watch(onAnswer);
+}
+
+export async function restartGlusterd(onAnswer: () => Promise<void>): Promise<void> {
+  if (underSystemd()) { await run('systemctl', ['restart', '--no-block', 'glusterd']); watch(onAnswer); return; }
   const pid = await glusterdPid();
   if (pid) {
     process.kill(pid, 'SIGTERM');
@@ -75,7 +125,7 @@ export async function restartGlusterd(): Promise<void> {
     }
   }
   spawnDetached('glusterd', ['-p', PID_FILE, '--log-level', 'INFO']);
-  await waitAnswering();
+  watch(onAnswer);
 }
 
 export async function mtimeMs(path: string): Promise<number | null> {

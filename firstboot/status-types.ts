@@ -39,7 +39,12 @@ export interface NodeStatus {
   planDigest: string;
   leader: string | null;
   converged: boolean;
-  glusterd: { running: boolean; uuid?: string; peers: { name: string; connected: boolean; state: string }[] };
+  glusterd: {
+    running: boolean;
+    uuid?: string;
+    /** `names`: every name Gluster knows the peer by (older agents send `name` only). */
+    peers: { name: string; names?: string[]; connected: boolean; state: string }[];
+  };
   /** Bricks of this node prepared (disk formatted, mounted, brick directory present). */
   bricksReady: boolean;
   /** The bricks (`node:path`) of this node that are prepared: volumes form from ready replica sets. */

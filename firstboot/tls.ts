@@ -10,12 +10,25 @@ export const SECURE_ACCESS = '/var/lib/glusterd/secure-access';
 /** Debian's glusterfs is built with OpenSSL's directory, so it also looks here. */
 export const OPENSSL_DIR = '/usr/lib/ssl';
 
+// Every pass looks at the same few certificates (ours, the bundle, each member's): parse each once.
+const parsed = new Map<string, X509Certificate>();
+
+function certOf(pem: string): X509Certificate {
+  let c = parsed.get(pem);
+  if (!c) {
+    c = new X509Certificate(pem);
+    if (parsed.size > 256) parsed.clear();
+    parsed.set(pem, c);
+  }
+  return c;
+}
+
 export function fingerprint(pem: string): string {
-  return new X509Certificate(pem).fingerprint256;
+  return certOf(pem).fingerprint256;
 }
 
 export function commonName(pem: string): string | undefined {
-  return /CN\s*=\s*([^\n,]+)/.exec(new X509Certificate(pem).subject)?.[1]?.trim();
+  return /CN\s*=\s*([^\n,]+)/.exec(certOf(pem).subject)?.[1]?.trim();
 }
 
 export function splitPems(bundle: string): string[] {

@@ -33,6 +33,16 @@ function vmHwmKb(pid: number | undefined): number {
   try { return Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]); } catch { return NaN; }
 }
 
+/** CPU seconds of a process itself and of the children it waited for (CLI calls, mkfs, …), from /proc. */
+function cpuSecs(pid: number | undefined): { own: number; children: number } {
+  if (!pid) return { own: NaN, children: NaN };
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number);
+    return { own: (f[11] + f[12]) / 100, children: (f[13] + f[14]) / 100 };
+  } catch { return { own: NaN, children: NaN }; }
+}
+
 /** When (ms after t0) a node's agent log first shows a line matching `re`. */
 function logAt(h: Harness, name: string, re: RegExp, t0: number): number {
   for (const line of readFileSync(h.node(name).log, 'utf8').split('\n')) {
@@ -46,7 +56,7 @@ const PHASES: [string, RegExp][] = [
   ['pool', /step peers: done/], ['volume', /step volumes: done/], ['mounted', /step mounts: done/],
 ];
 
-interface AgentResult { ms: number; rssMb: number[]; restarts: number; phases: string; leaders: string[]; cliCalls: number }
+interface AgentResult { ms: number; rssMb: number[]; cpu: { own: number; children: number }; restarts: number; phases: string; leaders: string[]; cliCalls: number }
 
 async function agentRun(n: number): Promise<AgentResult> {
   const h = await Harness.create(names(n).map((name) => ({ name, disks: [{}] })), { id: 'pcf' });
@@ -61,6 +71,7 @@ async function agentRun(n: number): Promise<AgentResult> {
     }), 200);
     const ms = Date.now() - t0;
     const rssMb = names(n).map((name) => vmHwmKb(h.node(name).agent?.pid) / 1024);
+    const cpu = names(n).map((name) => cpuSecs(h.node(name).agent?.pid)).reduce((a, c) => ({ own: a.own + c.own, children: a.children + c.children }), { own: 0, children: 0 });
     // one pool with every node and one gv0 (the same volume everywhere), not two formations
     const ids = new Set<string>();
     for (const name of names(n)) {
@@ -75,7 +86,7 @@ async function agentRun(n: number): Promise<AgentResult> {
     const leader = leaders[0] ?? 'node1';
     const phases = PHASES.map(([label, re]) => `${label} ${secs(Math.max(...names(n).map((name) => logAt(h, name, re, t0))))}`).join(', ');
     const cliCalls = names(n).reduce((a, name) => a + (readFileSync(h.node(name).log, 'utf8').match(/ \$ gluster /g)?.length ?? 0), 0);
-    return { ms, rssMb, restarts: names(n).reduce((a, name) => a + h.node(name).restarts, 0), phases: `${phases} (leader ${leader})`, leaders, cliCalls };
+    return { ms, rssMb, cpu, restarts: names(n).reduce((a, name) => a + h.node(name).restarts, 0), phases: `${phases} (leader ${leader})`, leaders, cliCalls };
   } finally {
     // the hand run's teardown replaces the harness log copy: keep the agents' logs apart
     mkdirSync(`/tmp/pc-agent-bench-logs-${n}`, { recursive: true });
@@ -85,7 +96,7 @@ async function agentRun(n: number): Promise<AgentResult> {
 }
 
 /** The same formation by hand: bricks and TLS material prepared untimed, then the gluster part timed. */
-async function handRun(n: number, howto = false): Promise<{ ms: number }> {
+async function handRun(n: number, howto = false): Promise<{ ms: number; phases: string }> {
   const nodes = names(n);
   const h = await Harness.create(nodes.map((name) => ({ name, disks: [{}] })), { id: 'pcf' });
   try {
@@ -102,12 +113,19 @@ touch /var/lib/glusterd/secure-access`, hosts]);
     }
     for (const name of nodes) await h.on(name, 'sh', ['-c', 'cat > /etc/ssl/glusterfs.ca'], { input: certs.join('') });
     const t0 = Date.now();
+    const marks: string[] = [];
+    const mark = (label: string) => marks.push(`${label} ${secs(Date.now() - t0)}`);
     await Promise.all(nodes.map((name) => h.on(name, 'glusterd', ['-p', '/run/glusterd.pid'])));
     for (const name of nodes) await waitFor(`glusterd on ${name}`, 120_000, async () => (await h.gluster(name, ['pool', 'list'], true)).code === 0, 200);
+    mark('glusterd');
     for (const name of nodes.slice(1)) await h.gluster('node1', ['peer', 'probe', name]);
-    await waitFor('peers in cluster', 120_000, async () => ((await h.gluster('node1', ['pool', 'list'])).stdout.match(/\tConnected/g) ?? []).length === n, 200);
+    // every node must see every other one: glusterd checks each brick's host on every peer when
+    // staging the create ("Staging failed on node5. Error: Host node6 not connected")
+    for (const name of nodes) await waitFor(`peers in cluster on ${name}`, 120_000, async () => ((await h.gluster(name, ['pool', 'list'])).stdout.match(/\tConnected/g) ?? []).length === n, 200);
+    mark('pool');
     const bricks = nodes.map((name) => `${name}:/data/glusterfs/gv0/brick1/brick`);
     await h.gluster('node1', ['volume', 'create', 'gv0', 'replica', '3', ...bricks]);
+    mark('created');
     if (howto) {
       // the how-to's options, as the agent sets them: the virt group, libvirt-qemu ownership, sharding, quorum
       await h.gluster('node1', ['volume', 'set', 'gv0', 'group', 'virt']);
@@ -116,10 +134,13 @@ touch /var/lib/glusterd/secure-access`, hosts]);
     } else {
       await h.gluster('node1', ['volume', 'set', 'gv0', 'client.ssl', 'on', 'server.ssl', 'on', 'auth.ssl-allow', nodes.join(',')]);
     }
+    mark('options');
     await h.gluster('node1', ['volume', 'start', 'gv0']);
+    mark('started');
     await Promise.all(nodes.map((name) => h.on(name, 'mount', ['-t', 'glusterfs', `${name}:/gv0`, '/mnt/gv0'], { timeoutMs: 120_000 })));
     await Promise.all(nodes.map((name) => waitFor(`mount on ${name}`, 120_000, async () => (await h.on(name, 'stat', ['-t', '/mnt/gv0'], { allowFail: true })).code === 0, 200)));
-    return { ms: Date.now() - t0 };
+    mark('mounted');
+    return { ms: Date.now() - t0, phases: marks.join(', ') };
   } finally {
     await h.teardown();
   }
@@ -139,7 +160,8 @@ for (const n of SIZES) {
     runs.push({ agent: agent.ms, hand: hand.ms, howto: howto.ms });
     rows.push([`${n}`, RUNS > 1 ? `${r}` : '-', secs(agent.ms), secs(hand.ms), `${(agent.ms / hand.ms).toFixed(2)}x`, secs(howto.ms), `${(agent.ms / howto.ms).toFixed(2)}x`, `${Math.max(...agent.rssMb).toFixed(1)} MB`,
       `${agent.cliCalls}`, `${agent.restarts}`, agent.leaders.join(',') || '-', `${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`]);
-    notes.push(`${n} nodes${RUNS > 1 ? `, run ${r}` : ''}: phases done on every node, s after the last agent start: ${agent.phases}; per-node peak RSS ${agent.rssMb.map((x) => x.toFixed(1)).join(', ')} MB`);
+    notes.push(`${n} nodes${RUNS > 1 ? `, run ${r}` : ''}: phases done on every node, s after the last agent start: ${agent.phases}; per-node peak RSS ${agent.rssMb.map((x) => x.toFixed(1)).join(', ')} MB; CPU of all agents ${agent.cpu.own.toFixed(1)} s, of the commands they ran ${agent.cpu.children.toFixed(1)} s`);
+    notes.push(`${n} nodes${RUNS > 1 ? `, run ${r}` : ''}: hand floor phases: ${hand.phases}; with the how-to's options: ${howto.phases}`);
     console.log(`${n} nodes${RUNS > 1 ? `, run ${r}/${RUNS}` : ''}: agent ${secs(agent.ms)}, hand floor ${secs(hand.ms)}, hand with the how-to's options ${secs(howto.ms)}`);
   }
   if (RUNS > 1) {
@@ -153,7 +175,7 @@ console.log(`\n${head.map((x, i) => pad(x, widths[i])).join(' | ')}\n${widths.ma
 for (const r of rows) console.log(r.map((x, i) => pad(x, widths[i])).join(' | '));
 console.log(`\n${notes.join('\n')}`);
 console.log('\nagent: from the last agent start until gv0 is started and mounted on every node (one pool, one gv0 checked)');
-console.log('hand floor: glusterd start, peer probe, volume create + TLS options, start, mount, typed in the same harness');
+console.log('hand floor: glusterd start, peer probe (until every node sees all the others), volume create + TLS options, start, mount, typed in the same harness');
 console.log('hand + how-to options: the same with the options the agent sets (group virt, owner uid/gid, shard, quorum, TLS)');
 console.log('both use the gluster CLI as the agent does (no geo-replication probe per call); the median ratio is the median of the runs\' ratios');
 console.log('targets: 3 nodes ≤ 30 s and within 2x of the hand floor; peak RSS ≤ 60 MB');

@@ -1,8 +1,8 @@
 // Scale-out with real glusterd: a formed 3-node cluster (gv0 replica 3, TLS on) is joined by
 // three nodes built from a newer plan. The old nodes adopt the plan, trust the newcomers'
-// certificates (restarting glusterd, bricks and mounts that read the old CA bundle), the
-// leader adds a whole replica set and rebalances: gv0 becomes 2 x 3, and files written before
-// and after are readable through the mounts of old and new nodes alike.
+// certificates (glusterd, bricks and mounts read the CA bundle per connection: nothing is
+// restarted for them), the leader adds a whole replica set and rebalances: gv0 becomes 2 x 3,
+// and files written before and after are readable through the mounts of old and new nodes alike.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Harness } from './harness/cluster.js';
 import { planFor, testConfig } from './harness/plan.js';
@@ -37,6 +37,8 @@ describe('agent: scale-out from 3 to 6 nodes', () => {
   }, 360_000);
 
   it('absorbs three new nodes: gv0 becomes 2 x 3 distributed-replicate and is rebalanced', async () => {
+    const glusterdPids = async () => Promise.all(OLD.map(async (n) => (await h.on(n, 'cat', ['/run/glusterd.pid'])).stdout.trim()));
+    const pidsBefore = await glusterdPids();
     for (const n of NEW) await h.addNode({ name: n, disks: [{}] }, 10 + Number(n.slice(4)));
     const { plan, joinKey } = planFor(cfgFor(ALL));
     for (const n of NEW) h.writeAgentConfig(n, plan, joinKey);
@@ -56,6 +58,8 @@ describe('agent: scale-out from 3 to 6 nodes', () => {
       ids.add(/Volume ID: (\S+)/.exec((await h.gluster(n, ['volume', 'info', 'gv0'])).stdout)?.[1] ?? '?');
     }
     expect(ids.size).toBe(1);
+    // the old nodes trusted the newcomers without restarting glusterd
+    expect(await glusterdPids()).toEqual(pidsBefore);
     for (const n of ALL) {
       expect(h.snapshot(n)!.planNodes).toEqual(ALL);
       expect((await h.on(n, 'grep', ['-c', 'BEGIN CERTIFICATE', '/etc/ssl/glusterfs.ca'])).stdout.trim()).toBe('6');

@@ -13,6 +13,7 @@ import { listDisks, matches, mkfsXfsArgs, thinPoolSizes } from '../firstboot/dis
 import { managedBlock, withManagedBlock } from '../firstboot/fsx.js';
 import { parseVolumeDefaults, parseVolumeInfo } from '../firstboot/gluster.js';
 import { extensionProblem } from '../firstboot/plan-adopt.js';
+import { missingLinks, type MeshNode } from '../firstboot/steps/peers.js';
 import { deriveJoinKey, deriveKeyId } from '../src/plan/keys.js';
 import { planFor, testConfig } from './harness/plan.js';
 
@@ -126,9 +127,13 @@ describe('gluster volume info --xml', () => {
     const xml = `<cliOutput><opRet>0</opRet><volInfo><volumes><volume><name>gv0</name><id>x</id><status>1</status><statusStr>Started</statusStr><typeStr>Replicate</typeStr><replicaCount>3</replicaCount><arbiterCount>1</arbiterCount>
       <bricks><brick uuid="u1">n1:/b<name>n1:/b</name><hostUuid>u1</hostUuid><isArbiter>0</isArbiter></brick><brick uuid="u3">n3:/b<name>n3:/b</name><hostUuid>u3</hostUuid><isArbiter>1</isArbiter></brick></bricks>
       <optCount>1</optCount><options><option><name>auth.ssl-allow</name><value>n1,n2,n3</value></option></options></volume><count>1</count></volumes></volInfo></cliOutput>`;
-    expect(parseVolumeInfo(xml)).toEqual([{ name: 'gv0', started: true, type: 'Replicate', replica: 3, arbiterCount: 1,
+    expect(parseVolumeInfo(xml)).toEqual([{ name: 'gv0', started: true, neverStarted: false, type: 'Replicate', replica: 3, arbiterCount: 1,
       bricks: [{ name: 'n1:/b', host: 'n1', path: '/b', arbiter: false }, { name: 'n3:/b', host: 'n3', path: '/b', arbiter: true }],
       options: { 'auth.ssl-allow': 'n1,n2,n3' } }]);
+    // created, never started (0) and stopped (2): only the first holds no data yet
+    for (const [status, started, neverStarted] of [['0', false, true], ['2', false, false]] as const) {
+      expect(parseVolumeInfo(xml.replace('<status>1</status>', `<status>${status}</status>`))[0]).toMatchObject({ started, neverStarted });
+    }
   });
 });
 
@@ -250,5 +255,26 @@ describe('leader choice', () => {
         if (selfLeaders.length) expect(selfLeaders[0]).toBe('node1');
       }
     }
+  });
+});
+
+describe('peer mesh before a volume create or add-brick', () => {
+  const node = (name: string, sees?: [string[], boolean][]): MeshNode => ({ name, names: [name, `${name}.lan`, `10.0.0.${name.slice(4)}`], ...(sees ? { sees: sees.map(([names, up]) => ({ names, up })) } : {}) });
+
+  it('a full mesh has no gaps, whichever name or address each side knows the other by', () => {
+    expect(missingLinks([
+      node('node1', [[['node2'], true], [['node3.lan'], true]]),
+      node('node2', [[['10.0.0.1'], true], [['node3'], true]]),
+      node('node3', [[['10.0.0.1', 'node1'], true], [['node2.lan'], true]]),
+    ])).toEqual([]);
+  });
+
+  it('names each link that is down or missing from one end, and a member whose view is unknown', () => {
+    expect(missingLinks([
+      node('node1', [[['node2'], true], [['node3'], true]]),
+      node('node2', [[['node1'], true], [['node3'], false]]),
+      node('node3', [[['node1'], true]]),
+      node('node4'),
+    ])).toEqual(['node1 → node4', 'node2 → node3', 'node2 → node4', 'node3 → node2', 'node3 → node4', 'node4 (no status)']);
   });
 });

@@ -6,7 +6,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import type { BrickPlan } from '../../src/plan/types.js';
 import { boundary } from '../crash.js';
 import { lvmRows, lvmTag, nextBrickAction, parseLvs, type BrickAction, type BrickObserved, type FsSeen, type LvmObserved } from '../brick-plan.js';
-import { ARBITER_DISK_ID, busyDevices, fsUuid, mkfsXfsArgs, mountedAt, probeSignatures, resolveDisk, thinPoolSizes } from '../disks.js';
+import { ARBITER_DISK_ID, type Signature, busyDevices, mkfsXfsArgs, mountedAt, probeSignatures, resolveDisk, thinPoolSizes } from '../disks.js';
 import { run } from '../exec.js';
 import { fstabLine, setFstabLine } from '../fstab.js';
 import { mountFromFstab } from '../mount.js';
@@ -52,10 +52,11 @@ async function observeLvm(device: string, b: BrickPlan): Promise<LvmObserved> {
   };
 }
 
-async function fsOn(target: string): Promise<FsSeen | null> {
+/** `known`: the signatures of `target` when already probed (a brick formatted directly on its disk). */
+async function fsOn(target: string, known?: Signature[]): Promise<FsSeen | null> {
   if (!(await exists(target))) return null;
-  const sig = (await probeSignatures(target)).find((x) => x.kind !== 'partition-table');
-  return { type: sig?.kind ?? null, uuid: sig ? (await fsUuid(target)) ?? null : null };
+  const sig = (known ?? (await probeSignatures(target))).find((x) => x.kind !== 'partition-table');
+  return { type: sig?.kind ?? null, uuid: sig?.uuid ?? null };
 }
 
 /** Mount points whose thin LV could not be created in this agent's life: the pool is rebuilt. */
@@ -65,12 +66,13 @@ async function observeBrick(b: BrickPlan, intent: DiskIntent, device: string): P
   const lvm = intent.layout === 'lvm-thin' ? await observeLvm(device, b) : undefined;
   const thin = lvm?.lvs.find((x) => x.name === b.lv);
   const active = !lvm || (thin?.attr[0] === 'V' && thin.attr[4] === 'a');
+  const onDevice = await probeSignatures(device);
   return {
     layout: lvm ? 'lvm-thin' : 'xfs',
     device,
-    deviceSignature: (await probeSignatures(device))[0]?.kind ?? null,
+    deviceSignature: onDevice[0]?.kind ?? null,
     ...(lvm ? { lvm } : {}),
-    fs: active ? await fsOn(lvm ? `/dev/${b.vg}/${b.lv}` : device) : null,
+    fs: active ? await (lvm ? fsOn(`/dev/${b.vg}/${b.lv}`) : fsOn(device, onDevice)) : null,
     fstabOk: (await fstabLine(b.mountPoint)) === fstabFor(intent.uuid, b),
     mounted: await mountedAt(b.mountPoint),
     brickDir: await exists(b.path),

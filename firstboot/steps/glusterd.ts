@@ -1,63 +1,54 @@
-// glusterd must run, and must have been (re)started after management TLS was switched on and
-// after the CA bundle last changed: it reads both only when it starts.
+// glusterd must run, and must have been (re)started after management TLS was switched on: it
+// reads secure-access only when it starts. The CA bundle it reads again for every connection it
+// makes or accepts, so members whose certificates arrive later need no restart.
 import { boundary } from '../crash.js';
-import { glusterdPid, mtimeMs, processStartMs, restartGlusterd, startGlusterd } from '../service.js';
-import { CA, SECURE_ACCESS } from '../tls.js';
+import { glusterdPid, glusterdStart, mtimeMs, processStartMs, restartGlusterd, startGlusterd } from '../service.js';
+import { SECURE_ACCESS } from '../tls.js';
 import type { Step } from './step.js';
-import { createHash } from 'node:crypto';
 import { readText, writeDurable } from '../fsx.js';
 
 // What the glusterd we started last was started with (in /run: gone after a reboot, as is glusterd).
 const STARTED_WITH = '/run/personal-cloud/glusterd-started.json';
 
-async function caDigest(): Promise<string> {
-  return createHash('sha256').update((await readText(CA)) ?? '').digest('hex');
-}
-
 async function staleBy(): Promise<string | null> {
   const pid = await glusterdPid();
   if (!pid) return 'not running';
-  const rec = JSON.parse((await readText(STARTED_WITH)) ?? '{}') as { pid?: number; ca?: string; secure?: boolean };
-  if (rec.pid === pid) {
-    if (!rec.secure && (await mtimeMs(SECURE_ACCESS)) !== null) return 'management TLS enabled after glusterd started';
-    return rec.ca === (await caDigest()) ? null : `${CA} changed after glusterd started`;
-  }
-  // started by someone else (systemd at boot): judge by file times, with slack for the
+  const rec = JSON.parse((await readText(STARTED_WITH)) ?? '{}') as { pid?: number; secure?: boolean };
+  if (rec.pid === pid) return !rec.secure && (await mtimeMs(SECURE_ACCESS)) !== null ? 'management TLS enabled after glusterd started' : null;
+  // started by someone else (systemd at boot): judge by the file's time, with slack for the
   // one-second resolution of the boot time the process start is computed from
-  const started = await processStartMs(pid);
-  for (const f of [SECURE_ACCESS, CA]) {
-    const m = await mtimeMs(f);
-    if (m !== null && m > started + 1500) return `${f} changed after glusterd started`;
-  }
-  return null;
+  const m = await mtimeMs(SECURE_ACCESS);
+  return m !== null && m > (await processStartMs(pid)) + 1500 ? 'management TLS enabled after glusterd started' : null;
 }
 
 async function record(): Promise<void> {
   const pid = await glusterdPid();
-  await writeDurable(STARTED_WITH, JSON.stringify({ pid, ca: await caDigest(), secure: (await mtimeMs(SECURE_ACCESS)) !== null }), 0o600);
+  await writeDurable(STARTED_WITH, JSON.stringify({ pid, secure: (await mtimeMs(SECURE_ACCESS)) !== null }), 0o600);
 }
+
+/** After a start that failed, the next one waits this long (glusterd's log says why). */
+const RETRY_MS = 30_000;
 
 export const glusterdStep: Step = {
   name: 'glusterd',
   async check(ctx) {
-    if (!ctx.obs.cert) return { ok: false, waiting: true, detail: 'waiting for TLS material' };
-    // glusterd reads the CA bundle only at start: give every planned member a little time to
-    // show up first, so a normal formation needs no restart (late nodes cost one restart each)
-    const trusted = ctx.obs.caTrusts.length;
-    if (!(await glusterdPid()) && trusted < ctx.plan.nodes.length && Date.now() - ctx.agentStartMs < ctx.env.formGraceSeconds * 1000) {
-      return { ok: false, waiting: true, detail: `waiting for members' certificates (${trusted} of ${ctx.plan.nodes.length}) before starting glusterd` };
-    }
+    // started before management TLS is on, it would have to be restarted
+    if (!ctx.obs.cert || (await mtimeMs(SECURE_ACCESS)) === null) return { ok: false, waiting: true, detail: 'waiting for TLS material' };
+    const start = glusterdStart();
+    if (start && !start.failed) return { ok: false, waiting: true, detail: `starting, not answering yet (${Math.round((Date.now() - start.sinceMs) / 1000)} s)` };
     const why = await staleBy();
+    if (why && start?.failed) return { ok: false, detail: `${start.failed}; next try ${Math.max(0, Math.round((start.sinceMs + RETRY_MS - Date.now()) / 1000))} s after the last` };
     return why ? { ok: false, detail: why } : { ok: true, detail: 'running' };
   },
   async apply(ctx) {
-    const c = await glusterdStep.check(ctx);
-    if (c.ok || c.waiting) return false;
+    if (!ctx.obs.cert || (await mtimeMs(SECURE_ACCESS)) === null) return false;
+    const start = glusterdStart();
+    if (start && (!start.failed || Date.now() - start.sinceMs < RETRY_MS)) return false;
     const why = await staleBy();
-    const ca = await caDigest();
-    if (why === 'not running') await startGlusterd();
-    else if (why) await restartGlusterd();
-    if (ca === (await caDigest())) await record();
+    if (!why) return false;
+    // the pid is known once it answers (it forks after initialising)
+    if (why === 'not running') await startGlusterd(record);
+    else await restartGlusterd(record);
     boundary('glusterd:start');
   },
 };

@@ -6,10 +6,13 @@ import { fingerprint } from '../tls.js';
 import type { Ctx, Step } from './step.js';
 
 /** Gluster shows a peer by the name it was probed with, or (on the probed side) by reverse lookup or address. */
+function namesOf(ctx: Ctx, name: string): string[] {
+  return [name, ctx.plan.nodes.find((n) => n.name === name)?.fqdn, ctx.members.peers.get(name)?.address].filter((x): x is string => Boolean(x));
+}
+
 function peerOf(ctx: Ctx, name: string) {
-  const addr = ctx.members.peers.get(name)?.address;
-  const fqdn = ctx.plan.nodes.find((n) => n.name === name)?.fqdn;
-  return ctx.obs.peers.find((p) => p.names.some((x) => x === name || x === fqdn || x === addr));
+  const names = namesOf(ctx, name);
+  return ctx.obs.peers.find((p) => p.names.some((x) => names.includes(x)));
 }
 
 const isAddress = (s: string) => /^[0-9.]+$|:/.test(s);
@@ -18,6 +21,32 @@ export function inPool(ctx: Ctx, name: string): boolean {
   if (name === ctx.self.name) return true;
   const p = peerOf(ctx, name);
   return Boolean(p && p.state === 'Peer in Cluster' && p.connected);
+}
+
+/** One pool member: the names Gluster may show for it, and its own view of its peers (if known). */
+export interface MeshNode { name: string; names: string[]; sees?: { names: string[]; up: boolean }[] }
+
+/** The links of a pool not up as seen from their first end ("node3 → node2"). */
+export function missingLinks(pool: MeshNode[]): string[] {
+  return pool.flatMap((from) => from.sees
+    ? pool.filter((to) => to !== from && !from.sees!.some((p) => p.up && p.names.some((x) => to.names.includes(x)))).map((to) => `${from.name} → ${to.name}`)
+    : [`${from.name} (no status)`]);
+}
+
+/**
+ * missingLinks of our pool, by the members' own reports: glusterd checks every new brick's host
+ * on every peer when staging a create or add-brick, and a peer that fails it leaves the volume
+ * id on the bricks that passed.
+ */
+export function meshGaps(ctx: Ctx): string[] {
+  const up = (p: { connected: boolean; state: string }) => p.connected && p.state === 'Peer in Cluster';
+  return missingLinks(ctx.plan.nodes.map((n) => n.name).filter((name) => inPool(ctx, name)).map((name) => ({
+    name,
+    names: namesOf(ctx, name),
+    sees: name === ctx.self.name
+      ? ctx.obs.peers.map((p) => ({ names: p.names, up: up(p) }))
+      : ctx.members.get(name)?.remote?.glusterd.peers.map((p) => ({ names: p.names ?? [p.name], up: up(p) })),
+  })));
 }
 
 /** A member the leader can probe now: its glusterd runs with TLS material that trusts us and we trust it. */

@@ -7,8 +7,8 @@ import { gluster, groupOptions, normOption, volumeDefaults, volumeInfo, type Vol
 import { log } from '../log.js';
 import { replicaSets } from '../plan-adopt.js';
 import { glusterdPid } from '../service.js';
-import { inPool } from './peers.js';
-import type { Ctx, Step } from './step.js';
+import { inPool, meshGaps } from './peers.js';
+import { NeedsAttention, type Ctx, type Step } from './step.js';
 
 
 function brickReady(ctx: Ctx, ref: string): boolean {
@@ -92,7 +92,8 @@ export const volumesStep: Step = {
       const info = ctx.obs.volumes.find((x) => x.name === v.name);
       if (!info) {
         const notReady = sets(ctx, v).flatMap((x) => x.bricks).filter((b) => !brickReady(ctx, b));
-        notes.push(`${v.name}: not created${notReady.length ? ` (bricks not ready: ${notReady.join(' ')})` : ''}`);
+        const gaps = ctx.leader === ctx.self.name && !notReady.length ? meshGaps(ctx) : [];
+        notes.push(`${v.name}: not created${notReady.length ? ` (bricks not ready: ${notReady.join(' ')})` : ''}${gaps.length ? ` (peers not yet connected to each other: ${gaps.join(', ')})` : ''}`);
         waiting ||= ctx.leader !== ctx.self.name;
         continue;
       }
@@ -128,35 +129,46 @@ export const volumesStep: Step = {
         }
         const elsewhere = ctx.members.live().find((m) => !inPool(ctx, m.name) && m.remote!.volumes.some((x) => x.name === v.name && x.exists));
         if (elsewhere) { log.warn(`not creating ${v.name}: ${elsewhere.name} (outside our pool) already has one; waiting to be absorbed`); continue; }
+        if (meshGaps(ctx).length) continue;
         acted = true;
-        // our view is a pass old (and a leader that took over may not have seen it at all):
-        // glusterd's "already exists" counts as created
-        const bricks = ready.flatMap((x) => x.bricks);
+        // Created with one replica set: options are set while it has few bricks (each key rebuilds
+        // every brick's volfile on every peer), the other sets are added before the first start.
+        // Our view is a pass old (and a leader that took over may not have seen it at all):
+        // glusterd's "already exists" counts as created.
+        const bricks = ready[0].bricks;
         const r = await gluster(['volume', 'create', v.name, ...createArgs(v), ...bricks, ...(needsForce(ctx, bricks) ? ['force'] : [])], true, 120_000);
-        if (r.code !== 0 && !/already exists/i.test(r.stdout + r.stderr)) throw new Error(`volume create ${v.name}: ${(r.stderr || r.stdout).trim()}`);
+        const out = (r.stderr || r.stdout).trim();
+        if (r.code !== 0 && /already part of a volume/i.test(r.stdout + r.stderr)) {
+          // glusterd marks bricks while staging and does not unmark them when a later peer fails
+          throw new NeedsAttention(`volume create ${v.name}: ${out} — left by an earlier create that failed part-way; if that brick holds no data, remove the mark on its node: setfattr -x trusted.glusterfs.volume-id BRICK`);
+        }
+        if (r.code !== 0 && !/already exists/i.test(r.stdout + r.stderr)) throw new Error(`volume create ${v.name}: ${out}`);
         boundary('volumes:create');
         info = await volumeInfo(v.name);
         if (!info) throw new Error(`volume ${v.name}: not found after volume create`);
-      } else {
-        const add = s.filter((x) => x.ready && !x.present);
-        if (add.length) {
-          const bricks = add.flatMap((x) => x.bricks);
-          acted = true;
-          if (!ctx.state.data.rebalancePending.includes(v.name)) { ctx.state.data.rebalancePending.push(v.name); await ctx.state.save(); }
-          await gluster(['volume', 'add-brick', v.name, ...createArgs(v), ...bricks, ...(needsForce(ctx, bricks) ? ['force'] : [])], false, 120_000);
-          boundary('volumes:add-brick');
-          info = (await volumeInfo(v.name))!;
-        }
       }
       const d = await optionDiff(ctx, v, info);
-      if (d.length || !info.started || ctx.state.data.rebalancePending.includes(v.name)) acted = true;
-      if (d.length) { await gluster(['volume', 'set', v.name, ...d.flat()], false, 120_000); boundary('volumes:options'); }
+      if (d.length) { acted = true; await gluster(['volume', 'set', v.name, ...d.flat()], false, 120_000); boundary('volumes:options'); }
+      const add = sets(ctx, v, info).filter((x) => x.ready && !x.present);
+      if (add.length && meshGaps(ctx).length) {
+        if (info.neverStarted) continue; // started now, the sets added later would need a rebalance
+      } else if (add.length) {
+        const bricks = add.flatMap((x) => x.bricks);
+        acted = true;
+        // a volume never started holds no data: nothing to rebalance
+        if (!info.neverStarted && !ctx.state.data.rebalancePending.includes(v.name)) { ctx.state.data.rebalancePending.push(v.name); await ctx.state.save(); }
+        await gluster(['volume', 'add-brick', v.name, ...createArgs(v), ...bricks, ...(needsForce(ctx, bricks) ? ['force'] : [])], false, 120_000);
+        boundary('volumes:add-brick');
+        info = (await volumeInfo(v.name))!;
+      }
       if (!info.started) {
+        acted = true;
         const r = await gluster(['volume', 'start', v.name], true, 120_000);
         if (r.code !== 0 && !/already started/i.test(r.stdout + r.stderr)) throw new Error(`volume start ${v.name}: ${(r.stderr || r.stdout).trim()}`);
         boundary('volumes:start');
       }
       if (ctx.state.data.rebalancePending.includes(v.name)) {
+        acted = true;
         const r = await gluster(['volume', 'rebalance', v.name, 'start'], true, 120_000);
         if (r.code !== 0 && !/already|in progress/i.test(r.stdout + r.stderr)) throw new Error(`rebalance ${v.name}: ${(r.stderr || r.stdout).trim()}`);
         boundary('volumes:rebalance');
