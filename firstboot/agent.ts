@@ -92,7 +92,11 @@ export class Agent {
       handlers: {
         // a restarted agent answers only once it has looked at the node: an empty first answer
         // would tell the leader this node's bricks and glusterd just vanished
-        status: async (_from, body) => { await this.observedOnce; if ((body as { heal?: boolean } | null)?.heal) await this.refreshHeal(5_000); return this.status(); },
+        status: async (_from, body) => {
+          await this.observedOnce;
+          if ((body as { heal?: boolean } | null)?.heal) { await this.refreshHeal(5_000); return this.status(); }
+          return this.recentStatus();
+        },
         plan: async () => this.plan,
         ...haHandlers({ key: this.cfg.key, node: () => this.cfg.node.name, plan: () => this.plan, stateDir: this.env.stateDir }),
       },
@@ -273,6 +277,14 @@ export class Agent {
   private async snapshot(): Promise<void> {
     const dir = join(this.env.stateDir);
     try { await writeFile(join(dir, 'status.json'), `${JSON.stringify(await this.status(), null, 2)}\n`, { mode: 0o600 }); } catch (e) { log.debug(`status snapshot: ${(e as Error).message}`); }
+  }
+
+  private statusCache?: { at: number; status: Promise<NodeStatus> };
+
+  /** Every member polls every member twice a second while forming: answer them from one status per 250 ms. */
+  private recentStatus(): Promise<NodeStatus> {
+    if (!this.statusCache || Date.now() - this.statusCache.at > 250) this.statusCache = { at: Date.now(), status: this.status() };
+    return this.statusCache.status;
   }
 
   async status(): Promise<NodeStatus> {

@@ -71,13 +71,14 @@ export function managedBlock(text: string): string[] | null {
 export async function readProc(path: string): Promise<string> {
   const h = await open(path, 'r');
   try {
+    // read often (mountinfo for every status answer): no zero-filled buffer per read
     const chunks: Buffer[] = [];
     for (;;) {
-      const buf = Buffer.alloc(65536);
+      const buf = Buffer.allocUnsafe(65536);
       const { bytesRead } = await h.read(buf, 0, buf.length, null);
       if (!bytesRead) break;
       chunks.push(buf.subarray(0, bytesRead));
     }
-    return Buffer.concat(chunks).toString('utf8');
+    return chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
   } finally { await h.close(); }
 }

@@ -106,7 +106,10 @@ export const volumesStep: Step = {
         if (ctx.state.data.rebalancePending.includes(v.name)) notes.push(`${v.name}: rebalance to start`);
       }
       if (!info.started) notes.push(`${v.name}: not started`);
-      if (missingReady) notes.push(`${v.name}: ${missingReady} replica set(s) to add`);
+      if (missingReady) {
+        const gaps = ctx.leader === ctx.self.name ? meshGaps(ctx) : [];
+        notes.push(`${v.name}: ${missingReady} replica set(s) to add${gaps.length ? ` (once peers are connected to each other: ${gaps.join(', ')})` : ''}`);
+      }
       if (missingWait) { notes.push(`${v.name}: ${missingWait} replica set(s) wait for their nodes`); waiting = true; }
     }
     if (!notes.length) return { ok: true, detail: replicated(ctx).map((v) => `${v.name} ${ctx.obs.volumes.find((x) => x.name === v.name)?.type}`).join(', ') };
