@@ -24,7 +24,7 @@ import { foldersStep } from './steps/folders.js';
 import { glusterdStep } from './steps/glusterd.js';
 import { hostsStep } from './steps/hosts.js';
 import { mountsStep } from './steps/mounts.js';
-import { peersStep } from './steps/peers.js';
+import { namesOf, peersStep } from './steps/peers.js';
 import { NeedsAttention, type Ctx, type Observed, type Step } from './steps/step.js';
 import { tlsStep } from './steps/tls.js';
 import { volumesStep } from './steps/volumes.js';
@@ -155,17 +155,14 @@ export class Agent {
   }
 
   private computeLeader(): void {
-    const names = (name: string) => {
-      const n = this.plan.nodes.find((x) => x.name === name);
-      return [name, n?.fqdn, this.members.peers.get(name)?.address].filter(Boolean) as string[];
-    };
+    const ctx = this.ctx();
     const live = new Set(this.members.live().map((m) => m.name));
     // peers in any state: a node being probed sees its prober as "Accepted peer request" first,
     // and must not take itself for its pool's leader meanwhile. A peer whose glusterd is
     // disconnected (restarting, busy) but whose agent answers still leads: else a survivor that
     // briefly lost the leader's glusterd would probe and create volumes beside it
     const selfPool = this.plan.nodes.map((n) => n.name).filter((name) => name === this.cfg.node.name || this.obs.peers.some((p) =>
-      (p.connected || live.has(name)) && p.names.some((x) => names(name).includes(x))));
+      (p.connected || live.has(name)) && p.names.some((x) => namesOf(ctx, name).includes(x))));
     const choice = chooseLeader({
       self: this.cfg.node.name,
       planNodes: this.plan.nodes.map((n) => n.name),

@@ -52,12 +52,10 @@ function socketListening(path: string): Promise<boolean> {
  */
 export interface GlusterdStart { sinceMs: number; failed?: string }
 
-let start: (GlusterdStart & { done: boolean }) | null = null;
+let start: GlusterdStart | null = null;
 
 /** The start in progress, or the last one if it failed; null once it answered. */
-export function glusterdStart(): GlusterdStart | null {
-  return start && (!start.done || start.failed) ? { sinceMs: start.sinceMs, ...(start.failed ? { failed: start.failed } : {}) } : null;
-}
+export const glusterdStart = (): GlusterdStart | null => start;
 
 /**
  * A glusterd process of this node without a pid file yet (initialising). By mount namespace: the
@@ -96,12 +94,12 @@ async function untilAnswering(sinceMs: number): Promise<string | undefined> {
 }
 
 function watch(onAnswer: () => Promise<void>): void {
-  const s = { sinceMs: Date.now(), done: false } as GlusterdStart & { done: boolean };
+  const s: GlusterdStart = { sinceMs: Date.now() };
   start = s;
   void untilAnswering(s.sinceMs).then(async (failed) => {
-    if (failed) s.failed = failed;
-    else await onAnswer().catch(() => undefined);
-    s.done = true;
+    if (failed) { s.failed = failed; return; }
+    await onAnswer().catch(() => undefined);
+    if (start === s) start = null;
   });
 }
 

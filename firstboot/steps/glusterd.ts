@@ -4,7 +4,7 @@
 import { boundary } from '../crash.js';
 import { glusterdPid, glusterdStart, mtimeMs, processStartMs, restartGlusterd, startGlusterd } from '../service.js';
 import { SECURE_ACCESS } from '../tls.js';
-import type { Step } from './step.js';
+import type { Ctx, Step } from './step.js';
 import { readText, writeDurable } from '../fsx.js';
 
 // What the glusterd we started last was started with (in /run: gone after a reboot, as is glusterd).
@@ -26,14 +26,16 @@ async function record(): Promise<void> {
   await writeDurable(STARTED_WITH, JSON.stringify({ pid, secure: (await mtimeMs(SECURE_ACCESS)) !== null }), 0o600);
 }
 
+// started before management TLS is on, it would have to be restarted
+const tlsReady = async (ctx: Ctx) => Boolean(ctx.obs.cert) && (await mtimeMs(SECURE_ACCESS)) !== null;
+
 /** After a start that failed, the next one waits this long (glusterd's log says why). */
 const RETRY_MS = 30_000;
 
 export const glusterdStep: Step = {
   name: 'glusterd',
   async check(ctx) {
-    // started before management TLS is on, it would have to be restarted
-    if (!ctx.obs.cert || (await mtimeMs(SECURE_ACCESS)) === null) return { ok: false, waiting: true, detail: 'waiting for TLS material' };
+    if (!(await tlsReady(ctx))) return { ok: false, waiting: true, detail: 'waiting for TLS material' };
     const start = glusterdStart();
     if (start && !start.failed) return { ok: false, waiting: true, detail: `starting, not answering yet (${Math.round((Date.now() - start.sinceMs) / 1000)} s)` };
     const why = await staleBy();
@@ -41,7 +43,7 @@ export const glusterdStep: Step = {
     return why ? { ok: false, detail: why } : { ok: true, detail: 'running' };
   },
   async apply(ctx) {
-    if (!ctx.obs.cert || (await mtimeMs(SECURE_ACCESS)) === null) return false;
+    if (!(await tlsReady(ctx))) return false;
     const start = glusterdStart();
     if (start && (!start.failed || Date.now() - start.sinceMs < RETRY_MS)) return false;
     const why = await staleBy();

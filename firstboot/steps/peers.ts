@@ -6,7 +6,7 @@ import { fingerprint } from '../tls.js';
 import type { Ctx, Step } from './step.js';
 
 /** Gluster shows a peer by the name it was probed with, or (on the probed side) by reverse lookup or address. */
-function namesOf(ctx: Ctx, name: string): string[] {
+export function namesOf(ctx: Ctx, name: string): string[] {
   return [name, ctx.plan.nodes.find((n) => n.name === name)?.fqdn, ctx.members.peers.get(name)?.address].filter((x): x is string => Boolean(x));
 }
 
@@ -17,10 +17,12 @@ function peerOf(ctx: Ctx, name: string) {
 
 const isAddress = (s: string) => /^[0-9.]+$|:/.test(s);
 
+const inCluster = (p: { connected: boolean; state: string }) => p.connected && p.state === 'Peer in Cluster';
+
 export function inPool(ctx: Ctx, name: string): boolean {
   if (name === ctx.self.name) return true;
   const p = peerOf(ctx, name);
-  return Boolean(p && p.state === 'Peer in Cluster' && p.connected);
+  return Boolean(p && inCluster(p));
 }
 
 /** One pool member: the names Gluster may show for it, and its own view of its peers (if known). */
@@ -39,13 +41,12 @@ export function missingLinks(pool: MeshNode[]): string[] {
  * id on the bricks that passed.
  */
 export function meshGaps(ctx: Ctx): string[] {
-  const up = (p: { connected: boolean; state: string }) => p.connected && p.state === 'Peer in Cluster';
   return missingLinks(ctx.plan.nodes.map((n) => n.name).filter((name) => inPool(ctx, name)).map((name) => ({
     name,
     names: namesOf(ctx, name),
     sees: name === ctx.self.name
-      ? ctx.obs.peers.map((p) => ({ names: p.names, up: up(p) }))
-      : ctx.members.get(name)?.remote?.glusterd.peers.map((p) => ({ names: p.names ?? [p.name], up: up(p) })),
+      ? ctx.obs.peers.map((p) => ({ names: p.names, up: inCluster(p) }))
+      : ctx.members.get(name)?.remote?.glusterd.peers.map((p) => ({ names: p.names ?? [p.name], up: inCluster(p) })),
   })));
 }
 
