@@ -2,7 +2,7 @@
 // key. A beacon only says "an agent for this cluster may be at this address"; admission still
 // needs the challenge-response of channel.ts, so a replayed beacon gains nothing.
 import { createSocket, type Socket } from 'node:dgram';
-import { beaconMac, keyIdOf, macEqual } from './auth.js';
+import { beaconMac, keyIdOf, macEqual } from '../core/auth.js';
 import { log } from './log.js';
 
 export interface Beacon { v: 1; cluster: string; node: string; port: number; keyId: string; t: number }

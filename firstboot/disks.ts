@@ -2,7 +2,7 @@
 // lay it out. Nothing here wipes a disk that carries any signature unless the selector says
 // `wipe: true` — or the disk carries the signature this agent itself recorded it would write.
 import { readdir, readFile, realpath } from 'node:fs/promises';
-import type { DiskMatch, DiskSelector } from '../src/config/types.js';
+import type { DiskMatch, DiskSelector } from '../core/config-types.js';
 import { run } from './exec.js';
 import { readProc } from './fsx.js';
 

@@ -1,6 +1,6 @@
 // Where the agent keeps things and how it talks. Paths can be redirected by environment for
 // debugging; the namespace harness uses the real paths inside each node's mount namespace.
-import { AGENT_CONFIG_DIR, AGENT_STATE_DIR } from '../src/render/agent-files.js';
+import { AGENT_CONFIG_DIR, AGENT_PORT, AGENT_STATE_DIR, MULTICAST_GROUP } from '../core/paths.js';
 
 export interface AgentEnv {
   configDir: string;
@@ -15,9 +15,6 @@ export interface AgentEnv {
   /** Fault injection for tests: SIGKILL self at named step boundaries (see crash.ts). */
   crashAt?: string;
 }
-
-export const AGENT_PORT = 7447;
-export const MULTICAST_GROUP = '239.255.74.47';
 
 function num(v: string | undefined, dflt: number): number {
   const n = v === undefined || v === '' ? NaN : Number(v);

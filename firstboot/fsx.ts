@@ -32,12 +32,7 @@ export async function writeDurable(path: string, data: string | Buffer, mode = 0
   }
 }
 
-export async function readText(path: string): Promise<string | null> {
-  try { return await readFile(path, 'utf8'); } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
-}
+export { readText } from '../core/read-text.js';
 
 const BEGIN = '# BEGIN personal-cloud (managed by personal-cloud-agent; edits inside are replaced)';
 const END = '# END personal-cloud';

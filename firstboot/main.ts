@@ -4,19 +4,20 @@
 //   status [--json] ask the running agent (authenticated, local) for its status
 //   vm …, node drain|resume   the HA cluster's VMs, as `personal-cloud vm|node` on the admin machine
 import { join } from 'node:path';
+import { AGENT_SCRIPT_PATH, CLI_WRAPPER } from '../core/paths.js';
 import { parseArgs } from 'node:util';
-import { UserError } from '../src/util/errors.js';
+import { UserError } from '../core/errors.js';
 import { Agent } from './agent.js';
-import { call } from './channel.js';
-import { ConfigError, loadAgentConfig } from './config.js';
+import { call } from '../core/channel.js';
+import { ConfigError, loadAgentConfig } from '../core/agent-config.js';
 import { agentEnv } from './env.js';
 import { readText, writeDurable } from './fsx.js';
 import { log } from './log.js';
-import { formatStatus } from './status-format.js';
-import type { HaStatus } from './ha/api.js';
-import { formatHa } from './ha/format.js';
-import type { NodeStatus } from './status-types.js';
-import { CLI_WRAPPER, cliWrapper, INSTALLED_AGENT, nodeHelp, nodeRequest, runNode, runVm, TARGET_HELP, TARGET_OPTIONS, VM_OPTIONS, vmHelp, vmRequest, type AgentTarget } from './virt/cli.js';
+import { formatStatus } from '../core/status-format.js';
+import type { HaStatus } from '../core/ha-status.js';
+import { formatHa } from '../core/ha-format.js';
+import type { NodeStatus } from '../core/status-types.js';
+import { cliWrapper, nodeHelp, nodeRequest, runNode, runVm, TARGET_HELP, TARGET_OPTIONS, VM_OPTIONS, vmHelp, vmRequest, type AgentTarget } from '../core/vm-cli.js';
 
 const HELP = `Usage: personal-cloud-agent <command>
 
@@ -96,8 +97,8 @@ async function main(argv: string[]): Promise<number> {
     agent.stop();
     return ok ? 0 : 3;
   }
-  if (process.argv[1] === INSTALLED_AGENT && (await readText(CLI_WRAPPER)) !== cliWrapper(INSTALLED_AGENT)) {
-    await writeDurable(CLI_WRAPPER, cliWrapper(INSTALLED_AGENT), 0o755).catch((e) => log.warn(`${CLI_WRAPPER}: ${(e as Error).message}`));
+  if (process.argv[1] === AGENT_SCRIPT_PATH && (await readText(CLI_WRAPPER)) !== cliWrapper(AGENT_SCRIPT_PATH)) {
+    await writeDurable(CLI_WRAPPER, cliWrapper(AGENT_SCRIPT_PATH), 0o755).catch((e) => log.warn(`${CLI_WRAPPER}: ${(e as Error).message}`));
   }
   const stop = (sig: string) => { log.info(`${sig}: stopping`); agent.stop(); };
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -1,9 +1,9 @@
 // Who else is out there: static addresses from the plan plus signed beacons, each checked by
 // challenge-response before it counts. Refusals (wrong key, bad proof) are kept for status.
-import type { Plan } from '../src/plan/types.js';
-import { call, CallError } from './channel.js';
+import type { Plan } from '../core/plan-types.js';
+import { call, CallError } from '../core/channel.js';
 import { log } from './log.js';
-import type { MemberStatus, NodeStatus, RefusalStatus } from './status-types.js';
+import type { MemberStatus, NodeStatus, RefusalStatus } from '../core/status-types.js';
 
 export interface Member extends MemberStatus {
   port: number;

@@ -2,7 +2,7 @@
 // peer's plan replaces ours only if it *extends* it — same cluster and key, every node we
 // know unchanged, every replica set we know still present — so nothing we built is undone.
 import { createHash } from 'node:crypto';
-import type { Plan } from '../src/plan/types.js';
+import type { Plan } from '../core/plan-types.js';
 
 export function planDigest(plan: Plan): string {
   return createHash('sha256').update(JSON.stringify(plan)).digest('hex').slice(0, 16);

@@ -1,5 +1,5 @@
 import { commands } from './commands/index.js';
-import { EXIT, UserError } from './util/errors.js';
+import { EXIT, UserError } from '../core/errors.js';
 
 const VERSION = '0.1.0';
 

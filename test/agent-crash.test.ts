@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Harness } from './harness/cluster.js';
 import { planFor, testConfig } from './harness/plan.js';
 import { sh, waitFor } from './harness/sh.js';
-import type { NodeStatus } from '../firstboot/status-types.js';
+import type { NodeStatus } from '../core/status-types.js';
 
 const NODES = ['node1', 'node2', 'node3'];
 let h: Harness;

@@ -4,10 +4,10 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { keyIdOf } from '../firstboot/auth.js';
+import { keyIdOf } from '../core/auth.js';
 import { nextBrickAction, parseLvs, type BrickObserved, type BrickWant } from '../firstboot/brick-plan.js';
 import { chooseLeader, type LeaderMember, type LeaderView } from '../firstboot/leader.js';
-import { call, CallError, startChannelServer, type Refusal } from '../firstboot/channel.js';
+import { call, CallError, startChannelServer, type Refusal } from '../core/channel.js';
 import { decodeBeacon, encodeBeacon } from '../firstboot/discovery.js';
 import { listDisks, matches, mkfsXfsArgs, thinPoolSizes } from '../firstboot/disks.js';
 import { managedBlock, withManagedBlock } from '../firstboot/fsx.js';

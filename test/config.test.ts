@@ -17,7 +17,7 @@ import { checkPasswordHash, checkSecret, checkSshKey } from '../src/config/forma
 import { exampleConfig } from '../src/config/example.js';
 import { plan } from '../src/plan/plan.js';
 import { generateSecret } from '../src/plan/keys.js';
-import { EXIT, UserError } from '../src/util/errors.js';
+import { EXIT, UserError } from '../core/errors.js';
 import { validateCommand } from '../src/commands/validate.js';
 import { schemaCommand } from '../src/commands/schema.js';
 import { initCommand } from '../src/commands/init.js';

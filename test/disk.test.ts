@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { deriveJoinKey } from '../src/plan/keys.js';
 import { plan as makePlan } from '../src/plan/plan.js';
-import type { Plan } from '../src/plan/types.js';
+import type { Plan } from '../core/plan-types.js';
 import { diskIdentity } from '../src/disk/ids.js';
 import { attachLoop, Teardown } from '../src/disk/host.js';
 import { defaultCacheDir, imageBasePackages, rootfsKey } from '../src/disk/rootfs.js';

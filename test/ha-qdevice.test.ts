@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseQuorumtool, type HaStatus } from '../firstboot/ha/api.js';
+import { parseQuorumtool } from '../firstboot/ha/api.js';
+import type { HaStatus } from '../core/ha-status.js';
 import { confMembers } from '../firstboot/ha/corosync-conf.js';
 import { parseQdeviceTool, parseQnetdTool, pemBody } from '../firstboot/ha/quorum-device.js';
 import { FENCE_AGENT, HaCluster, slugDir } from './harness/ha-cluster.js';

@@ -12,7 +12,7 @@ import { extractDebData, readArMembers, readDebControl } from '../src/installer/
 import { Cache, defaultCacheDir } from '../src/installer/cache.js';
 import { releaseFromDiskInfo } from '../src/installer/base-iso.js';
 import { fetchCommand } from '../src/commands/fetch.js';
-import { EXIT, UserError } from '../src/util/errors.js';
+import { EXIT, UserError } from '../core/errors.js';
 import { silentProgress, type Progress } from '../src/util/progress.js';
 import { archiveSnapshot, sharedInstaller, SHARED_INSTALLER_CACHE, type ArchiveSnapshot } from './helpers/installer-cache.js';
 import { startMirror, type MirrorServer, type Route } from './helpers/installer-server.js';

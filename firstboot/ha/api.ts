@@ -1,29 +1,19 @@
 // The HA operations of the agent's authenticated channel: secrets for joining nodes (sealed),
 // HA status (quorum, resources, where each VM runs) and VM / node requests from the CLI.
-import type { Plan } from '../../src/plan/types.js';
-import type { Handler } from '../channel.js';
+import type { Plan } from '../../core/plan-types.js';
+import type { Handler } from '../../core/channel.js';
 import { run } from '../exec.js';
-import { handleNode, handleVm, vmList, type NodeRequest, type VmInfo, type VmRequest } from '../virt/vm.js';
-import { crmMon, type PcmkState } from './pcmk.js';
+import { handleNode, handleVm, vmList } from '../virt/vm.js';
+import type { NodeRequest, VmInfo, VmRequest } from '../../core/vm-types.js';
+import { crmMon } from './pcmk.js';
 import { serveSecrets } from './secrets.js';
 import { haReadiness } from '../steps/ha.js';
 import { DAEMONS, running } from './procs.js';
 import { qdeviceState } from './qdevice.js';
 import { qnetdClients, serveQnetdCa, serveQnetdSign } from './qnetd.js';
-import { qnetdNode, type QnetdClient } from './quorum-device.js';
+import { qnetdNode } from './quorum-device.js';
+import type { HaStatus } from '../../core/ha-status.js';
 
-export interface HaStatus {
-  node: string;
-  enabled: boolean;
-  corosync: { running: boolean; quorate?: boolean; expectedVotes?: number; totalVotes?: number; members?: string[]; qdevice?: QdeviceVote; error?: string };
-  /** On the node running corosync-qnetd (ha.qdevice names it): the members connected and their votes. */
-  qnetd?: { running: boolean; clients?: QnetdClient[]; error?: string };
-  pacemaker: (PcmkState & { ok: true }) | { ok: false; error: string };
-  vms: VmInfo[];
-}
-
-/** The quorum device's vote as corosync-quorumtool shows it, plus corosync-qdevice-tool's connection state. */
-export interface QdeviceVote { votes: number; state?: string; host?: string }
 
 export function parseQuorumtool(out: string): HaStatus['corosync'] {
   const num = (k: string) => { const m = new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(out); return m ? Number(m[1]) : undefined; };

@@ -2,11 +2,11 @@
 // sealed with the join key (cluster.json); the agent opens them into one 0600 file per BMC
 // and a 0700 script that prints it (fence_ipmilan's password_script), so no password is
 // ever on a command line, in the CIB, in a log or in an image in plaintext.
-import { BMC_SEAL } from '../../src/plan/ha.js';
-import type { Plan } from '../../src/plan/types.js';
+import { BMC_SEAL } from '../../core/seal.js';
+import type { Plan } from '../../core/plan-types.js';
 import { mkdir } from 'node:fs/promises';
 import { readText, writeDurable } from '../fsx.js';
-import { unseal } from './seal.js';
+import { unseal } from '../../core/seal.js';
 
 export const BMC_DIR = '/etc/personal-cloud/bmc';
 export const bmcPasswordFile = (node: string) => `${BMC_DIR}/${node}.password`;

@@ -1,6 +1,7 @@
 // Pacemaker configuration as CIB XML fragments (applied with cibadmin): cluster properties
 // suited to VMs, fencing devices from the plan, and one VirtualDomain primitive per VM.
-import type { Plan } from '../../src/plan/types.js';
+import { VM_OP_TIMEOUT_S } from '../../core/vm-types.js';
+import type { Plan } from '../../core/plan-types.js';
 import { bmcPasswordScript } from './bmc.js';
 import { clusterNodes } from './quorum-device.js';
 
@@ -60,7 +61,6 @@ export function fenceDevices(plan: Plan): FenceDevice[] {
 
 export const vmResourceId = (vm: string) => `vm-${vm}`;
 
-export const VM_OP_TIMEOUT_S = 180;
 
 export interface VmResourceOptions {
   configPath: string;

@@ -1,6 +1,6 @@
 // corosync.conf from the plan and the admitted members: knet with crypto on, one link per
 // configured network, votequorum (+ a quorum device for 2-node clusters).
-import type { NodePlan, Plan } from '../../src/plan/types.js';
+import type { NodePlan, Plan } from '../../core/plan-types.js';
 
 export const COROSYNC_CONF = '/etc/corosync/corosync.conf';
 export const COROSYNC_AUTHKEY = '/etc/corosync/authkey';

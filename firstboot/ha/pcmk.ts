@@ -1,5 +1,6 @@
 // Reading and changing the Pacemaker cluster: crm_mon's XML for state, cibadmin for config.
 import { run } from '../exec.js';
+import type { PcmkResource, PcmkState } from '../../core/ha-status.js';
 
 export function attrs(tag: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -7,9 +8,6 @@ export function attrs(tag: string): Record<string, string> {
   return out;
 }
 
-export interface PcmkNode { name: string; online: boolean; standby: boolean; unclean: boolean }
-export interface PcmkResource { id: string; agent: string; role: string; active: boolean; failed: boolean; nodes: string[]; targetRole?: string }
-export interface PcmkState { dc: string | null; quorate: boolean; nodes: PcmkNode[]; resources: PcmkResource[]; fencing: { target: string; action: string; status: string; completed?: string }[] }
 
 export function parseCrmMon(xml: string): PcmkState {
   const dcTag = /<current_dc\s[^>]*>/.exec(xml)?.[0];

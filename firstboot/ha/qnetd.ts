@@ -3,14 +3,15 @@
 // channel for the members: 'qnetd-ca' (the CA certificate) and 'qnetd-sign' (signs a member's
 // certificate request). Nothing goes over ssh; only agents proving the join key reach them.
 import { existsSync } from 'node:fs';
+import type { QnetdClient } from '../../core/ha-status.js';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Plan } from '../../src/plan/types.js';
+import type { Plan } from '../../core/plan-types.js';
 import { run } from '../exec.js';
 import { log } from '../log.js';
 import { DAEMONS, running, startDaemon, underSystemd } from './procs.js';
-import { clusterNodes, NICK, parseQnetdTool, qnetdNode, QNETD_CA_FILE, QNETD_DB, type QnetdClient } from './quorum-device.js';
+import { clusterNodes, NICK, parseQnetdTool, qnetdNode, QNETD_CA_FILE, QNETD_DB } from './quorum-device.js';
 
 const certutilHas = async (db: string, nick: string) => (await run('certutil', ['-L', '-d', db, '-n', nick], { allowFail: true, timeoutMs: 30_000 })).code === 0;
 

@@ -2,7 +2,8 @@
 // names, typically the arbiter), which nodes are corosync members (all the others), and what
 // corosync-qdevice-tool / corosync-qnetd-tool report. Pure: the daemons live in qnetd.ts and
 // qdevice.ts.
-import type { NodePlan, Plan } from '../../src/plan/types.js';
+import type { NodePlan, Plan } from '../../core/plan-types.js';
+import type { QnetdClient } from '../../core/ha-status.js';
 
 /** corosync-qnetd's NSS database: its CA, its server certificate, the certificates it signed. */
 export const QNETD_DB = '/etc/corosync/qnetd/nssdb';
@@ -59,7 +60,6 @@ function hostOf(a: string): string {
 }
 
 /** vote: the vote qnetd gives that member now (ACK, NACK, …). */
-export interface QnetdClient { cluster: string; nodeId: number; address?: string; vote?: string }
 
 /** `corosync-qnetd-tool -l`: the members connected to qnetd, per cluster, with the vote each gets. */
 export function parseQnetdTool(out: string): QnetdClient[] {

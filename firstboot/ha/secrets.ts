@@ -5,13 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { call } from '../channel.js';
-import { loadAgentConfig } from '../config.js';
+import { call } from '../../core/channel.js';
+import { loadAgentConfig } from '../../core/agent-config.js';
 import { run } from '../exec.js';
 import { readText, writeDurable } from '../fsx.js';
 import { log } from '../log.js';
 import type { Ctx } from '../steps/step.js';
-import { seal, unseal, type Sealed } from './seal.js';
+import { seal, unseal, type Sealed } from '../../core/seal.js';
 
 export interface HaSecrets { authkey: string /* base64, 256 bytes */; caKey: string; caCert: string }
 

@@ -3,7 +3,7 @@
 // one action at a time as brick-plan.ts decides from what is on the disk now.
 import { randomUUID } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
-import type { BrickPlan } from '../../src/plan/types.js';
+import type { BrickPlan } from '../../core/plan-types.js';
 import { boundary } from '../crash.js';
 import { lvmRows, lvmTag, nextBrickAction, parseLvs, type BrickAction, type BrickObserved, type FsSeen, type LvmObserved } from '../brick-plan.js';
 import { ARBITER_DISK_ID, type Signature, busyDevices, mkfsXfsArgs, mountedAt, probeSignatures, resolveDisk, thinPoolSizes } from '../disks.js';

@@ -1,6 +1,6 @@
 // Folders on the mounted volumes for libvirt (vm, iso), owned by libvirt-qemu, mode 0770.
 import { chmod, chown, mkdir, stat } from 'node:fs/promises';
-import { LIBVIRT_QEMU_ID } from '../../src/plan/plan.js';
+import { LIBVIRT_QEMU_ID } from '../../core/ids.js';
 import { boundary } from '../crash.js';
 import { mountedAt } from '../disks.js';
 import type { Ctx, Step } from './step.js';

@@ -1,7 +1,7 @@
 // Client mounts on every node: the replicated volumes over FUSE from fstab (_netdev, with the
 // other members as backup volfile servers), the local volume as a bind mount of its brick.
 import { mkdir } from 'node:fs/promises';
-import type { VolumePlan } from '../../src/plan/types.js';
+import type { VolumePlan } from '../../core/plan-types.js';
 import { boundary } from '../crash.js';
 import { mountedAt } from '../disks.js';
 import { fstabLine, setFstabLine } from '../fstab.js';

@@ -1,4 +1,4 @@
-import type { NodePlan, Plan } from '../../src/plan/types.js';
+import type { NodePlan, Plan } from '../../core/plan-types.js';
 import type { AgentEnv } from '../env.js';
 import type { Peer, VolumeInfo } from '../gluster.js';
 import type { Members } from '../members.js';

@@ -1,6 +1,6 @@
 // The leader creates, configures and starts the replicated volumes, and grows them by whole
 // replica sets when nodes arrive later (then rebalances). Everyone else waits for it.
-import type { VolumePlan } from '../../src/plan/types.js';
+import type { VolumePlan } from '../../core/plan-types.js';
 import { boundary } from '../crash.js';
 import { ARBITER_DISK_ID } from '../disks.js';
 import { gluster, groupOptions, normOption, volumeDefaults, volumeInfo, type VolumeInfo } from '../gluster.js';

@@ -1,7 +1,7 @@
 // libvirt configuration as the how-to does it, plus what HA needs: libvirtd listens for TLS
 // only (client certificates from the cluster CA, no TCP without auth), QEMU migrates over TLS,
 // storage pools per volume folder, one libvirt network per Open vSwitch bridge.
-import type { BridgeConfig } from '../../src/config/types.js';
+import type { BridgeConfig } from '../../core/config-types.js';
 import { esc } from '../ha/cib.js';
 
 export const LIBVIRTD_CONF = '/etc/libvirt/libvirtd.conf';

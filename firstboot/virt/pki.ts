@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NodePlan } from '../../src/plan/types.js';
+import type { NodePlan } from '../../core/plan-types.js';
 import { run } from '../exec.js';
 import { readText, writeDurable } from '../fsx.js';
 import type { HaSecrets } from '../ha/secrets.js';

@@ -4,39 +4,16 @@
 // restarts. Pacemaker with fencing is what keeps a VM from running on two nodes at once.
 import { chown, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LIBVIRT_QEMU_ID } from '../../src/plan/plan.js';
-import type { Plan } from '../../src/plan/types.js';
+import { LIBVIRT_QEMU_ID } from '../../core/ids.js';
+import { VM_OP_TIMEOUT_S, type NodeRequest, type VmCreate, type VmInfo, type VmRequest } from '../../core/vm-types.js';
+import type { Plan } from '../../core/plan-types.js';
 import { run } from '../exec.js';
 import { writeDurable } from '../fsx.js';
-import { cibDelete, cibQuery, crmMon, whereRuns, type PcmkState } from '../ha/pcmk.js';
-import { VM_OP_TIMEOUT_S, vmPrimitiveXml, vmResourceId } from '../ha/cib.js';
+import { cibDelete, cibQuery, crmMon, whereRuns } from '../ha/pcmk.js';
+import type { PcmkState } from '../../core/ha-status.js';
+import { vmPrimitiveXml, vmResourceId } from '../ha/cib.js';
 import { domainXml } from './libvirt-conf.js';
 
-export interface VmCreate {
-  name: string;
-  memoryMiB?: number;
-  vcpus?: number;
-  diskSize?: string; // qemu-img size, e.g. 10G
-  kernel?: string;
-  initrd?: string;
-  cmdline?: string;
-  cdrom?: string;
-  networks?: string[];
-  /** 'qemu' (TCG) where the hosts have no KVM. */
-  domainType?: 'kvm' | 'qemu';
-  /** Pacemaker's start/stop/migrate timeout in seconds (default VM_OP_TIMEOUT_S). */
-  opTimeoutS?: number;
-}
-
-export interface VmInfo { name: string; resource: string; role: string; targetRole?: string; nodes: string[]; failed: boolean }
-
-export type VmRequest =
-  | { action: 'create'; vm: VmCreate }
-  | { action: 'list' }
-  | { action: 'start' | 'stop' | 'remove'; name: string; deleteDisk?: boolean }
-  | { action: 'migrate'; name: string; node: string };
-
-export type NodeRequest = { action: 'drain' | 'resume'; node: string };
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

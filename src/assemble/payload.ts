@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
-import type { DiskSelector } from '../config/types.js';
-import type { NodePlan, Plan } from '../plan/types.js';
+import type { DiskSelector } from '../../core/config-types.js';
+import type { NodePlan, Plan } from '../../core/plan-types.js';
 import { agentFiles } from '../render/agent-files.js';
 import { renderNodePreseed, type PreseedOptions } from '../render/preseed.js';
 import { SYSTEM_FILES_DIR, systemFiles } from '../render/system-files.js';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { projectPath } from '../util/paths.js';
 import type { CpioEntry } from './cpio.js';
 

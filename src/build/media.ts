@@ -1,7 +1,7 @@
 import { appendFile, copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { buildEfiImage } from '../write/efi-image.js';
 import { join } from 'node:path';
-import type { Plan } from '../plan/types.js';
+import type { Plan } from '../../core/plan-types.js';
 import { cpioArchive, gzipDeterministic } from '../assemble/cpio.js';
 import { payloadEntries, type AgentBundle } from '../assemble/payload.js';
 import { nodeMenu, renderGrubCfg, renderIsolinuxCfg, renderReadme, universalMenu, type BootMenu, type ConsoleKind } from '../render/boot-menu.js';

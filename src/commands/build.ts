@@ -11,7 +11,7 @@ import { buildPxe, pxeHostLoaders } from '../pxe/build-pxe.js';
 import { resolveInstaller } from '../installer/resolve.js';
 import { BOOT_FILES } from '../write/boot-files.js';
 import { writeManifest, type ManifestInput } from '../write/manifest.js';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { createProgress } from '../util/progress.js';
 import { projectPath } from '../util/paths.js';

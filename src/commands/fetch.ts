@@ -1,7 +1,7 @@
 import type { Command } from './command.js';
 import { parseCommandArgs, writeJson } from './command.js';
-import { RELEASES, type Release } from '../config/types.js';
-import { EXIT, UserError } from '../util/errors.js';
+import { RELEASES, type Release } from '../../core/config-types.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { createProgress } from '../util/progress.js';
 import { DEFAULT_MIRROR, defaultCacheDir, resolveInstaller } from '../installer/resolve.js';
 

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from './command.js';
 import { parseCommandArgs } from './command.js';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { generateSecret } from '../plan/keys.js';
 import { exampleConfig } from '../config/example.js';

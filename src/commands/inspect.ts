@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { readCpio, type CpioRecord } from '../assemble/cpio-read.js';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { run } from '../util/exec.js';
 import { parseCommandArgs, writeJson, type Command } from './command.js';
 

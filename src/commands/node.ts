@@ -2,8 +2,8 @@
 // standby, which live-migrates every VM off it; resume lets it run VMs again (they stay put).
 import type { Command } from './command.js';
 import { parseCommandArgs } from './command.js';
-import { EXIT } from '../util/errors.js';
-import { nodeHelp, nodeRequest, runNode } from '../../firstboot/virt/cli.js';
+import { EXIT } from '../../core/errors.js';
+import { nodeHelp, nodeRequest, runNode } from '../../core/vm-cli.js';
 import { resolveTarget, TARGET_HELP, TARGET_OPTIONS } from './vm.js';
 
 export const nodeCommand: Command = {

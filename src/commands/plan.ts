@@ -1,11 +1,11 @@
 import type { Command } from './command.js';
 import { parseCommandArgs, writeJson } from './command.js';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { loadConfig } from '../config/load.js';
 import { formatIssue } from '../config/validate.js';
 import { describeSelector } from '../config/size.js';
 import { plan as makePlan } from '../plan/plan.js';
-import type { NodePlan, Plan } from '../plan/types.js';
+import type { NodePlan, Plan } from '../../core/plan-types.js';
 
 const help = `Usage: personal-cloud plan [FILE] [--node NAME] [--json]
 

@@ -7,7 +7,7 @@ import { deriveJoinKey } from '../plan/keys.js';
 import { plan as makePlan } from '../plan/plan.js';
 import { agentFiles, type RenderedFile } from '../render/agent-files.js';
 import { renderNodePreseed } from '../render/preseed.js';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { parseCommandArgs, writeJson, type Command } from './command.js';
 

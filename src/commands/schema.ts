@@ -1,6 +1,6 @@
 import type { Command } from './command.js';
 import { parseCommandArgs, writeJson } from './command.js';
-import { EXIT } from '../util/errors.js';
+import { EXIT } from '../../core/errors.js';
 import { clusterSchema } from '../config/schema.js';
 
 export const schemaCommand: Command = {

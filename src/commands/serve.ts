@@ -3,7 +3,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { broadcastOf, probeDhcp } from '../pxe/dhcp-probe.js';
 import { networkOf, renderDnsmasqConf, type DnsmasqOptions } from '../pxe/dnsmasq.js';
 import { ClientTable, parseDnsmasqLine } from '../pxe/dnsmasq-log.js';

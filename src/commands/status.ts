@@ -6,13 +6,13 @@ import { parseCommandArgs, writeJson } from './command.js';
 import { loadConfig } from '../config/load.js';
 import { deriveJoinKey } from '../plan/keys.js';
 import { plan as makePlan } from '../plan/plan.js';
-import { EXIT, UserError } from '../util/errors.js';
-import { call, CallError } from '../../firstboot/channel.js';
-import { AGENT_PORT } from '../../firstboot/env.js';
-import { formatStatus } from '../../firstboot/status-format.js';
-import type { NodeStatus } from '../../firstboot/status-types.js';
-import type { HaStatus } from '../../firstboot/ha/api.js';
-import { formatHa } from '../../firstboot/ha/format.js';
+import { EXIT, UserError } from '../../core/errors.js';
+import { call, CallError } from '../../core/channel.js';
+import { AGENT_PORT } from '../../core/paths.js';
+import { formatStatus } from '../../core/status-format.js';
+import type { NodeStatus } from '../../core/status-types.js';
+import type { HaStatus } from '../../core/ha-status.js';
+import { formatHa } from '../../core/ha-format.js';
 
 const HELP = `Usage: personal-cloud status --config cluster.yaml [--json] [--node NAME] [--port N] [--timeout SECONDS]
 

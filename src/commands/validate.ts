@@ -1,9 +1,9 @@
 import type { Command } from './command.js';
 import { parseCommandArgs, writeJson } from './command.js';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { readConfigText } from '../config/load.js';
 import { formatIssue, validateConfigText, type ConfigIssue } from '../config/validate.js';
-import type { ClusterConfig } from '../config/types.js';
+import type { ClusterConfig } from '../../core/config-types.js';
 
 const help = `Usage: personal-cloud validate [FILE…] [--json]
 

@@ -7,10 +7,10 @@ import { parseCommandArgs } from './command.js';
 import { loadConfig } from '../config/load.js';
 import { deriveJoinKey } from '../plan/keys.js';
 import { plan as makePlan } from '../plan/plan.js';
-import { EXIT, UserError } from '../util/errors.js';
-import { loadAgentConfig } from '../../firstboot/config.js';
-import { AGENT_CONFIG_DIR } from '../render/agent-files.js';
-import { runVm, TARGET_HELP as CHANNEL_HELP, TARGET_OPTIONS as CHANNEL_OPTIONS, VM_OPTIONS, vmHelp, vmRequest, type AgentTarget } from '../../firstboot/virt/cli.js';
+import { EXIT, UserError } from '../../core/errors.js';
+import { loadAgentConfig } from '../../core/agent-config.js';
+import { AGENT_CONFIG_DIR } from '../../core/paths.js';
+import { runVm, TARGET_HELP as CHANNEL_HELP, TARGET_OPTIONS as CHANNEL_OPTIONS, VM_OPTIONS, vmHelp, vmRequest, type AgentTarget } from '../../core/vm-cli.js';
 
 export const TARGET_OPTIONS = { config: { type: 'string', short: 'c' }, 'agent-dir': { type: 'string' }, ...CHANNEL_OPTIONS } as const;
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { blockDeviceInfo, disksInUse } from '../write/block-device.js';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { sha256File } from '../util/hash.js';
 import { run } from '../util/exec.js';
 import { createProgress } from '../util/progress.js';

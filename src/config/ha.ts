@@ -2,7 +2,7 @@
 // HA keys (ring1_address, bmc). Defaults: HA on, diskless SBD on /dev/watchdog. A 2-node
 // cluster needs a quorum device; running without fencing needs a loudly named opt-out.
 import { isScalar, type Node } from 'yaml';
-import type { BridgeConfig, FencingConfig, HaConfig, NodeAddress } from './types.js';
+import type { BridgeConfig, FencingConfig, HaConfig, NodeAddress } from '../../core/config-types.js';
 import { checkHostname, checkHostOrAddress, parseIPv4 } from './formats.js';
 import { join, type Entry, type Reader } from './yaml-reader.js';
 

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
-import { EXIT, UserError } from '../util/errors.js';
-import type { ClusterConfig } from './types.js';
+import { EXIT, UserError } from '../../core/errors.js';
+import type { ClusterConfig } from '../../core/config-types.js';
 import { formatIssue, validateConfigText, type ConfigIssue } from './validate.js';
 
 /** A cluster description is a few KiB; anything far larger is the wrong file (an ISO, a log). */

@@ -1,4 +1,4 @@
-import type { DiskMatch, DiskSelector } from './types.js';
+import type { DiskMatch, DiskSelector } from '../../core/config-types.js';
 
 // Disk sizes as printed on the label: decimal units (a "500G" disk has ~500·10⁹ bytes, which is
 // only ~466 GiB), so `>=500G` matches the disk the user bought. Binary units need the "i".

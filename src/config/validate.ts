@@ -4,8 +4,8 @@
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import type {
   BrickLayout, ClusterConfig, DiskMatch, DiskSelector, NodeAddress, NodeConfig, Release, UserConfig, VolumeConfig, VolumeName,
-} from './types.js';
-import { RELEASES } from './types.js';
+} from '../../core/config-types.js';
+import { RELEASES } from '../../core/config-types.js';
 import {
   checkDomain, checkHostOrAddress, checkHostname, checkKeyboard, checkLocale, checkMac, checkPasswordHash, checkProxyUrl,
   checkSecret, checkSshKey, checkTimezone, checkUnixName, checkUrl, formatIPv4, normalizeMac, parseIPv4, subnetOf,

@@ -2,8 +2,8 @@
 import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentBundle } from '../assemble/payload.js';
-import type { Plan } from '../plan/types.js';
-import { EXIT, UserError } from '../util/errors.js';
+import type { Plan } from '../../core/plan-types.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { run } from '../util/exec.js';
 import { sha256File } from '../util/hash.js';
 import type { Progress } from '../util/progress.js';

@@ -7,7 +7,7 @@ import { loadConfig } from '../config/load.js';
 import { formatIssue } from '../config/validate.js';
 import { deriveJoinKey } from '../plan/keys.js';
 import { plan as makePlan } from '../plan/plan.js';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { createProgress } from '../util/progress.js';
 import { writeManifest } from '../write/manifest.js';

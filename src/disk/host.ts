@@ -3,7 +3,7 @@
 // or Ctrl-C, so a failed build leaves no mount or loop device behind.
 import { execa } from 'execa';
 import { execFileSync } from 'node:child_process';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { run } from '../util/exec.js';
 
 /** host tool → the Debian package that has it */

@@ -4,7 +4,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile, chmod, chown, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { NodePlan, Plan } from '../plan/types.js';
+import type { NodePlan, Plan } from '../../core/plan-types.js';
 import { LATE_GROUPS } from '../render/preseed.js';
 import type { AgentBundle } from '../assemble/payload.js';
 import { run } from '../util/exec.js';

@@ -1,8 +1,9 @@
 // What a preinstalled node disk holds on top of the shared base tree: the same facts the
 // installer writes (netcfg, user-setup, grub-installer, late.sh), rendered from the plan.
 // Pure: the builder writes these files into the mounted image; tests read them directly.
-import type { NodePlan, Plan } from '../plan/types.js';
-import { agentFiles, AGENT_CONFIG_DIR, type RenderedFile } from '../render/agent-files.js';
+import type { NodePlan, Plan } from '../../core/plan-types.js';
+import { agentFiles, type RenderedFile } from '../render/agent-files.js';
+import { AGENT_CONFIG_DIR, AGENT_SCRIPT_PATH, AGENT_UNIT_PATH } from '../../core/paths.js';
 import { INSTALLED_KERNEL_OPTS } from '../render/preseed.js';
 import { systemFiles } from '../render/system-files.js';
 import type { AgentBundle } from '../assemble/payload.js';
@@ -11,8 +12,6 @@ export { INSTALLED_KERNEL_OPTS };
 
 /** The node's LAN interface gets a stable name, so /etc/network/interfaces can name it. */
 export const LAN_IFACE = 'lan0';
-export const AGENT_SCRIPT_PATH = '/usr/lib/personal-cloud/personal-cloud-agent.mjs';
-export const AGENT_UNIT_PATH = '/etc/systemd/system/personal-cloud-agent.service';
 export const HOSTKEYS_UNIT = 'personal-cloud-ssh-hostkeys.service';
 export const GROW_ROOT_UNIT = 'personal-cloud-grow-root.service';
 

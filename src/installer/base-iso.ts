@@ -4,8 +4,8 @@
 import { chmod, mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { RELEASES, type Release } from '../config/types.js';
-import { EXIT, UserError } from '../util/errors.js';
+import { RELEASES, type Release } from '../../core/config-types.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { sha256 } from '../util/hash.js';
 import type { Cache } from './cache.js';
 import { checkKernelAndInitrd } from './netboot.js';

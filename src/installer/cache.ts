@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { sha256, sha256File } from '../util/hash.js';
 

@@ -9,7 +9,7 @@ import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import tar from 'tar-stream';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { parseStanzas, type Stanza } from './packages-index.js';
 
 export interface ArMember { name: string; offset: number; size: number }

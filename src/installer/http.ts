@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import type { Progress } from '../util/progress.js';
 
 /** The mirror (or proxy) could not be reached at all: no HTTP response came back. */

@@ -1,7 +1,7 @@
 // The installer source for a build: a local dir/.deb, a base ISO, or the netboot package from
 // the archive (with the cache for offline builds).
 import { stat } from 'node:fs/promises';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { resolveBaseIso } from './base-iso.js';
 import { Cache } from './cache.js';
 import { netbootFromLocalDeb, netbootFromLocalDir, resolveNetboot } from './netboot.js';

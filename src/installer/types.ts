@@ -1,4 +1,4 @@
-import type { Release } from '../config/types.js';
+import type { Release } from '../../core/config-types.js';
 import type { Progress } from '../util/progress.js';
 
 export interface ResolveOptions {

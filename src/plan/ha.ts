@@ -1,12 +1,11 @@
 // The HA part of the plan: fencing, quorum device, knet links, bridges. Defaults: diskless
 // SBD on the hardware watchdog; a 2-node cluster needs a quorum device (validate says so).
-import type { ClusterConfig, HaConfig } from '../config/types.js';
-import { sealFor } from '../../firstboot/ha/seal.js';
+import type { ClusterConfig, HaConfig } from '../../core/config-types.js';
+import { BMC_SEAL, sealFor } from '../../core/seal.js';
 import { deriveJoinKey } from './keys.js';
-import type { FencingPlan, HaPlan } from './types.js';
+import type { FencingPlan, HaPlan } from '../../core/plan-types.js';
 
 /** The purpose the BMC passwords are sealed for (firstboot/steps/ha.ts opens them). */
-export const BMC_SEAL = 'bmc-passwords';
 
 export const HA_DEFAULTS: HaConfig = {
   enabled: true,

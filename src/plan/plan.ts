@@ -1,11 +1,11 @@
-import type { ClusterConfig, DiskSelector, NodeConfig, VolumeName } from '../config/types.js';
-import { RELEASES } from '../config/types.js';
+import type { ClusterConfig, DiskSelector, NodeConfig, VolumeName } from '../../core/config-types.js';
+import { RELEASES } from '../../core/config-types.js';
+import { LIBVIRT_QEMU_ID } from '../../core/ids.js';
 import { deriveKeyId } from './keys.js';
 import { haPackages, haPlan } from './ha.js';
-import type { BrickPlan, NodePlan, Plan, VolumeBrickRef, VolumePlan } from './types.js';
+import type { BrickPlan, NodePlan, Plan, VolumeBrickRef, VolumePlan } from '../../core/plan-types.js';
 
 /** libvirt-qemu's uid/gid: statically allocated by Debian's libvirt packaging. */
-export const LIBVIRT_QEMU_ID = 64055;
 
 const VOLUME_FOLDERS: Record<VolumeName, string[]> = {
   gv0: ['vm'],

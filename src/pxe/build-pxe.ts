@@ -8,7 +8,7 @@ import type { InstallerSource } from '../installer/resolve.js';
 import { buildPayload, type MediaOutput, type MediaRequest } from '../build/media.js';
 import { cpioArchive, gzipDeterministic } from '../assemble/cpio.js';
 import { bootFile } from '../write/boot-files.js';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { sha256File } from '../util/hash.js';
 import { projectPath } from '../util/paths.js';

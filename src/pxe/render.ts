@@ -1,6 +1,6 @@
 // Boot loader configuration for the PXE tree: pxelinux (BIOS), GRUB (UEFI) and iPXE. Every
 // loader gets the same menus; the install entries use the image builder's command line.
-import type { Plan } from '../plan/types.js';
+import type { Plan } from '../../core/plan-types.js';
 import { installerCmdline, type BootEntry, type BootMenu, type ConsoleKind } from '../render/boot-menu.js';
 import { IPXE_SCRIPT, KERNEL, defaultMenuPath, nodeInitrd, type EntryMode, type Loader } from './layout.js';
 

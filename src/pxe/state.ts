@@ -4,7 +4,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { LOADERS, STATE_FILE, nodeVariant, perMacPath, type EntryMode } from './layout.js';
 

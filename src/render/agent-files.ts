@@ -1,9 +1,8 @@
 // The files that configure the first-boot agent on one node. The installer's late_command,
 // the disk-image builder and `personal-cloud render` all write exactly these.
-import type { Plan } from '../plan/types.js';
+import type { Plan } from '../../core/plan-types.js';
+import { AGENT_CONFIG_DIR } from '../../core/paths.js';
 
-export const AGENT_CONFIG_DIR = '/etc/personal-cloud';
-export const AGENT_STATE_DIR = '/var/lib/personal-cloud';
 
 export interface RenderedFile {
   /** Absolute path on the node. */

@@ -1,6 +1,6 @@
 import ejs from 'ejs';
 import { readFileSync } from 'node:fs';
-import type { Plan } from '../plan/types.js';
+import type { Plan } from '../../core/plan-types.js';
 import { projectPath } from '../util/paths.js';
 
 export type ConsoleKind = 'screen' | 'serial';

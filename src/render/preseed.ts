@@ -1,6 +1,6 @@
 import ejs from 'ejs';
 import { readFileSync } from 'node:fs';
-import type { NodePlan, Plan } from '../plan/types.js';
+import type { NodePlan, Plan } from '../../core/plan-types.js';
 import { projectPath } from '../util/paths.js';
 
 /** Groups that only exist after the virtualisation packages are installed: added in late.sh. */

@@ -1,6 +1,6 @@
 // Files outside /etc/personal-cloud that every node gets from the plan, whichever way it is
 // installed: the installer's late.sh copies them into /target, the disk builder into the image.
-import type { Plan } from '../plan/types.js';
+import type { Plan } from '../../core/plan-types.js';
 import type { RenderedFile } from './agent-files.js';
 
 /** Where the installer payload keeps them (relative to the payload root, mirroring `/`). */

@@ -1,5 +1,5 @@
 import { execa, type Options } from 'execa';
-import { EXIT, UserError } from './errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 
 // The one way the builder runs external tools: a missing tool names the Debian package to
 // install, a failing one shows its stderr — never a stack trace.

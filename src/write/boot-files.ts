@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 
 // Boot loaders taken from Debian packages on the build machine. UEFI uses Debian's signed shim
 // and signed CD GRUB (gcdx64 finds the image by /.disk/info and reads /boot/grub/grub.cfg), so

@@ -2,10 +2,10 @@
 // run's network namespace (`ip netns exec NS node ask.mjs CONFIG HEAL HA`). Unlike
 // `personal-cloud status`, heal counts (glfsheal: many seconds of a TCG guest's CPU) and the HA
 // status (crm_mon) are asked only when the run needs them. Prints NodeAnswer[] as JSON.
-import { call, CallError } from '../../firstboot/channel.js';
-import { AGENT_PORT } from '../../firstboot/env.js';
-import type { HaStatus } from '../../firstboot/ha/api.js';
-import type { NodeStatus } from '../../firstboot/status-types.js';
+import { call, CallError } from '../../core/channel.js';
+import { AGENT_PORT } from '../../core/paths.js';
+import type { HaStatus } from '../../core/ha-status.js';
+import type { NodeStatus } from '../../core/status-types.js';
 import { loadConfig } from '../../src/config/load.js';
 import { deriveJoinKey } from '../../src/plan/keys.js';
 import { plan as makePlan } from '../../src/plan/plan.js';

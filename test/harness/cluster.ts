@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { GLUSTER_CLI_ENV } from '../../firstboot/gluster.js';
 import { agentFiles } from '../../src/render/agent-files.js';
-import type { Plan } from '../../src/plan/types.js';
+import type { Plan } from '../../core/plan-types.js';
 import { ensureNode18, type Node18 } from './node18.js';
 import { sh, sleep, type Out } from './sh.js';
 
@@ -313,11 +313,11 @@ export class Harness {
 
   /** The node's agent status as JSON, asked through the agent's own CLI (authenticated channel). */
   /** The status the agent saved after its last pass (cheap: no process spawned). */
-  snapshot(name: string): import('../../firstboot/status-types.js').NodeStatus | null {
+  snapshot(name: string): import('../../core/status-types.js').NodeStatus | null {
     try { return JSON.parse(readFileSync(join(this.node(name).dir, 'pc-lib', 'status.json'), 'utf8')); } catch { return null; }
   }
 
-  async status(name: string): Promise<import('../../firstboot/status-types.js').NodeStatus> {
+  async status(name: string): Promise<import('../../core/status-types.js').NodeStatus> {
     const { bin, env } = this.nodeCommand();
     const r = await sh('nsenter', [...this.nsenterArgs(name), bin, this.agentPath, 'status', '--json'], { allowFail: true, env: { ...process.env, ...env } });
     if (!r.stdout.trim()) throw new Error(`status of ${name}: ${r.stderr.trim()}`);

@@ -5,7 +5,7 @@
 // No watchdog is ever armed here (SBD would reset the test machine itself).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BridgeConfig, ClusterConfig } from '../../src/config/types.js';
+import type { BridgeConfig, ClusterConfig } from '../../core/config-types.js';
 import { BASE, Harness } from './cluster.js';
 import { planFor, testConfig } from './plan.js';
 import { sh, sleep } from './sh.js';

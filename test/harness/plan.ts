@@ -1,9 +1,9 @@
 // Cluster configs for the harness, built in TS (the YAML loader is not needed here) and
 // turned into the Plan the agents read, exactly as the builder does.
-import type { BrickLayout, ClusterConfig, DiskSelector, NodeConfig } from '../../src/config/types.js';
+import type { BrickLayout, ClusterConfig, DiskSelector, NodeConfig } from '../../core/config-types.js';
 import { deriveJoinKey } from '../../src/plan/keys.js';
 import { plan } from '../../src/plan/plan.js';
-import type { Plan } from '../../src/plan/types.js';
+import type { Plan } from '../../core/plan-types.js';
 import { SUBNET } from './cluster.js';
 
 export interface TestNode { name: string; hostPart: number; arbiter?: boolean; gv0?: string[]; gv1?: string[]; wipe?: boolean }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
-import type { Release } from '../../src/config/types.js';
+import type { Release } from '../../core/config-types.js';
 import { resolveInstaller, DEFAULT_MIRROR, type InstallerSource } from '../../src/installer/resolve.js';
 import { fetchBuffer } from '../../src/installer/http.js';
 import { Cache } from '../../src/installer/cache.js';

@@ -1,4 +1,4 @@
-import type { ClusterConfig, NodeConfig } from '../../src/config/types.js';
+import type { ClusterConfig, NodeConfig } from '../../core/config-types.js';
 
 // A ClusterConfig built in code, for tests that need a plan without going through YAML.
 export const SAMPLE_SECRET = 'pcs1_test-secret-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';

@@ -33,3 +33,6 @@ export function unseal(joinKey: string, purpose: string, s: Sealed): Buffer {
   d.setAuthTag(Buffer.from(s.tag, 'base64'));
   return Buffer.concat([d.update(Buffer.from(s.data, 'base64')), d.final()]);
 }
+
+/** The seal context of the BMC passwords in the plan (ipmi fencing). */
+export const BMC_SEAL = 'bmc-passwords';

@@ -2,8 +2,8 @@
 // Plan), node.json ({node}) and join.key (0600, derived key — never the raw cluster secret).
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { NodePlan, Plan } from '../src/plan/types.js';
-import { readText } from './fsx.js';
+import type { NodePlan, Plan } from './plan-types.js';
+import { readText } from './read-text.js';
 
 export interface AgentConfig {
   plan: Plan;

@@ -2,8 +2,8 @@
 // need, derived once from a validated ClusterConfig. It holds no raw secret: the agent gets
 // `Plan` as /etc/personal-cloud/cluster.json plus its join key in a separate 0600 file.
 
-import type { Sealed } from '../../firstboot/ha/seal.js';
-import type { BrickLayout, BridgeConfig, DiskSelector, NodeAddress, Release, UserConfig, VolumeName } from '../config/types.js';
+import type { Sealed } from './seal.js';
+import type { BrickLayout, BridgeConfig, DiskSelector, NodeAddress, Release, UserConfig, VolumeName } from './config-types.js';
 
 export interface BrickPlan {
   volume: VolumeName;

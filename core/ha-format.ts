@@ -1,6 +1,6 @@
 // The HA part of a status as text: corosync quorum, Pacemaker nodes and resources, where
 // each VM runs. Shared by `personal-cloud status` (admin machine) and the agent's status.
-import type { HaStatus } from './api.js';
+import type { HaStatus } from './ha-status.js';
 
 export function formatHa(h: HaStatus): string {
   const c = h.corosync;

@@ -1,12 +1,11 @@
 // `vm …` and `node drain|resume` as command lines, shared by the builder CLI on the admin
 // machine (src/commands/vm.ts, node.ts) and the agent's CLI on a node (firstboot/main.ts):
 // the same options, requests, calls to an agent's authenticated channel and output.
-import type { Plan } from '../../src/plan/types.js';
-import { EXIT, UserError } from '../../src/util/errors.js';
-import { call, CallError } from '../channel.js';
-import { AGENT_PORT } from '../env.js';
-import { VM_OP_TIMEOUT_S } from '../ha/cib.js';
-import type { NodeRequest, VmCreate, VmInfo, VmRequest } from './vm.js';
+import type { Plan } from './plan-types.js';
+import { EXIT, UserError } from './errors.js';
+import { call, CallError } from './channel.js';
+import { AGENT_PORT, AGENT_SCRIPT_PATH, CLI_WRAPPER } from './paths.js';
+import { VM_OP_TIMEOUT_S, type NodeRequest, type VmCreate, type VmInfo, type VmRequest } from './vm-types.js';
 
 /** Who we are to the cluster: the key (derived join key), our name in requests, the plan. */
 export interface AgentTarget { key: string; from: string; plan: Plan; local?: string }
@@ -153,6 +152,4 @@ export async function runNode(t: AgentTarget, r: NodeRequest, o: RunOptions): Pr
 }
 
 /** On an installed node `personal-cloud …` runs the agent bundle's CLI (vm, node, status). */
-export const INSTALLED_AGENT = '/usr/lib/personal-cloud/personal-cloud-agent.mjs';
-export const CLI_WRAPPER = '/usr/local/sbin/personal-cloud';
 export const cliWrapper = (agent: string) => `#!/bin/sh\n# Written by personal-cloud-agent: the cluster's CLI on this node (vm, node, status).\nexec /usr/bin/node ${agent} "$@"\n`;
