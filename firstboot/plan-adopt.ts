@@ -2,7 +2,12 @@
 // peer's plan replaces ours only if it *extends* it — same cluster and key, every node we
 // know unchanged, every replica set we know still present — so nothing we built is undone.
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { call } from '../core/channel.js';
 import type { Plan } from '../core/plan-types.js';
+import { writeDurable } from './fsx.js';
+import { log } from './log.js';
+import type { Members } from './members.js';
 
 export function planDigest(plan: Plan): string {
   return createHash('sha256').update(JSON.stringify(plan)).digest('hex').slice(0, 16);
@@ -32,6 +37,31 @@ export function extensionProblem(current: Plan, next: Plan): string | null {
     if (w.replica !== v.replica || w.arbiterCount !== v.arbiterCount || w.kind !== v.kind) return `changes the layout of ${v.name}`;
     const known = new Set(replicaSets(next, v.name).map((s) => s.join(' ')));
     for (const s of replicaSets(current, v.name)) if (!known.has(s.join(' '))) return `breaks replica set ${s.join(' ')} of ${v.name}`;
+  }
+  return null;
+}
+
+export interface AdoptionInput {
+  plan: Plan;
+  key: string;
+  self: string;
+  members: Members;
+  configDir: string;
+}
+
+/** Fetches and writes the plan of an admitted peer that extends ours (scale-out); null when none does. */
+export async function adoptNewerPlan(o: AdoptionInput): Promise<Plan | null> {
+  for (const m of o.members.live()) {
+    const r = m.remote!;
+    if (r.planDigest === planDigest(o.plan) || r.planNodes.length <= o.plan.nodes.length) continue;
+    try {
+      const { data } = await call<Plan>(o.key, o.self, m.address, m.port, 'plan');
+      const problem = extensionProblem(o.plan, data);
+      if (problem) { log.warn(`not adopting the plan of ${m.name}: it ${problem}`); continue; }
+      await writeDurable(join(o.configDir, 'cluster.json'), `${JSON.stringify(data, null, 2)}\n`, 0o644);
+      log.info(`adopted the plan of ${m.name}: ${data.nodes.length} nodes (${data.nodes.map((n) => n.name).join(', ')})`);
+      return data;
+    } catch (e) { log.warn(`fetching the plan of ${m.name}: ${(e as Error).message}`); }
   }
   return null;
 }

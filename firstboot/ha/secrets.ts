@@ -6,7 +6,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call } from '../../core/channel.js';
-import { loadAgentConfig } from '../../core/agent-config.js';
 import { run } from '../exec.js';
 import { readText, writeDurable } from '../fsx.js';
 import { log } from '../log.js';
@@ -46,15 +45,14 @@ export async function serveSecrets(joinKey: string, stateDir: string): Promise<{
 export async function ensureSecrets(ctx: Ctx): Promise<HaSecrets | null> {
   const have = await loadSecrets(ctx.env.stateDir);
   if (have) return have;
-  const { key } = await loadAgentConfig(ctx.env.configDir);
   const live = ctx.members.live().filter((m) => ctx.plan.nodes.some((n) => n.name === m.name));
   let anyAnswered = false;
   for (const m of live) {
     try {
-      const r = await call<{ sealed?: Sealed; none?: true }>(key, ctx.self.name, m.address, m.port, 'ha-secrets', null, 5000);
+      const r = await call<{ sealed?: Sealed; none?: true }>(ctx.key, ctx.self.name, m.address, m.port, 'ha-secrets', null, 5000);
       anyAnswered = true;
       if (r.data.sealed) {
-        const s = JSON.parse(unseal(key, PURPOSE, r.data.sealed).toString('utf8')) as HaSecrets;
+        const s = JSON.parse(unseal(ctx.key, PURPOSE, r.data.sealed).toString('utf8')) as HaSecrets;
         await saveSecrets(ctx.env.stateDir, s);
         log.info(`ha: cluster secrets (corosync authkey, migration CA) received from ${m.name}`);
         return s;

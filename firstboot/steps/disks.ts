@@ -12,7 +12,7 @@ import { fstabLine, setFstabLine } from '../fstab.js';
 import { mountFromFstab } from '../mount.js';
 import { log } from '../log.js';
 import type { DiskIntent } from '../state.js';
-import { NeedsAttention, type Ctx, type Step } from './step.js';
+import { done, NeedsAttention, todo, type Ctx, type Step } from './step.js';
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
 const onOsDisk = (b: BrickPlan) => 'id' in b.disk && b.disk.id === ARBITER_DISK_ID;
@@ -60,9 +60,9 @@ async function fsOn(target: string, known?: Signature[]): Promise<FsSeen | null>
 }
 
 /** Mount points whose thin LV could not be created in this agent's life: the pool is rebuilt. */
-const thinCreateFailed = new Set<string>();
+type ThinFailures = Set<string>;
 
-async function observeBrick(b: BrickPlan, intent: DiskIntent, device: string): Promise<BrickObserved> {
+async function observeBrick(b: BrickPlan, intent: DiskIntent, device: string, thinCreateFailed: ThinFailures): Promise<BrickObserved> {
   const lvm = intent.layout === 'lvm-thin' ? await observeLvm(device, b) : undefined;
   const thin = lvm?.lvs.find((x) => x.name === b.lv);
   const active = !lvm || (thin?.attr[0] === 'V' && thin.attr[4] === 'a');
@@ -80,7 +80,7 @@ async function observeBrick(b: BrickPlan, intent: DiskIntent, device: string): P
   };
 }
 
-async function act(b: BrickPlan, intent: DiskIntent, device: string, a: BrickAction): Promise<void> {
+async function act(b: BrickPlan, intent: DiskIntent, device: string, a: BrickAction, thinCreateFailed: ThinFailures): Promise<void> {
   const tag = lvmTag(intent.uuid);
   switch (a.do) {
     case 'pvcreate': await run('pvcreate', ['-y', device]); boundary('disks:pvcreate'); return;
@@ -122,7 +122,7 @@ async function act(b: BrickPlan, intent: DiskIntent, device: string, a: BrickAct
   }
 }
 
-async function prepare(ctx: Ctx, b: BrickPlan, taken: Set<string>): Promise<void> {
+async function prepare(ctx: Ctx, b: BrickPlan, taken: Set<string>, thinCreateFailed: ThinFailures): Promise<void> {
   if (onOsDisk(b)) { await mkdir(b.path, { recursive: true }); boundary('disks:brickdir'); return; }
   let intent: DiskIntent | undefined = ctx.state.data.disks[b.mountPoint];
   const device = intent?.device ?? await resolveDisk(b.disk, taken);
@@ -150,11 +150,11 @@ async function prepare(ctx: Ctx, b: BrickPlan, taken: Set<string>): Promise<void
   // decision that does not (it would otherwise spin)
   const seen: string[] = [];
   for (let i = 0; i < 12; i++) {
-    const a = nextBrickAction(await observeBrick(b, intent, opened), want);
+    const a = nextBrickAction(await observeBrick(b, intent, opened, thinCreateFailed), want);
     if (a.do === 'done') return;
     if (seen.filter((x) => x === a.do).length >= 2) throw new Error(`${b.volume} brick${b.index}: ${a.do} did not take effect (actions so far: ${seen.join(', ')})`);
     seen.push(a.do);
-    await act(b, intent, opened, a);
+    await act(b, intent, opened, a, thinCreateFailed);
   }
   throw new Error(`${b.volume} brick${b.index}: not ready after ${seen.join(', ')}`);
 }
@@ -166,20 +166,29 @@ export async function readyBrickRefs(ctx: Ctx): Promise<string[]> {
   return out;
 }
 
-export const disksStep: Step = {
+/**
+ * Each unready brick is one action: its preparation is itself a sequence of decisions from
+ * what is on the disk (brick-plan.ts), observed again after every command.
+ */
+export const disksStep: Step<{ unready: { brick: BrickPlan; why: string }[] }, { prepare: BrickPlan }> & { thinCreateFailed: ThinFailures } = {
   name: 'disks',
-  async check(ctx) {
-    const pending: string[] = [];
-    for (const b of ctx.self.bricks) { const why = await brickReady(ctx, b); if (why) pending.push(`${b.volume} brick${b.index}: ${why}`); }
-    return pending.length ? { ok: false, detail: pending.join('; ') } : { ok: true, detail: `${ctx.self.bricks.length} bricks ready` };
+  loop: 'storage',
+  thinCreateFailed: new Set(),
+  async observe(ctx) {
+    const unready: { brick: BrickPlan; why: string }[] = [];
+    for (const b of ctx.self.bricks) { const why = await brickReady(ctx, b); if (why) unready.push({ brick: b, why }); }
+    return { unready };
   },
-  async apply(ctx) {
+  plan(ctx, { unready }) {
+    if (!unready.length) return done(`${ctx.self.bricks.length} bricks ready`);
+    return todo(unready.map((u) => ({ prepare: u.brick })), unready.map((u) => `${u.brick.volume} brick${u.brick.index}: ${u.why}`).join('; '));
+  },
+  async apply(ctx, actions) {
     const taken = await busyDevices();
     for (const i of Object.values(ctx.state.data.disks)) taken.add(i.device);
     const problems: string[] = [];
-    for (const b of ctx.self.bricks) {
-      if (!(await brickReady(ctx, b))) continue;
-      try { await prepare(ctx, b, taken); } catch (e) { problems.push((e as Error).message); if (!(e instanceof NeedsAttention)) break; }
+    for (const { prepare: b } of actions) {
+      try { await prepare(ctx, b, taken, this.thinCreateFailed); } catch (e) { problems.push((e as Error).message); if (!(e instanceof NeedsAttention)) break; }
     }
     if (problems.length) throw new NeedsAttention(problems.join('; '));
   },

@@ -3,18 +3,7 @@ import { chmod, chown, mkdir, stat } from 'node:fs/promises';
 import { LIBVIRT_QEMU_ID } from '../../core/ids.js';
 import { boundary } from '../crash.js';
 import { mountedAt } from '../disks.js';
-import type { Ctx, Step } from './step.js';
-
-async function wanted(ctx: Ctx): Promise<{ ready: string[]; notMounted: string[] }> {
-  const ready: string[] = [];
-  const notMounted: string[] = [];
-  for (const v of ctx.plan.volumes) {
-    if (v.kind === 'local' && !v.bricks.some((b) => b.node === ctx.self.name)) continue;
-    if (!(await mountedAt(v.mountPoint))) { notMounted.push(v.name); continue; }
-    for (const f of v.folders) ready.push(`${v.mountPoint}/${f}`);
-  }
-  return { ready, notMounted };
-}
+import { done, todo, waiting, type Step } from './step.js';
 
 async function right(path: string): Promise<boolean> {
   try {
@@ -23,19 +12,31 @@ async function right(path: string): Promise<boolean> {
   } catch { return false; }
 }
 
-export const foldersStep: Step = {
+export interface FoldersSeen { notMounted: string[]; ready: string[]; wrong: string[] }
+
+export const foldersStep: Step<FoldersSeen, { create: string }> = {
   name: 'folders',
-  async check(ctx) {
-    const { ready, notMounted } = await wanted(ctx);
-    const bad = [];
-    for (const p of ready) if (!(await right(p))) bad.push(p);
-    if (bad.length) return { ok: false, detail: `to create: ${bad.join(', ')}` };
-    if (notMounted.length) return { ok: false, waiting: true, detail: `waiting for mounts: ${notMounted.join(', ')}` };
-    return { ok: true, detail: `${ready.length} folders` };
+  loop: 'storage',
+  async observe(ctx) {
+    const seen: FoldersSeen = { notMounted: [], ready: [], wrong: [] };
+    for (const v of ctx.plan.volumes) {
+      if (v.kind === 'local' && !v.bricks.some((b) => b.node === ctx.self.name)) continue;
+      if (!(await mountedAt(v.mountPoint))) { seen.notMounted.push(v.name); continue; }
+      for (const f of v.folders) {
+        const p = `${v.mountPoint}/${f}`;
+        seen.ready.push(p);
+        if (!(await right(p))) seen.wrong.push(p);
+      }
+    }
+    return seen;
   },
-  async apply(ctx) {
-    for (const p of (await wanted(ctx)).ready) {
-      if (await right(p)) continue;
+  plan(_ctx, seen) {
+    if (seen.wrong.length) return todo(seen.wrong.map((p) => ({ create: p })), `to create: ${seen.wrong.join(', ')}`);
+    if (seen.notMounted.length) return waiting(`waiting for mounts: ${seen.notMounted.join(', ')}`);
+    return done(`${seen.ready.length} folders`);
+  },
+  async apply(_ctx, actions) {
+    for (const { create: p } of actions) {
       await mkdir(p, { recursive: true });
       await chown(p, LIBVIRT_QEMU_ID, LIBVIRT_QEMU_ID);
       await chmod(p, 0o770);

@@ -4,7 +4,7 @@
 import { boundary } from '../crash.js';
 import { glusterdPid, glusterdStart, mtimeMs, processStartMs, restartGlusterd, startGlusterd } from '../service.js';
 import { SECURE_ACCESS } from '../tls.js';
-import type { Ctx, Step } from './step.js';
+import { done, todo, waiting, type Step } from './step.js';
 import { readText, writeDurable } from '../fsx.js';
 
 // What the glusterd we started last was started with (in /run: gone after a reboot, as is glusterd).
@@ -26,31 +26,39 @@ async function record(): Promise<void> {
   await writeDurable(STARTED_WITH, JSON.stringify({ pid, secure: (await mtimeMs(SECURE_ACCESS)) !== null }), 0o600);
 }
 
-// started before management TLS is on, it would have to be restarted
-const tlsReady = async (ctx: Ctx) => Boolean(ctx.obs.cert) && (await mtimeMs(SECURE_ACCESS)) !== null;
-
 /** After a start that failed, the next one waits this long (glusterd's log says why). */
 const RETRY_MS = 30_000;
 
-export const glusterdStep: Step = {
+export interface GlusterdSeen {
+  /** Started before management TLS is on, it would have to be restarted. */
+  tlsReady: boolean;
+  start: ReturnType<typeof glusterdStart>;
+  /** Why glusterd must be started or restarted, null when it runs as it should (not looked at while a start is under way). */
+  staleBy: string | null;
+}
+
+export const glusterdStep: Step<GlusterdSeen, { do: 'start' | 'restart' }> = {
   name: 'glusterd',
-  async check(ctx) {
-    if (!(await tlsReady(ctx))) return { ok: false, waiting: true, detail: 'waiting for TLS material' };
+  loop: 'storage',
+  changesGluster: true,
+  async observe(ctx) {
+    const tlsReady = Boolean(ctx.obs.cert) && (await mtimeMs(SECURE_ACCESS)) !== null;
     const start = glusterdStart();
-    if (start && !start.failed) return { ok: false, waiting: true, detail: `starting, not answering yet (${Math.round((Date.now() - start.sinceMs) / 1000)} s)` };
-    const why = await staleBy();
-    if (why && start?.failed) return { ok: false, detail: `${start.failed}; next try ${Math.max(0, Math.round((start.sinceMs + RETRY_MS - Date.now()) / 1000))} s after the last` };
-    return why ? { ok: false, detail: why } : { ok: true, detail: 'running' };
+    return { tlsReady, start, staleBy: tlsReady && !(start && !start.failed) ? await staleBy() : null };
   },
-  async apply(ctx) {
-    if (!(await tlsReady(ctx))) return false;
-    const start = glusterdStart();
-    if (start && (!start.failed || Date.now() - start.sinceMs < RETRY_MS)) return false;
-    const why = await staleBy();
-    if (!why) return false;
-    // the pid is known once it answers (it forks after initialising)
-    if (why === 'not running') await startGlusterd(record);
-    else await restartGlusterd(record);
-    boundary('glusterd:start');
+  plan(ctx, { tlsReady, start, staleBy: why }) {
+    if (!tlsReady) return waiting('waiting for TLS material');
+    if (start && !start.failed) return waiting(`starting, not answering yet (${Math.round((ctx.now - start.sinceMs) / 1000)} s)`);
+    if (!why) return done('running');
+    if (start?.failed && ctx.now - start.sinceMs < RETRY_MS) return waiting(`${start.failed}; next try ${Math.max(0, Math.round((start.sinceMs + RETRY_MS - ctx.now) / 1000))} s after the last`);
+    return todo([{ do: why === 'not running' ? 'start' : 'restart' }], why);
+  },
+  async apply(_ctx, actions) {
+    for (const a of actions) {
+      // the pid is known once it answers (it forks after initialising)
+      if (a.do === 'start') await startGlusterd(record);
+      else await restartGlusterd(record);
+      boundary('glusterd:start');
+    }
   },
 };

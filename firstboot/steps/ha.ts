@@ -20,8 +20,7 @@ import { call } from '../../core/channel.js';
 import { clusterNodes, pacemakerLeader, qnetdNode } from '../ha/quorum-device.js';
 import { ensureQnetdDb, qnetdClients, qnetdDbReady, startQnetd } from '../ha/qnetd.js';
 import { ensureQdeviceCerts, qdeviceDbReady, qdeviceState, startQdevice } from '../ha/qdevice.js';
-import { loadAgentConfig } from '../../core/agent-config.js';
-import { NeedsAttention, type Ctx, type Check, type Step } from './step.js';
+import { done, NeedsAttention, todo, waiting, type Ctx, type Step } from './step.js';
 
 const CIB_FILE = '/var/lib/pacemaker/cib/cib.xml';
 
@@ -49,33 +48,6 @@ async function members(ctx: Ctx): Promise<string[]> {
 /** Who writes the Pacemaker configuration (the agents' leader, unless that is the quorum device node). */
 const pcmkLeader = (ctx: Ctx) => pacemakerLeader(ctx.plan, ctx.leader, ctx.self.name, ctx.members.live().map((m) => m.name));
 
-const qdeviceCtx = async (ctx: Ctx) => ({ plan: ctx.plan, self: ctx.self.name, key: (await loadAgentConfig(ctx.env.configDir)).key, members: ctx.members });
-
-/** The node running corosync-qnetd: cluster secrets (it may be the agents' leader, which makes them), qnetd's CA, the daemon. */
-async function qnetdCheck(ctx: Ctx): Promise<Check> {
-  if (!(await loadSecrets(ctx.env.stateDir))) return { ok: false, detail: 'cluster secrets to obtain' };
-  if (!(await qnetdDbReady())) return { ok: false, detail: 'corosync-qnetd certificate database to initialise' };
-  if (!(await running(DAEMONS.qnetd))) return { ok: false, detail: 'corosync-qnetd not running' };
-  const c = await qnetdClients();
-  const votes = 'error' in c ? c.error : c.clients.length ? c.clients.map((x) => `node ${x.nodeId} ${x.vote ?? '?'}`).join(', ') : 'no member connected yet';
-  return { ok: true, detail: `quorum device (corosync-qnetd) for ${clusterNodes(ctx.plan).map((n) => n.name).join(' ')}: ${votes}` };
-}
-
-/** A member's corosync-qdevice: certificate from the qnetd node, daemon running, connected while qnetd answers. */
-async function qdeviceCheck(ctx: Ctx): Promise<Check | null> {
-  const q = qnetdNode(ctx.plan);
-  if (!(await qdeviceDbReady())) {
-    return q ? { ok: false, detail: `quorum device certificate to obtain from ${q}` }
-      : { ok: false, waiting: true, detail: `quorum device ${ctx.plan.ha!.qdevice!.host}: import its certificates by hand (corosync-qdevice-net-certutil, see the README)` };
-  }
-  if (!(await running(DAEMONS.qdevice))) return { ok: false, detail: 'corosync-qdevice not running' };
-  if (q && ctx.members.get(q)) {
-    const st = await qdeviceState();
-    if (!/^Connected/.test(st.state ?? '')) return { ok: false, waiting: true, detail: `corosync-qdevice not connected to ${q} (${st.state ?? st.error ?? '?'})` };
-  }
-  return null;
-}
-
 /** What a peer asks before the first start: configured (secrets, corosync.conf) and whether corosync already runs. */
 export async function haReadiness(): Promise<{ configured: boolean; running: boolean }> {
   const conf = await readText(COROSYNC_CONF);
@@ -89,13 +61,12 @@ export async function haReadiness(): Promise<{ configured: boolean; running: boo
  * node that finds the cluster already running (reboot, scale-out) just joins it.
  */
 async function mayStart(ctx: Ctx, want: string[]): Promise<{ ok: boolean; why?: string }> {
-  const { key } = await loadAgentConfig(ctx.env.configDir);
   const notReady: string[] = [];
   for (const name of want.filter((n) => n !== ctx.self.name)) {
     const m = ctx.members.get(name);
     if (!m) { notReady.push(`${name} (not reachable)`); continue; }
     try {
-      const r = await call<{ configured: boolean; running: boolean }>(key, ctx.self.name, m.address, m.port, 'ha-ready', null, 5000);
+      const r = await call<{ configured: boolean; running: boolean }>(ctx.key, ctx.self.name, m.address, m.port, 'ha-ready', null, 5000);
       if (r.data.running) return { ok: true };
       if (!r.data.configured) notReady.push(name);
     } catch (e) { notReady.push(`${name} (${(e as Error).message})`); }
@@ -127,105 +98,188 @@ async function pacemakerState(): Promise<PcmkState | null> {
   try { return await crmMon(); } catch { return null; }
 }
 
-export const haStep: Step = {
+export interface HaSeen {
+  /** HA is off in cluster.yaml. */
+  off?: true;
+  /** This node runs corosync-qnetd (the quorum device) instead of being a member. */
+  qnetd?: { db: boolean; running: boolean; votes: string };
+  secrets: boolean;
+  authkey: boolean;
+  bmc: boolean;
+  /** corosync's members: those already in corosync.conf, us, and admitted members. */
+  want: string[];
+  conf: string | null;
+  corosync: boolean;
+  qdevice?: { db: boolean; running: boolean; state?: string; error?: string };
+  pacemaker: boolean;
+  pcmk: PcmkState | null;
+  /** What the Pacemaker configuration lacks (asked only with a DC). */
+  configBad: string | null;
+  /** Whether the other members are ready for the cluster's first start (asked only when it is due). */
+  mayStart?: { ok: boolean; why?: string };
+  pcmkLeader: string | null;
+}
+
+export type HaAction =
+  | { do: 'secrets' | 'authkey' | 'bmc' | 'qnetd' | 'corosync' | 'qdevice' | 'pacemaker' | 'configure' }
+  | { do: 'qdevice-certs'; recheck: boolean }
+  | { do: 'conf'; text: string; reload: boolean };
+
+const confText = (ctx: Ctx, want: string[]) => corosyncConf(ctx.plan, want, { tokenMs: tokenMs() });
+const connected = (q: HaSeen['qdevice']) => /^Connected/.test(q?.state ?? '');
+
+export const haStep: Step<HaSeen, HaAction> = {
   name: 'ha',
-  async check(ctx): Promise<Check> {
-    const ha = ctx.plan.ha;
-    if (!ha?.enabled) return { ok: true, detail: 'HA VM stack disabled in cluster.yaml' };
-    if (qnetdNode(ctx.plan) === ctx.self.name) return qnetdCheck(ctx);
-    if (!(await loadSecrets(ctx.env.stateDir))) return { ok: false, detail: 'cluster secrets to obtain' };
-    if (!(await ensureBmcFiles(ctx.plan, (await loadAgentConfig(ctx.env.configDir)).key, false))) return { ok: false, detail: 'BMC password files (fence_ipmilan) to write' };
-    const want = await members(ctx);
-    const conf = await readText(COROSYNC_CONF);
-    if (conf !== corosyncConf(ctx.plan, want, { tokenMs: tokenMs() })) return { ok: false, detail: 'corosync.conf to write' };
-    if (!(await running(DAEMONS.corosync))) {
-      const missing = clusterNodes(ctx.plan).map((n) => n.name).filter((n) => !want.includes(n));
-      return missing.length ? { ok: false, waiting: true, detail: `waiting for ${missing.join(', ')} to be admitted before forming the cluster` } : { ok: false, detail: 'corosync not running' };
+  loop: 'virt',
+  async observe(ctx) {
+    const blank: HaSeen = { secrets: false, authkey: false, bmc: false, want: [], conf: null, corosync: false, pacemaker: false, pcmk: null, configBad: null, pcmkLeader: null };
+    if (!ctx.plan.ha?.enabled) return { ...blank, off: true };
+    const s = await loadSecrets(ctx.env.stateDir);
+    if (qnetdNode(ctx.plan) === ctx.self.name) {
+      const up = await running(DAEMONS.qnetd);
+      let votes = '';
+      if (up) {
+        const c = await qnetdClients();
+        votes = 'error' in c ? c.error : c.clients.length ? c.clients.map((x) => `node ${x.nodeId} ${x.vote ?? '?'}`).join(', ') : 'no member connected yet';
+      }
+      return { ...blank, secrets: Boolean(s), qnetd: { db: await qnetdDbReady(), running: up, votes } };
     }
-    const qd = ha.qdevice ? await qdeviceCheck(ctx) : null;
-    if (qd) return qd;
-    if (!(await running(DAEMONS.pacemaker))) return { ok: false, detail: 'pacemaker not running' };
-    const st = await pacemakerState();
-    if (!st?.dc) return { ok: false, waiting: true, detail: 'waiting for a Pacemaker DC' };
-    if (!st.quorate) return { ok: false, waiting: true, detail: 'cluster not quorate' };
-    const bad = await configApplied(ctx);
-    const leader = pcmkLeader(ctx);
-    if (bad) return leader === ctx.self.name ? { ok: false, detail: bad } : { ok: false, waiting: true, detail: `waiting for ${leader ?? 'the leader'}: ${bad}` };
-    const online = st.nodes.filter((n) => n.online).map((n) => n.name);
-    return { ok: true, detail: `quorate, DC ${st.dc}, online: ${online.join(' ')}, fencing ${ha.fencing.kind}${ha.qdevice ? `, quorum device ${qnetdNode(ctx.plan) ?? ha.qdevice.host}` : ''}` };
+    if (!s) return blank;
+    const cur = await readFile(COROSYNC_AUTHKEY).catch(() => null);
+    const want = await members(ctx);
+    const corosync = await running(DAEMONS.corosync);
+    const pacemaker = await running(DAEMONS.pacemaker);
+    const pcmk = corosync && pacemaker ? await pacemakerState() : null;
+    const seen: HaSeen = {
+      ...blank, secrets: true,
+      authkey: Boolean(cur?.equals(Buffer.from(s.authkey, 'base64'))),
+      bmc: await ensureBmcFiles(ctx.plan, ctx.key, false),
+      want, conf: await readText(COROSYNC_CONF), corosync, pacemaker, pcmk,
+      configBad: pcmk?.dc ? await configApplied(ctx) : null,
+      pcmkLeader: pcmkLeader(ctx),
+    };
+    if (ctx.plan.ha.qdevice) {
+      const st = await qdeviceState();
+      seen.qdevice = { db: await qdeviceDbReady(), running: await running(DAEMONS.qdevice), ...(st.state ? { state: st.state } : {}), ...(st.error ? { error: st.error } : {}) };
+    }
+    const everyone = clusterNodes(ctx.plan).every((n) => want.includes(n.name));
+    if (!corosync && everyone && seen.conf === confText(ctx, want)) seen.mayStart = await mayStart(ctx, want);
+    return seen;
   },
 
-  async apply(ctx) {
-    const s = await ensureSecrets(ctx);
-    if (qnetdNode(ctx.plan) === ctx.self.name) {
-      await ensureQnetdDb();
-      await startQnetd();
-      return;
+  plan(ctx, seen) {
+    const ha = ctx.plan.ha;
+    if (seen.off || !ha) return done('HA VM stack disabled in cluster.yaml');
+    if (seen.qnetd) {
+      const actions: HaAction[] = [...(seen.secrets ? [] : [{ do: 'secrets' as const }]), ...(seen.qnetd.db && seen.qnetd.running ? [] : [{ do: 'qnetd' as const }])];
+      if (actions.length) return todo(actions, !seen.secrets ? 'cluster secrets to obtain' : !seen.qnetd.db ? 'corosync-qnetd certificate database to initialise' : 'corosync-qnetd not running');
+      return done(`quorum device (corosync-qnetd) for ${clusterNodes(ctx.plan).map((n) => n.name).join(' ')}: ${seen.qnetd.votes}`);
     }
-    if (!s) return false;
-    const key = Buffer.from(s.authkey, 'base64');
-    const cur = await readFile(COROSYNC_AUTHKEY).catch(() => null);
-    if (!cur || !cur.equals(key)) await writeDurable(COROSYNC_AUTHKEY, key, 0o400);
-    await ensureBmcFiles(ctx.plan, (await loadAgentConfig(ctx.env.configDir)).key, true);
-
+    if (!seen.secrets) return todo([{ do: 'secrets' }], 'cluster secrets to obtain');
+    const actions: HaAction[] = [];
+    const notes: string[] = [];
+    let wait: string | null = null;
+    if (!seen.authkey) actions.push({ do: 'authkey' });
+    if (!seen.bmc) { actions.push({ do: 'bmc' }); notes.push('BMC password files (fence_ipmilan) to write'); }
     // the quorum device's certificate before corosync starts, so its vote is there from the start;
     // an unreachable qnetd node does not hold the cluster back (two members are quorate alone)
-    let qdeviceReady = false;
-    if (ctx.plan.ha!.qdevice) {
-      const qd = await ensureQdeviceCerts(await qdeviceCtx(ctx), (await running(DAEMONS.qdevice)) && !/^Connected/.test((await qdeviceState()).state ?? ''));
-      qdeviceReady = qd.ready;
-      if (qd.why) log.debug(`ha: quorum device: ${qd.why}`);
+    const q = qnetdNode(ctx.plan);
+    if (ha.qdevice && (q || seen.qdevice?.db)) {
+      const recheck = Boolean(seen.qdevice?.running && !connected(seen.qdevice));
+      if (q && (!seen.qdevice?.db || recheck)) actions.push({ do: 'qdevice-certs', recheck });
     }
+    const text = confText(ctx, seen.want);
+    if (seen.conf !== text) { actions.push({ do: 'conf', text, reload: seen.corosync }); notes.push('corosync.conf to write'); }
+    let corosyncUp = seen.corosync;
+    if (!seen.corosync) {
+      const missing = clusterNodes(ctx.plan).map((n) => n.name).filter((n) => !seen.want.includes(n));
+      if (missing.length) wait = `waiting for ${missing.join(', ')} to be admitted before forming the cluster`;
+      else if (seen.mayStart && !seen.mayStart.ok) wait = seen.mayStart.why ?? 'waiting for the other members';
+      else if (seen.mayStart?.ok) { actions.push({ do: 'corosync' }); corosyncUp = true; notes.push('corosync not running'); }
+    }
+    if (ha.qdevice && corosyncUp) {
+      if (!seen.qdevice?.db) { if (!q) wait ??= `quorum device ${ha.qdevice.host}: import its certificates by hand (corosync-qdevice-net-certutil, see the README)`; else notes.push(`quorum device certificate to obtain from ${q}`); }
+      // a re-made certificate (new qnetd CA) stops qdevice: the next pass starts it again
+      if ((seen.qdevice?.db || actions.some((a) => a.do === 'qdevice-certs')) && !seen.qdevice?.running) { actions.push({ do: 'qdevice' }); notes.push('corosync-qdevice not running'); }
+      else if (seen.qdevice?.running && q && ctx.members.get(q) && !connected(seen.qdevice)) wait ??= `corosync-qdevice not connected to ${q} (${seen.qdevice.state ?? seen.qdevice.error ?? '?'})`;
+    }
+    if (corosyncUp && !seen.pacemaker) { actions.push({ do: 'pacemaker' }); notes.push('pacemaker not running'); }
+    if (seen.pacemaker && seen.corosync) {
+      if (!seen.pcmk?.dc) wait ??= 'waiting for a Pacemaker DC';
+      else if (!seen.pcmk.quorate) wait ??= 'cluster not quorate';
+      else if (seen.configBad) {
+        if (seen.pcmkLeader === ctx.self.name) { actions.push({ do: 'configure' }); notes.push(seen.configBad); }
+        else wait ??= `waiting for ${seen.pcmkLeader ?? 'the leader'}: ${seen.configBad}`;
+      }
+    }
+    // asking the quorum device whether its CA changed, while qdevice is not connected, is no progress of ours
+    if (actions.length && actions.every((a) => a.do === 'qdevice-certs' && a.recheck)) return { actions, detail: wait ?? 'corosync-qdevice not connected', waiting: true };
+    if (actions.length) return todo(actions, notes.join('; ') || wait || 'corosync authkey to write');
+    if (wait) return waiting(wait);
+    if (!seen.corosync) return waiting('corosync not running');
+    const online = seen.pcmk!.nodes.filter((n) => n.online).map((n) => n.name);
+    return done(`quorate, DC ${seen.pcmk!.dc}, online: ${online.join(' ')}, fencing ${ha.fencing.kind}${ha.qdevice ? `, quorum device ${qnetdNode(ctx.plan) ?? ha.qdevice.host}` : ''}`);
+  },
 
-    const want = await members(ctx);
-    const text = corosyncConf(ctx.plan, want, { tokenMs: tokenMs() });
-    const corosyncUp = await running(DAEMONS.corosync);
-    if ((await readText(COROSYNC_CONF)) !== text) {
-      await writeDurable(COROSYNC_CONF, text, 0o644);
-      if (corosyncUp) {
-        // scale-out: every instance re-reads corosync.conf; nothing restarts, VMs keep running
-        await run('corosync-cfgtool', ['-R'], { allowFail: true });
-        log.info(`ha: corosync membership now ${want.join(', ')} (reloaded)`);
+  async apply(ctx, actions, seen) {
+    for (const a of actions) {
+      switch (a.do) {
+        case 'secrets': await ensureSecrets(ctx); break;
+        case 'qnetd': await ensureQnetdDb(); await startQnetd(); break;
+        case 'authkey': {
+          const s = await loadSecrets(ctx.env.stateDir);
+          if (s) await writeDurable(COROSYNC_AUTHKEY, Buffer.from(s.authkey, 'base64'), 0o400);
+          break;
+        }
+        case 'bmc': await ensureBmcFiles(ctx.plan, ctx.key, true); break;
+        case 'qdevice-certs': {
+          const qd = await ensureQdeviceCerts({ plan: ctx.plan, self: ctx.self.name, key: ctx.key, members: ctx.members }, a.recheck);
+          if (qd.why) log.debug(`ha: quorum device: ${qd.why}`);
+          break;
+        }
+        case 'conf':
+          await writeDurable(COROSYNC_CONF, a.text, 0o644);
+          if (a.reload) {
+            // scale-out: every instance re-reads corosync.conf; nothing restarts, VMs keep running
+            await run('corosync-cfgtool', ['-R'], { allowFail: true });
+            log.info(`ha: corosync membership now ${seen.want.join(', ')} (reloaded)`);
+          }
+          break;
+        case 'corosync':
+          if (ctx.plan.ha!.fencing.kind === 'sbd') await enableSbd(ctx.plan.ha!.fencing);
+          if ((await readText(CIB_FILE)) === null) {
+            // the cluster's first CIB already holds fencing: there is never a moment without it
+            await mkdir('/var/lib/pacemaker/cib', { recursive: true });
+            await writeDurable(CIB_FILE, bootstrapCib(ctx), 0o600);
+            await run('chown', ['hacluster:haclient', CIB_FILE, '/var/lib/pacemaker/cib'], { allowFail: true });
+          }
+          await startDaemon(DAEMONS.corosync);
+          log.info(`ha: corosync started (${seen.want.join(', ')})`);
+          break;
+        case 'qdevice': if (await qdeviceDbReady()) await startQdevice(); break;
+        case 'pacemaker':
+          await mkdir('/var/log/pacemaker', { recursive: true });
+          await chown('/var/log/pacemaker', 0, 0).catch(() => undefined);
+          await run('chown', ['hacluster:haclient', '/var/log/pacemaker'], { allowFail: true });
+          await startDaemon(DAEMONS.pacemaker);
+          log.info('ha: pacemaker started');
+          break;
+        case 'configure': {
+          await cibUpsert('crm_config', propertiesXml(clusterProperties(ctx.plan)));
+          const cfg = await cibQuery('configuration');
+          if (!cfg.includes('id="rsc-defaults-options"')) {
+            // a CIB pacemaker made itself has no rsc_defaults section, and cibadmin cannot create into a missing one
+            if (cfg.includes('<rsc_defaults')) await run('cibadmin', ['--create', '-o', 'rsc_defaults', '--xml-text', rscDefaultsXml().replace(/^<rsc_defaults>|<\/rsc_defaults>$/g, '')]);
+            else await run('cibadmin', ['--create', '-o', 'configuration', '--xml-text', rscDefaultsXml()]);
+          }
+          for (const d of fenceDevices(ctx.plan)) {
+            await cibUpsert('resources', d.xml);
+            for (const c of d.constraints) await cibUpsert('constraints', c);
+          }
+          log.info(`ha: Pacemaker configured (fencing ${ctx.plan.ha!.fencing.kind}, ${PROPS_ID})`);
+          break;
+        }
       }
     }
-    if (!corosyncUp) {
-      if (clusterNodes(ctx.plan).some((n) => !want.includes(n.name))) return false; // form with every planned node known
-      const may = await mayStart(ctx, want);
-      if (!may.ok) { log.debug(`ha: ${may.why}`); return false; }
-      if (ctx.plan.ha!.fencing.kind === 'sbd') await enableSbd(ctx.plan.ha!.fencing);
-      if ((await readText(CIB_FILE)) === null) {
-        // the cluster's first CIB already holds fencing: there is never a moment without it
-        await mkdir('/var/lib/pacemaker/cib', { recursive: true });
-        await writeDurable(CIB_FILE, bootstrapCib(ctx), 0o600);
-        await run('chown', ['hacluster:haclient', CIB_FILE, '/var/lib/pacemaker/cib'], { allowFail: true });
-      }
-      await startDaemon(DAEMONS.corosync);
-      log.info(`ha: corosync started (${want.join(', ')})`);
-    }
-    if (qdeviceReady) await startQdevice();
-    if (!(await running(DAEMONS.pacemaker))) {
-      await mkdir('/var/log/pacemaker', { recursive: true });
-      await chown('/var/log/pacemaker', 0, 0).catch(() => undefined);
-      await run('chown', ['hacluster:haclient', '/var/log/pacemaker'], { allowFail: true });
-      await startDaemon(DAEMONS.pacemaker);
-      log.info('ha: pacemaker started');
-      return;
-    }
-    if (pcmkLeader(ctx) !== ctx.self.name) return false;
-    const st = await pacemakerState();
-    if (!st?.dc) return false;
-    if (!(await configApplied(ctx))) return false;
-    await cibUpsert('crm_config', propertiesXml(clusterProperties(ctx.plan)));
-    const cfg = await cibQuery('configuration');
-    if (!cfg.includes('id="rsc-defaults-options"')) {
-      // a CIB pacemaker made itself has no rsc_defaults section, and cibadmin cannot create into a missing one
-      if (cfg.includes('<rsc_defaults')) await run('cibadmin', ['--create', '-o', 'rsc_defaults', '--xml-text', rscDefaultsXml().replace(/^<rsc_defaults>|<\/rsc_defaults>$/g, '')]);
-      else await run('cibadmin', ['--create', '-o', 'configuration', '--xml-text', rscDefaultsXml()]);
-    }
-    for (const d of fenceDevices(ctx.plan)) {
-      await cibUpsert('resources', d.xml);
-      for (const c of d.constraints) await cibUpsert('constraints', c);
-    }
-    log.info(`ha: Pacemaker configured (fencing ${ctx.plan.ha!.fencing.kind}, ${PROPS_ID})`);
   },
 };

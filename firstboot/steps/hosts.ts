@@ -1,7 +1,7 @@
 // /etc/hosts: every member by name (Gluster peers and bricks are addressed by node name).
 import { managedBlock, readText, withManagedBlock, writeDurable } from '../fsx.js';
 import { boundary } from '../crash.js';
-import type { Ctx, Step } from './step.js';
+import { done, todo, waiting, type Ctx, type Step } from './step.js';
 
 const HOSTS = '/etc/hosts';
 
@@ -16,18 +16,22 @@ function desired(ctx: Ctx): { lines: string[]; unknown: string[] } {
   return { lines, unknown };
 }
 
-export const hostsStep: Step = {
+export const hostsStep: Step<{ block: string[] | null }, { write: string[] }> = {
   name: 'hosts',
-  async check(ctx) {
-    const { lines, unknown } = desired(ctx);
-    const cur = managedBlock((await readText(HOSTS)) ?? '');
-    if (!cur || cur.join('\n') !== lines.join('\n')) return { ok: false, detail: `${lines.length} entries to write` };
-    if (unknown.length) return { ok: false, waiting: true, detail: `address not yet known for ${unknown.join(', ')}` };
-    return { ok: true, detail: `${lines.length} members` };
+  loop: 'storage',
+  async observe() {
+    return { block: managedBlock((await readText(HOSTS)) ?? '') };
   },
-  async apply(ctx) {
-    const text = (await readText(HOSTS)) ?? '';
-    await writeDurable(HOSTS, withManagedBlock(text, desired(ctx).lines), 0o644);
-    boundary('hosts:write');
+  plan(ctx, seen) {
+    const { lines, unknown } = desired(ctx);
+    if (!seen.block || seen.block.join('\n') !== lines.join('\n')) return todo([{ write: lines }], `${lines.length} entries to write`);
+    if (unknown.length) return waiting(`address not yet known for ${unknown.join(', ')}`);
+    return done(`${lines.length} members`);
+  },
+  async apply(_ctx, actions) {
+    for (const a of actions) {
+      await writeDurable(HOSTS, withManagedBlock((await readText(HOSTS)) ?? '', a.write), 0o644);
+      boundary('hosts:write');
+    }
   },
 };

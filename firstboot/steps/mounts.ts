@@ -7,7 +7,7 @@ import { mountedAt } from '../disks.js';
 import { fstabLine, setFstabLine } from '../fstab.js';
 import { mountFromFstab } from '../mount.js';
 import { run } from '../exec.js';
-import type { Ctx, Step } from './step.js';
+import { done, todo, waiting, type Ctx, type Step } from './step.js';
 
 function line(ctx: Ctx, v: VolumePlan): string | null {
   if (v.kind === 'local') {
@@ -39,32 +39,51 @@ async function dead(v: VolumePlan): Promise<boolean> {
   return r.code !== 0;
 }
 
-export const mountsStep: Step = {
+export interface MountSeen { volume: string; fstab: string | undefined; mounted: boolean; dead: boolean }
+export type MountAction = { do: 'fstab'; volume: VolumePlan; line: string } | { do: 'umount-dead' | 'mount'; volume: VolumePlan };
+
+export const mountsStep: Step<MountSeen[], MountAction> = {
   name: 'mounts',
-  async check(ctx) {
-    const waiting: string[] = [];
-    const todo: string[] = [];
+  loop: 'storage',
+  async observe(ctx) {
+    const out: MountSeen[] = [];
+    for (const v of ctx.plan.volumes) {
+      if (!line(ctx, v) || usable(ctx, v)) continue;
+      out.push({ volume: v.name, fstab: await fstabLine(v.mountPoint), mounted: await mounted(v), dead: await dead(v) });
+    }
+    return out;
+  },
+  plan(ctx, seen) {
+    const wait: string[] = [];
+    const actions: MountAction[] = [];
+    const todoNames: string[] = [];
     for (const v of ctx.plan.volumes) {
       const l = line(ctx, v);
       if (!l) continue;
       const why = usable(ctx, v);
-      if (why) { waiting.push(`${v.name}: ${why}`); continue; }
-      if ((await fstabLine(v.mountPoint)) !== l || !(await mounted(v)) || (await dead(v))) todo.push(v.name);
+      if (why) { wait.push(`${v.name}: ${why}`); continue; }
+      const m = seen.find((x) => x.volume === v.name);
+      if (!m) continue;
+      const before = actions.length;
+      if (m.fstab !== l) actions.push({ do: 'fstab', volume: v, line: l });
+      if (m.dead) actions.push({ do: 'umount-dead', volume: v });
+      if (!m.mounted || m.dead) actions.push({ do: 'mount', volume: v });
+      if (actions.length > before) todoNames.push(v.name);
     }
-    if (todo.length) return { ok: false, detail: `to mount: ${todo.join(', ')}` };
-    if (waiting.length) return { ok: false, waiting: true, detail: waiting.join('; ') };
-    return { ok: true, detail: ctx.plan.volumes.map((v) => v.mountPoint).join(', ') };
+    if (actions.length) return todo(actions, `to mount: ${todoNames.join(', ')}`);
+    if (wait.length) return waiting(wait.join('; '));
+    return done(ctx.plan.volumes.map((v) => v.mountPoint).join(', '));
   },
-  async apply(ctx) {
-    for (const v of ctx.plan.volumes) {
-      const l = line(ctx, v);
-      if (!l || usable(ctx, v)) continue;
-      if ((await fstabLine(v.mountPoint)) !== l) { await setFstabLine(v.mountPoint, l); boundary('mounts:fstab'); }
-      if (await dead(v)) { await run('umount', ['-l', v.mountPoint]); boundary('mounts:umount-dead'); }
-      if (!(await mounted(v))) {
-        await mkdir(v.mountPoint, { recursive: true });
-        await mountFromFstab(v.mountPoint);
-        boundary('mounts:mount');
+  async apply(_ctx, actions) {
+    for (const a of actions) {
+      switch (a.do) {
+        case 'fstab': await setFstabLine(a.volume.mountPoint, a.line); boundary('mounts:fstab'); break;
+        case 'umount-dead': await run('umount', ['-l', a.volume.mountPoint]); boundary('mounts:umount-dead'); break;
+        case 'mount':
+          await mkdir(a.volume.mountPoint, { recursive: true });
+          await mountFromFstab(a.volume.mountPoint);
+          boundary('mounts:mount');
+          break;
       }
     }
   },

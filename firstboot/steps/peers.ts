@@ -3,7 +3,7 @@ import { boundary } from '../crash.js';
 import { gluster } from '../gluster.js';
 import type { Member } from '../members.js';
 import { fingerprint } from '../tls.js';
-import type { Ctx, Step } from './step.js';
+import { done, todo, waiting, type Ctx, type Decision, type Step } from './step.js';
 
 /** Gluster shows a peer by the name it was probed with, or (on the probed side) by reverse lookup or address. */
 export function namesOf(ctx: Ctx, name: string): string[] {
@@ -62,37 +62,40 @@ function targets(ctx: Ctx): Member[] {
   return ctx.plan.nodes.filter((n) => n.name !== ctx.self.name).map((n) => ctx.members.get(n.name)).filter((m): m is Member => Boolean(m) && probeReady(ctx, m!));
 }
 
-export const peersStep: Step = {
+export type PeersAction = { probe: string; back?: true };
+
+export const peersStep: Step<null, PeersAction> = {
   name: 'peers',
-  async check(ctx) {
-    if (!ctx.obs.glusterdRunning) return { ok: false, waiting: true, detail: 'glusterd not running' };
-    if (!ctx.leader) return { ok: false, waiting: true, detail: `no leader yet${ctx.leaderWhy ? ` (${ctx.leaderWhy})` : ''}` };
+  loop: 'storage',
+  changesGluster: true,
+  needsGluster: true,
+  async observe() { return null; },
+  plan(ctx) {
+    if (!ctx.obs.glusterdRunning) return waiting('glusterd not running');
+    if (!ctx.leader) return waiting(`no leader yet${ctx.leaderWhy ? ` (${ctx.leaderWhy})` : ''}`);
     const missing = ctx.plan.nodes.filter((n) => !inPool(ctx, n.name)).map((n) => n.name);
+    let status: Decision<PeersAction>;
     if (ctx.leader !== ctx.self.name) {
-      if (!inPool(ctx, ctx.leader)) return { ok: false, waiting: true, detail: `waiting for leader ${ctx.leader} to probe this node` };
-    } else if (targets(ctx).some((m) => !inPool(ctx, m.name))) {
-      return { ok: false, detail: `to probe: ${targets(ctx).filter((m) => !inPool(ctx, m.name)).map((m) => m.name).join(', ')}` };
-    }
-    if (missing.length) return { ok: false, waiting: true, detail: `not yet in the pool: ${missing.join(', ')}` };
-    return { ok: true, detail: `${ctx.plan.nodes.length} nodes in the pool` };
-  },
-  async apply(ctx) {
-    const leader = ctx.leader;
-    if (leader && leader !== ctx.self.name && inPool(ctx, leader) && peerOf(ctx, leader)!.names.every(isAddress)) {
+      status = !inPool(ctx, ctx.leader) ? waiting(`waiting for leader ${ctx.leader} to probe this node`)
+        : missing.length ? waiting(`not yet in the pool: ${missing.join(', ')}`) : done(`${ctx.plan.nodes.length} nodes in the pool`);
       // The probed side knows the prober by address only; probing back records its name.
-      await gluster(['peer', 'probe', leader], false, 60_000);
-      boundary('peers:probe-back');
-      return true;
+      if (status.waiting && inPool(ctx, ctx.leader) && peerOf(ctx, ctx.leader)!.names.every(isAddress)) return todo([{ probe: ctx.leader, back: true }], status.detail);
+      return status;
     }
-    if (leader !== ctx.self.name || !ctx.leaderStable) return false;
-    let acted = false;
-    for (const m of targets(ctx)) {
-      if (inPool(ctx, m.name)) continue;
-      if ((m.remote?.glusterd.peers.length ?? 0) > 0) continue; // in some other pool: its leader handles it
-      await gluster(['peer', 'probe', m.name], false, 60_000);
-      boundary('peers:probe');
-      acted = true;
+    const toProbe = targets(ctx).filter((m) => !inPool(ctx, m.name));
+    if (toProbe.length) {
+      const detail = `to probe: ${toProbe.map((m) => m.name).join(', ')}`;
+      if (!ctx.leaderStable) return waiting(`${detail} (leadership settling)`);
+      // one in some other pool is its leader's to handle
+      const free = toProbe.filter((m) => (m.remote?.glusterd.peers.length ?? 0) === 0);
+      return free.length ? todo(free.map((m) => ({ probe: m.name })), detail) : waiting(`${detail} (in another pool: its leader adds them)`);
     }
-    return acted;
+    return missing.length ? waiting(`not yet in the pool: ${missing.join(', ')}`) : done(`${ctx.plan.nodes.length} nodes in the pool`);
+  },
+  async apply(_ctx, actions) {
+    for (const a of actions) {
+      await gluster(['peer', 'probe', a.probe], false, 60_000);
+      boundary(a.back ? 'peers:probe-back' : 'peers:probe');
+    }
   },
 };

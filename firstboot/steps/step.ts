@@ -23,6 +23,8 @@ export interface Observed {
 export interface Ctx {
   plan: Plan;
   self: NodePlan;
+  /** The derived join key: authenticates calls to the other agents. */
+  key: string;
   env: AgentEnv;
   state: StateStore;
   members: Members;
@@ -32,19 +34,43 @@ export interface Ctx {
   leaderWhy?: string;
   /** The same leader for a few seconds: avoids two nodes probing at once while views converge. */
   leaderStable: boolean;
-  agentStartMs: number;
-  /** When this node first saw itself as leader with a formable replica set (ms), for the grace period. */
-  formableSince?: number;
+  /** When this pass began (ms): plans compare times against it, never against the clock. */
+  now: number;
 }
 
-export type Check = { ok: true; detail?: string } | { ok: false; waiting?: boolean; detail: string };
+/**
+ * What a step decided from one observation: the actions to run now (none: done or waiting),
+ * and what status shows. `waiting`: nothing this node can do until something else changes.
+ */
+export interface Decision<A> {
+  actions: A[];
+  detail: string;
+  waiting?: boolean;
+}
 
-export interface Step {
+/** Which loop runs a step: storage never waits behind virtualisation and HA. */
+export type Loop = 'storage' | 'virt';
+
+/**
+ * One reconcile step: `observe` only looks (files, processes, CLIs), `plan` decides from what
+ * was seen and nothing else, `apply` carries out what was decided. Re-running a finished step
+ * observes, plans no action, and does nothing.
+ */
+export interface Step<S = unknown, A = unknown> {
   name: string;
-  check(ctx: Ctx): Promise<Check>;
-  /** Does what can be done now; false when it had nothing to do (waiting on others). */
-  apply(ctx: Ctx): Promise<boolean | void>;
+  loop: Loop;
+  /** Its actions change glusterd's peers or volumes: the agent looks at glusterd again after them. */
+  changesGluster?: boolean;
+  /** It decides from the pool and volumes glusterd reports: it waits while glusterd does not answer. */
+  needsGluster?: boolean;
+  observe(ctx: Ctx): Promise<S>;
+  plan(ctx: Ctx, seen: S): Decision<A>;
+  apply(ctx: Ctx, actions: A[], seen: S): Promise<void>;
 }
+
+export const done = <A>(detail: string): Decision<A> => ({ actions: [], detail });
+export const waiting = <A>(detail: string): Decision<A> => ({ actions: [], detail, waiting: true });
+export const todo = <A>(actions: A[], detail: string): Decision<A> => ({ actions, detail });
 
 /** An error that is the user's to fix (e.g. a disk with data); shown as the step's state. */
 export class NeedsAttention extends Error {}

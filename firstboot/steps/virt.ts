@@ -12,7 +12,7 @@ import { loadSecrets } from '../ha/secrets.js';
 import { clusterNodes, qnetdNode } from '../ha/quorum-device.js';
 import { LIBVIRTD_CONF, QEMU_CONF, libvirtdConf, networkXml, ovsCommands, poolXml, qemuConf, type LibvirtOptions } from '../virt/libvirt-conf.js';
 import { certValid, issueCert } from '../virt/pki.js';
-import type { Ctx, Check, Step } from './step.js';
+import { done, todo, waiting, type Ctx, type Step } from './step.js';
 
 const virsh = (args: string[], allowFail = false) => run('virsh', ['-c', 'qemu:///system', ...args], { allowFail, timeoutMs: 60_000 });
 
@@ -78,69 +78,113 @@ async function exportersMissing(): Promise<string[]> {
   return out;
 }
 
-export const virtStep: Step = {
-  name: 'virt',
-  async check(ctx): Promise<Check> {
-    if (!ctx.plan.ha?.enabled) return { ok: true, detail: 'HA VM stack disabled in cluster.yaml' };
-    if (qnetdNode(ctx.plan) === ctx.self.name) return { ok: true, detail: 'no VMs here: this node is the quorum device (corosync-qnetd), no cluster member' };
-    const s = await loadSecrets(ctx.env.stateDir);
-    if (!s) return { ok: false, waiting: true, detail: 'waiting for the cluster CA (from the leader)' };
-    if (!(await certValid(ctx.self, s))) return { ok: false, detail: 'TLS certificate to issue' };
-    if ((await readText(LIBVIRTD_CONF)) !== libvirtdConf(options(ctx)) || (await readText(QEMU_CONF)) !== qemuConf(options(ctx))) return { ok: false, detail: 'libvirt configuration to write' };
-    if (!(await libvirtdUp())) return { ok: false, detail: 'libvirtd not running' };
-    const missing: string[] = [];
-    let unmounted = 0;
-    for (const p of wantedPools(ctx)) {
-      if (!(await mountedAt(p.mountPoint))) { unmounted++; continue; }
-      if (!(await poolActive(p.name))) missing.push(`pool ${p.name}`);
-    }
-    if (ctx.plan.ha.bridges.length && !(await ovsRunning())) missing.push('Open vSwitch (not running)');
-    else for (const b of ctx.plan.ha.bridges) if (!(await netActive(b.name))) missing.push(`network ${b.name}`);
-    missing.push(...(await exportersMissing()));
-    if (missing.length) return { ok: false, detail: `to define: ${missing.join(', ')}` };
-    if (unmounted) return { ok: false, waiting: true, detail: 'waiting for volume mounts (storage pools)' };
-    return { ok: true, detail: `libvirtd (TLS), ${wantedPools(ctx).length} pools, ${ctx.plan.ha.bridges.length} networks` };
-  },
+export interface VirtSeen {
+  /** Nothing to do on this node (HA off, or it is the quorum device), with the reason. */
+  none?: string;
+  secrets: boolean;
+  certValid: boolean;
+  /** libvirt configuration files whose text is not ours. */
+  confs: { path: string; text: string }[];
+  libvirtd: boolean;
+  /** Pools on mounted volumes that are not defined, running and autostarted. */
+  pools: { name: string; path: string }[];
+  poolCount: number;
+  unmounted: number;
+  ovs: boolean;
+  nets: string[];
+  exporters: string[];
+}
 
-  async apply(ctx) {
+export type VirtAction =
+  | { do: 'cert' } | { do: 'conf'; path: string; text: string } | { do: 'libvirtd'; how: 'start' | 'restart' }
+  | { do: 'pool'; name: string; path: string } | { do: 'exporters'; units: string[] } | { do: 'ovs' } | { do: 'net'; name: string };
+
+export const virtStep: Step<VirtSeen, VirtAction> = {
+  name: 'virt',
+  loop: 'virt',
+  async observe(ctx) {
+    const blank: VirtSeen = { secrets: false, certValid: false, confs: [], libvirtd: false, pools: [], poolCount: 0, unmounted: 0, ovs: false, nets: [], exporters: [] };
+    if (!ctx.plan.ha?.enabled) return { ...blank, none: 'HA VM stack disabled in cluster.yaml' };
+    if (qnetdNode(ctx.plan) === ctx.self.name) return { ...blank, none: 'no VMs here: this node is the quorum device (corosync-qnetd), no cluster member' };
     const s = await loadSecrets(ctx.env.stateDir);
-    if (!s) return false;
-    if (!(await certValid(ctx.self, s))) { await issueCert(ctx.self, s); log.info('virt: TLS certificate issued by the cluster CA'); }
+    if (!s) return blank;
     const o = options(ctx);
-    let changed = false;
-    for (const [path, text] of [[LIBVIRTD_CONF, libvirtdConf(o)], [QEMU_CONF, qemuConf(o)]] as const) {
-      if ((await readText(path)) !== text) { await writeDurable(path, text, 0o644); changed = true; }
-    }
-    await mkdir('/var/log/libvirt/qemu', { recursive: true });
-    if (!(await libvirtdUp())) {
-      // bookworm: monolithic libvirtd, TLS through its socket unit
-      await startDaemon(DAEMONS.libvirtd, underSystemd() ? ['libvirtd-tls.socket'] : []);
-    } else if (changed) {
-      await restartDaemon(DAEMONS.libvirtd);
-    }
-    await waitFor('libvirtd to answer', 120_000, async () => (await virsh(['version'], true)).code === 0);
+    const confs: VirtSeen['confs'] = [];
+    for (const [path, text] of [[LIBVIRTD_CONF, libvirtdConf(o)], [QEMU_CONF, qemuConf(o)]] as const) if ((await readText(path)) !== text) confs.push({ path, text });
+    const libvirtd = await libvirtdUp();
+    const seen: VirtSeen = { ...blank, secrets: true, certValid: await certValid(ctx.self, s), confs, libvirtd, poolCount: wantedPools(ctx).length, exporters: await exportersMissing() };
     for (const p of wantedPools(ctx)) {
-      if (!(await mountedAt(p.mountPoint)) || (await poolActive(p.name))) continue;
-      if ((await virsh(['pool-info', p.name], true)).code !== 0) {
-        await writeDurable(`/run/personal-cloud-pool-${p.name}.xml`, poolXml(p.name, p.path));
-        await virsh(['pool-define', `/run/personal-cloud-pool-${p.name}.xml`]);
-      }
-      await virsh(['pool-autostart', p.name]);
-      if (!/State:\s+running/.test((await virsh(['pool-info', p.name])).stdout)) await virsh(['pool-start', p.name]);
+      if (!(await mountedAt(p.mountPoint))) { seen.unmounted++; continue; }
+      // a libvirtd that is down is not asked (virsh would start it through its socket)
+      if (!libvirtd || !(await poolActive(p.name))) seen.pools.push({ name: p.name, path: p.path });
     }
-    const exp = await exportersMissing();
-    if (exp.length) await run('systemctl', ['enable', '--now', ...exp]);
-    if (ctx.plan.ha!.bridges.length) {
-      if (!(await ovsRunning())) await startOvs();
-      for (const c of ovsCommands(ctx.plan.ha!.bridges, sandbox() ? 'netdev' : undefined)) await run('ovs-vsctl', c);
-      for (const b of ctx.plan.ha!.bridges) {
-        if (await netActive(b.name)) continue;
-        if ((await virsh(['net-info', b.name], true)).code !== 0) {
-          await writeDurable(`/run/personal-cloud-net-${b.name}.xml`, networkXml(b));
-          await virsh(['net-define', `/run/personal-cloud-net-${b.name}.xml`]);
+    seen.ovs = ctx.plan.ha.bridges.length > 0 && (await ovsRunning());
+    for (const b of ctx.plan.ha.bridges) if (!seen.ovs || !libvirtd || !(await netActive(b.name))) seen.nets.push(b.name);
+    return seen;
+  },
+  plan(ctx, seen) {
+    if (seen.none) return done(seen.none);
+    if (!seen.secrets) return waiting('waiting for the cluster CA (from the leader)');
+    const actions: VirtAction[] = [];
+    if (!seen.certValid) actions.push({ do: 'cert' });
+    actions.push(...seen.confs.map((c) => ({ do: 'conf' as const, ...c })));
+    if (!seen.libvirtd) actions.push({ do: 'libvirtd', how: 'start' });
+    else if (seen.confs.length) actions.push({ do: 'libvirtd', how: 'restart' });
+    actions.push(...seen.pools.map((p) => ({ do: 'pool' as const, ...p })));
+    if (seen.exporters.length) actions.push({ do: 'exporters', units: seen.exporters });
+    if (seen.nets.length) actions.push({ do: 'ovs' }, ...seen.nets.map((name) => ({ do: 'net' as const, name })));
+    if (actions.length) {
+      const missing = [...seen.pools.map((p) => `pool ${p.name}`), ...(ctx.plan.ha!.bridges.length && !seen.ovs ? ['Open vSwitch (not running)'] : seen.nets.map((n) => `network ${n}`)), ...seen.exporters];
+      const detail = !seen.certValid ? 'TLS certificate to issue' : seen.confs.length ? 'libvirt configuration to write' : !seen.libvirtd ? 'libvirtd not running' : `to define: ${missing.join(', ')}`;
+      return todo(actions, detail);
+    }
+    if (seen.unmounted) return waiting('waiting for volume mounts (storage pools)');
+    return done(`libvirtd (TLS), ${seen.poolCount} pools, ${ctx.plan.ha!.bridges.length} networks`);
+  },
+  async apply(ctx, actions) {
+    const s = await loadSecrets(ctx.env.stateDir);
+    if (!s) return;
+    let answering = false;
+    const libvirtdAnswers = async () => {
+      if (!answering) await waitFor('libvirtd to answer', 120_000, async () => (await virsh(['version'], true)).code === 0);
+      answering = true;
+    };
+    for (const a of actions) {
+      switch (a.do) {
+        case 'cert': await issueCert(ctx.self, s); log.info('virt: TLS certificate issued by the cluster CA'); break;
+        case 'conf': await writeDurable(a.path, a.text, 0o644); break;
+        case 'libvirtd':
+          await mkdir('/var/log/libvirt/qemu', { recursive: true });
+          // bookworm: monolithic libvirtd, TLS through its socket unit
+          if (a.how === 'start') await startDaemon(DAEMONS.libvirtd, underSystemd() ? ['libvirtd-tls.socket'] : []);
+          else await restartDaemon(DAEMONS.libvirtd);
+          break;
+        case 'pool':
+          await libvirtdAnswers();
+          if ((await virsh(['pool-info', a.name], true)).code !== 0) {
+            await writeDurable(`/run/personal-cloud-pool-${a.name}.xml`, poolXml(a.name, a.path));
+            await virsh(['pool-define', `/run/personal-cloud-pool-${a.name}.xml`]);
+          }
+          await virsh(['pool-autostart', a.name]);
+          if (!/State:\s+running/.test((await virsh(['pool-info', a.name])).stdout)) await virsh(['pool-start', a.name]);
+          break;
+        case 'exporters': await run('systemctl', ['enable', '--now', ...a.units]); break;
+        case 'ovs':
+          if (!(await ovsRunning())) await startOvs();
+          for (const c of ovsCommands(ctx.plan.ha!.bridges, sandbox() ? 'netdev' : undefined)) await run('ovs-vsctl', c);
+          break;
+        case 'net': {
+          await libvirtdAnswers();
+          const b = ctx.plan.ha!.bridges.find((x) => x.name === a.name)!;
+          if (await netActive(b.name)) break;
+          if ((await virsh(['net-info', b.name], true)).code !== 0) {
+            await writeDurable(`/run/personal-cloud-net-${b.name}.xml`, networkXml(b));
+            await virsh(['net-define', `/run/personal-cloud-net-${b.name}.xml`]);
+          }
+          await virsh(['net-autostart', b.name]);
+          if (!/Active:\s+yes/.test((await virsh(['net-info', b.name])).stdout)) await virsh(['net-start', b.name]);
+          break;
         }
-        await virsh(['net-autostart', b.name]);
-        if (!/Active:\s+yes/.test((await virsh(['net-info', b.name])).stdout)) await virsh(['net-start', b.name]);
       }
     }
   },

@@ -3,12 +3,11 @@
 import type { VolumePlan } from '../../core/plan-types.js';
 import { boundary } from '../crash.js';
 import { ARBITER_DISK_ID } from '../disks.js';
-import { gluster, groupOptions, normOption, volumeDefaults, volumeInfo, type VolumeInfo } from '../gluster.js';
-import { log } from '../log.js';
+import { gluster, groupOptions, normOption, volumeDefaults, type VolumeInfo } from '../gluster.js';
 import { replicaSets } from '../plan-adopt.js';
 import { glusterdPid } from '../service.js';
 import { inPool, meshGaps } from './peers.js';
-import { NeedsAttention, type Ctx, type Step } from './step.js';
+import { NeedsAttention, todo, waiting, done, type Ctx, type Step } from './step.js';
 
 
 function brickReady(ctx: Ctx, ref: string): boolean {
@@ -37,42 +36,29 @@ function needsForce(ctx: Ctx, bricks: string[]): boolean {
   });
 }
 
-async function desiredOptions(ctx: Ctx, v: VolumePlan): Promise<{ group?: string; options: Record<string, string> }> {
-  const options: Record<string, string> = {};
+function desiredOptions(ctx: Ctx, v: VolumePlan): { group?: string; options: Record<string, string> } {
   const { group, ...rest } = v.options;
-  Object.assign(options, rest, {
+  const options: Record<string, string> = {
+    ...rest,
     'client.ssl': 'on',
     'server.ssl': 'on',
     'auth.ssl-allow': ctx.plan.nodes.map((n) => n.name).sort().join(','),
-  });
+  };
   return group ? { group, options } : { options };
 }
 
-/** A volume's unset options per glusterd process: a restarted glusterd may be an upgrade with other defaults. */
-const defaultsCache = new Map<string, Record<string, string>>();
-
-async function defaultsOf(info: VolumeInfo): Promise<Record<string, string>> {
-  const key = `${info.name}@${await glusterdPid()}`;
-  let d = defaultsCache.get(key);
-  if (!d) {
-    // a glusterd that does not answer now: compare with nothing, i.e. set every option we want
-    try { d = await volumeDefaults(info.name, info.options); } catch { return {}; }
-    defaultsCache.set(key, d);
-  }
-  return d;
-}
+/** What the leader knows of one existing volume's options: the group file's keys and glusterd's defaults. */
+interface OptionsSeen { group: Record<string, string>; defaults: Record<string, string> }
 
 /**
  * Options whose value on the volume (set, or glusterd's default) differs from ours; a `group` is
  * expanded from its file so one transaction sets everything, and keys already at their value are
  * left out: each key costs a volfile rebuild on every peer.
  */
-async function optionDiff(ctx: Ctx, v: VolumePlan, info: VolumeInfo): Promise<[string, string][]> {
-  const want = await desiredOptions(ctx, v);
-  const all: Record<string, string> = { ...(want.group ? await groupOptions(want.group) : {}), ...want.options };
-  const defaults = await defaultsOf(info);
+function optionDiff(ctx: Ctx, v: VolumePlan, info: VolumeInfo, seen: OptionsSeen): [string, string][] {
+  const all: Record<string, string> = { ...seen.group, ...desiredOptions(ctx, v).options };
   return Object.entries(all).filter(([k, val]) => {
-    const have = info.options[k] ?? defaults[k];
+    const have = info.options[k] ?? seen.defaults[k];
     return have === undefined || normOption(have) !== normOption(val);
   });
 }
@@ -83,102 +69,159 @@ function createArgs(v: VolumePlan): string[] {
   return ['replica', String(v.replica), ...(v.arbiterCount ? ['arbiter', String(v.arbiterCount)] : [])];
 }
 
-export const volumesStep: Step = {
+export type VolumeAction =
+  | { do: 'create'; volume: string; args: string[] }
+  | { do: 'set'; volume: string; options: [string, string][] }
+  | { do: 'add-brick'; volume: string; args: string[]; rebalance: boolean }
+  | { do: 'start'; volume: string }
+  | { do: 'rebalance'; volume: string };
+
+export interface VolumesSeen {
+  /** Per existing volume, on the leader only. */
+  options: Record<string, OptionsSeen>;
+  /** When this leader first saw a volume formable with only some of its replica sets (ms). */
+  formableSince?: number;
+}
+
+/** The leader's actions for one volume, or why it waits; null when the volume is as planned. */
+function volumeActions(ctx: Ctx, v: VolumePlan, seen: VolumesSeen): { actions: VolumeAction[]; note?: string; wait?: boolean } | null {
+  const info = ctx.obs.volumes.find((x) => x.name === v.name);
+  const s = sets(ctx, v, info);
+  const force = (bricks: string[]) => (needsForce(ctx, bricks) ? ['force'] : []);
+  const gaps = meshGaps(ctx);
+  if (!info) {
+    const ready = s.filter((x) => x.ready);
+    const notReady = s.flatMap((x) => x.bricks).filter((b) => !brickReady(ctx, b));
+    const note = `${v.name}: not created${notReady.length ? ` (bricks not ready: ${notReady.join(' ')})` : ''}`;
+    if (!ready.length) return { actions: [], note, wait: true };
+    if (ready.length < s.length && ctx.now - (seen.formableSince ?? ctx.now) < ctx.env.formGraceSeconds * 1000) return { actions: [], note: `${note} (waiting up to ${ctx.env.formGraceSeconds} s for every node)`, wait: true };
+    const elsewhere = ctx.members.live().find((m) => !inPool(ctx, m.name) && m.remote!.volumes.some((x) => x.name === v.name && x.exists));
+    if (elsewhere) return { actions: [], note: `${v.name}: not creating: ${elsewhere.name} (outside our pool) already has one; waiting to be absorbed`, wait: true };
+    if (gaps.length) return { actions: [], note: `${note} (peers not yet connected to each other: ${gaps.join(', ')})`, wait: true };
+    // Created with one replica set: options are set while it has few bricks (each key rebuilds
+    // every brick's volfile on every peer), the other sets are added before the first start.
+    return { actions: [{ do: 'create', volume: v.name, args: [...createArgs(v), ...ready[0].bricks, ...force(ready[0].bricks)] }], note };
+  }
+  const actions: VolumeAction[] = [];
+  const notes: string[] = [];
+  const opts = seen.options[v.name];
+  const diff = opts ? optionDiff(ctx, v, info, opts) : [];
+  if (diff.length) { actions.push({ do: 'set', volume: v.name, options: diff }); notes.push(`${v.name}: ${diff.length} options to set`); }
+  const add = s.filter((x) => x.ready && !x.present);
+  const waitSets = s.filter((x) => !x.present && !x.ready).length;
+  let holdStart = false;
+  if (add.length) {
+    notes.push(`${v.name}: ${add.length} replica set(s) to add${gaps.length ? ` (once peers are connected to each other: ${gaps.join(', ')})` : ''}`);
+    if (!gaps.length) {
+      const bricks = add.flatMap((x) => x.bricks);
+      // a volume never started holds no data: nothing to rebalance
+      actions.push({ do: 'add-brick', volume: v.name, args: [...createArgs(v), ...bricks, ...force(bricks)], rebalance: !info.neverStarted });
+    } else if (info.neverStarted) holdStart = true; // started now, the sets added later would need a rebalance
+  }
+  if (!info.started) { notes.push(`${v.name}: not started`); if (!holdStart) actions.push({ do: 'start', volume: v.name }); }
+  const rebalance = ctx.state.data.rebalancePending.includes(v.name) || actions.some((a) => a.do === 'add-brick' && a.rebalance);
+  if (rebalance && !holdStart) { notes.push(`${v.name}: rebalance to start`); actions.push({ do: 'rebalance', volume: v.name }); }
+  if (waitSets) notes.push(`${v.name}: ${waitSets} replica set(s) wait for their nodes`);
+  return notes.length ? { actions, note: notes.join('; '), wait: !actions.length } : null;
+}
+
+/** Notes of a node that is not the leader: what the leader still has to do, as far as it can tell. */
+function followerNote(ctx: Ctx, v: VolumePlan): string | null {
+  const info = ctx.obs.volumes.find((x) => x.name === v.name);
+  const s = sets(ctx, v, info);
+  if (!info) {
+    const notReady = s.flatMap((x) => x.bricks).filter((b) => !brickReady(ctx, b));
+    return `${v.name}: not created${notReady.length ? ` (bricks not ready: ${notReady.join(' ')})` : ''}`;
+  }
+  const notes: string[] = [];
+  if (!info.started) notes.push(`${v.name}: not started`);
+  const missingReady = s.filter((x) => !x.present && x.ready).length;
+  const missingWait = s.filter((x) => !x.present && !x.ready).length;
+  if (missingReady) notes.push(`${v.name}: ${missingReady} replica set(s) to add`);
+  if (missingWait) notes.push(`${v.name}: ${missingWait} replica set(s) wait for their nodes`);
+  return notes.length ? notes.join('; ') : null;
+}
+
+export const volumesStep: Step<VolumesSeen, VolumeAction> & { defaults: Map<string, Record<string, string>>; formableSince?: number } = {
   name: 'volumes',
-  async check(ctx) {
-    const notes: string[] = [];
-    let waiting = false;
+  loop: 'storage',
+  changesGluster: true,
+  needsGluster: true,
+  /** A volume's unset options per glusterd process: a restarted glusterd may be an upgrade with other defaults. */
+  defaults: new Map(),
+  async observe(ctx) {
+    const options: Record<string, OptionsSeen> = {};
+    if (ctx.leader !== ctx.self.name) return { options };
     for (const v of replicated(ctx)) {
       const info = ctx.obs.volumes.find((x) => x.name === v.name);
       if (!info) {
-        const notReady = sets(ctx, v).flatMap((x) => x.bricks).filter((b) => !brickReady(ctx, b));
-        const gaps = ctx.leader === ctx.self.name && !notReady.length ? meshGaps(ctx) : [];
-        notes.push(`${v.name}: not created${notReady.length ? ` (bricks not ready: ${notReady.join(' ')})` : ''}${gaps.length ? ` (peers not yet connected to each other: ${gaps.join(', ')})` : ''}`);
-        waiting ||= ctx.leader !== ctx.self.name;
+        if (sets(ctx, v).some((x) => x.ready)) this.formableSince ??= ctx.now;
         continue;
       }
-      const s = sets(ctx, v, info);
-      const missingReady = s.filter((x) => !x.present && x.ready).length;
-      const missingWait = s.filter((x) => !x.present && !x.ready).length;
-      if (ctx.leader === ctx.self.name) {
-        const d = await optionDiff(ctx, v, info);
-        if (d.length) notes.push(`${v.name}: ${d.length} options to set`);
-        if (ctx.state.data.rebalancePending.includes(v.name)) notes.push(`${v.name}: rebalance to start`);
+      const want = desiredOptions(ctx, v);
+      const key = `${info.name}@${await glusterdPid()}`;
+      let defaults = this.defaults.get(key);
+      if (!defaults) {
+        // a glusterd that does not answer now: compare with nothing, i.e. set every option we want
+        try { defaults = await volumeDefaults(info.name, info.options); this.defaults.set(key, defaults); } catch { defaults = {}; }
       }
-      if (!info.started) notes.push(`${v.name}: not started`);
-      if (missingReady) {
-        const gaps = ctx.leader === ctx.self.name ? meshGaps(ctx) : [];
-        notes.push(`${v.name}: ${missingReady} replica set(s) to add${gaps.length ? ` (once peers are connected to each other: ${gaps.join(', ')})` : ''}`);
-      }
-      if (missingWait) { notes.push(`${v.name}: ${missingWait} replica set(s) wait for their nodes`); waiting = true; }
+      options[v.name] = { group: want.group ? await groupOptions(want.group) : {}, defaults };
     }
-    if (!notes.length) return { ok: true, detail: replicated(ctx).map((v) => `${v.name} ${ctx.obs.volumes.find((x) => x.name === v.name)?.type}`).join(', ') };
-    const onlyWaiting = notes.every((n) => /wait for their nodes|not created/.test(n));
-    if (ctx.leader !== ctx.self.name) return { ok: false, waiting: true, detail: `${notes.join('; ')} (leader: ${ctx.leader ?? 'none yet'})` };
-    return { ok: false, waiting: waiting && onlyWaiting, detail: notes.join('; ') };
+    return { options, ...(this.formableSince !== undefined ? { formableSince: this.formableSince } : {}) };
   },
-  async apply(ctx) {
-    if (ctx.leader !== ctx.self.name || !ctx.leaderStable) return false;
-    let acted = false;
-    for (const v of replicated(ctx)) {
-      let info = ctx.obs.volumes.find((x) => x.name === v.name);
-      const s = sets(ctx, v, info);
-      if (!info) {
-        const ready = s.filter((x) => x.ready);
-        if (!ready.length) continue;
-        if (ready.length < s.length) {
-          ctx.formableSince ??= Date.now();
-          if (Date.now() - ctx.formableSince < ctx.env.formGraceSeconds * 1000) continue;
+  plan(ctx, seen) {
+    const vols = replicated(ctx);
+    if (ctx.leader !== ctx.self.name) {
+      const notes = vols.map((v) => followerNote(ctx, v)).filter((n): n is string => Boolean(n));
+      return notes.length ? waiting(`${notes.join('; ')} (leader: ${ctx.leader ?? 'none yet'})`) : done(vols.map((v) => `${v.name} ${ctx.obs.volumes.find((x) => x.name === v.name)?.type}`).join(', '));
+    }
+    const per = vols.map((v) => volumeActions(ctx, v, seen)).filter((x): x is NonNullable<typeof x> => Boolean(x));
+    if (!per.length) return done(vols.map((v) => `${v.name} ${ctx.obs.volumes.find((x) => x.name === v.name)?.type}`).join(', '));
+    const detail = per.map((p) => p.note).filter(Boolean).join('; ');
+    const actions = per.flatMap((p) => p.actions);
+    if (actions.length && !ctx.leaderStable) return waiting(`${detail} (leadership settling)`);
+    return actions.length ? todo(actions, detail) : waiting(detail);
+  },
+  async apply(ctx, actions) {
+    for (const a of actions) {
+      switch (a.do) {
+        case 'create': {
+          // Our view is a pass old (and a leader that took over may not have seen it at all):
+          // glusterd's "already exists" counts as created.
+          const r = await gluster(['volume', 'create', a.volume, ...a.args], true, 120_000);
+          const out = (r.stderr || r.stdout).trim();
+          if (r.code !== 0 && /already part of a volume/i.test(r.stdout + r.stderr)) {
+            // glusterd marks bricks while staging and does not unmark them when a later peer fails
+            throw new NeedsAttention(`volume create ${a.volume}: ${out} — left by an earlier create that failed part-way; if that brick holds no data, remove the mark on its node: setfattr -x trusted.glusterfs.volume-id BRICK`);
+          }
+          if (r.code !== 0 && !/already exists/i.test(r.stdout + r.stderr)) throw new Error(`volume create ${a.volume}: ${out}`);
+          boundary('volumes:create');
+          break;
         }
-        const elsewhere = ctx.members.live().find((m) => !inPool(ctx, m.name) && m.remote!.volumes.some((x) => x.name === v.name && x.exists));
-        if (elsewhere) { log.warn(`not creating ${v.name}: ${elsewhere.name} (outside our pool) already has one; waiting to be absorbed`); continue; }
-        if (meshGaps(ctx).length) continue;
-        acted = true;
-        // Created with one replica set: options are set while it has few bricks (each key rebuilds
-        // every brick's volfile on every peer), the other sets are added before the first start.
-        // Our view is a pass old (and a leader that took over may not have seen it at all):
-        // glusterd's "already exists" counts as created.
-        const bricks = ready[0].bricks;
-        const r = await gluster(['volume', 'create', v.name, ...createArgs(v), ...bricks, ...(needsForce(ctx, bricks) ? ['force'] : [])], true, 120_000);
-        const out = (r.stderr || r.stdout).trim();
-        if (r.code !== 0 && /already part of a volume/i.test(r.stdout + r.stderr)) {
-          // glusterd marks bricks while staging and does not unmark them when a later peer fails
-          throw new NeedsAttention(`volume create ${v.name}: ${out} — left by an earlier create that failed part-way; if that brick holds no data, remove the mark on its node: setfattr -x trusted.glusterfs.volume-id BRICK`);
+        case 'set':
+          await gluster(['volume', 'set', a.volume, ...a.options.flat()], false, 120_000);
+          boundary('volumes:options');
+          break;
+        case 'add-brick':
+          if (a.rebalance && !ctx.state.data.rebalancePending.includes(a.volume)) { ctx.state.data.rebalancePending.push(a.volume); await ctx.state.save(); }
+          await gluster(['volume', 'add-brick', a.volume, ...a.args], false, 120_000);
+          boundary('volumes:add-brick');
+          break;
+        case 'start': {
+          const r = await gluster(['volume', 'start', a.volume], true, 120_000);
+          if (r.code !== 0 && !/already started/i.test(r.stdout + r.stderr)) throw new Error(`volume start ${a.volume}: ${(r.stderr || r.stdout).trim()}`);
+          boundary('volumes:start');
+          break;
         }
-        if (r.code !== 0 && !/already exists/i.test(r.stdout + r.stderr)) throw new Error(`volume create ${v.name}: ${out}`);
-        boundary('volumes:create');
-        info = await volumeInfo(v.name);
-        if (!info) throw new Error(`volume ${v.name}: not found after volume create`);
-      }
-      const d = await optionDiff(ctx, v, info);
-      if (d.length) { acted = true; await gluster(['volume', 'set', v.name, ...d.flat()], false, 120_000); boundary('volumes:options'); }
-      const add = sets(ctx, v, info).filter((x) => x.ready && !x.present);
-      if (add.length && meshGaps(ctx).length) {
-        if (info.neverStarted) continue; // started now, the sets added later would need a rebalance
-      } else if (add.length) {
-        const bricks = add.flatMap((x) => x.bricks);
-        acted = true;
-        // a volume never started holds no data: nothing to rebalance
-        if (!info.neverStarted && !ctx.state.data.rebalancePending.includes(v.name)) { ctx.state.data.rebalancePending.push(v.name); await ctx.state.save(); }
-        await gluster(['volume', 'add-brick', v.name, ...createArgs(v), ...bricks, ...(needsForce(ctx, bricks) ? ['force'] : [])], false, 120_000);
-        boundary('volumes:add-brick');
-        info = (await volumeInfo(v.name))!;
-      }
-      if (!info.started) {
-        acted = true;
-        const r = await gluster(['volume', 'start', v.name], true, 120_000);
-        if (r.code !== 0 && !/already started/i.test(r.stdout + r.stderr)) throw new Error(`volume start ${v.name}: ${(r.stderr || r.stdout).trim()}`);
-        boundary('volumes:start');
-      }
-      if (ctx.state.data.rebalancePending.includes(v.name)) {
-        acted = true;
-        const r = await gluster(['volume', 'rebalance', v.name, 'start'], true, 120_000);
-        if (r.code !== 0 && !/already|in progress/i.test(r.stdout + r.stderr)) throw new Error(`rebalance ${v.name}: ${(r.stderr || r.stdout).trim()}`);
-        boundary('volumes:rebalance');
-        ctx.state.data.rebalancePending = ctx.state.data.rebalancePending.filter((x) => x !== v.name);
-        await ctx.state.save();
+        case 'rebalance': {
+          const r = await gluster(['volume', 'rebalance', a.volume, 'start'], true, 120_000);
+          if (r.code !== 0 && !/already|in progress/i.test(r.stdout + r.stderr)) throw new Error(`rebalance ${a.volume}: ${(r.stderr || r.stdout).trim()}`);
+          boundary('volumes:rebalance');
+          ctx.state.data.rebalancePending = ctx.state.data.rebalancePending.filter((x) => x !== a.volume);
+          await ctx.state.save();
+          break;
+        }
       }
     }
-    return acted;
   },
 };
