@@ -2,7 +2,7 @@
 CONFIG ?= examples/cluster.yaml
 OUT ?= out
 
-.PHONY: iso deps test-deps test test-long bench bench-agent bench-ha e2e e2e-installer clean
+.PHONY: iso deps test-deps test test-unit test-long bench bench-agent bench-ha e2e e2e-installer clean
 
 ## Build installer images for $(CONFIG) into $(OUT)/ (installs the build tools it needs).
 iso: node_modules/.installed deps
@@ -46,6 +46,10 @@ e2e-installer: node_modules/.installed
 
 clean:
 	rm -rf $(OUT) dist
+
+## The fast tier: tests that need no root, network, namespaces or QEMU (well under a minute).
+test-unit: node_modules/.installed
+	npm run test:unit
 
 ## Long scenarios (agent crash/scale-out, HA failover): many minutes each, not in CI's default run.
 test-long: node_modules/.installed

@@ -1,0 +1,20 @@
+import { defineConfig } from 'vitest/config';
+import base from './vitest.config.js';
+
+// The fast tier (npm run test:unit): tests that need no root, network, namespaces or QEMU —
+// plans, goldens, renderers, the agent's decisions. Well under a minute; `npm test` runs them too.
+export const UNIT_TESTS = [
+  'test/config.test.ts',
+  'test/agent-unit.test.ts',
+  'test/ha-unit.test.ts',
+  'test/step-plans.test.ts',
+  'test/import-direction.test.ts',
+  'test/disk-files.test.ts',
+  'test/render.test.ts',
+  'test/preseed.test.ts',
+  'test/write-usb.test.ts',
+];
+
+export default defineConfig({
+  test: { ...base.test, include: UNIT_TESTS, exclude: ['**/node_modules/**'], fileParallelism: true },
+});
