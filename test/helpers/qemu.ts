@@ -18,6 +18,8 @@ export interface BootOptions {
 export interface Vm {
   consoleLog: string;
   syslog: string;
+  /** The qcow2 files of the VM's disks, in the order of `disksGiB`. */
+  disks: string[];
   /** Resolves when `pattern` shows up in the log, rejects after `timeoutMs` with the log tail. */
   waitFor(log: 'console' | 'syslog', pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
   read(log: 'console' | 'syslog'): string;
@@ -50,9 +52,10 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
       '-drive', `file=${opts.image},format=raw,if=none,id=stick,readonly=on`,
       '-device', 'usb-ehci,id=ehci', '-device', 'usb-storage,bus=ehci.0,drive=stick,removable=on,bootindex=0');
   }
-  let i = 0;
+  const disks: string[] = [];
   for (const size of opts.disksGiB ?? [20]) {
-    const disk = join(opts.workDir, `disk${i++}.qcow2`);
+    const disk = join(opts.workDir, `disk${disks.length}.qcow2`);
+    disks.push(disk);
     await execa('qemu-img', ['create', '-q', '-f', 'qcow2', disk, `${size}G`]);
     args.push('-drive', `file=${disk},if=virtio,format=qcow2`);
   }
@@ -67,6 +70,7 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
   return {
     consoleLog,
     syslog,
+    disks,
     read,
     async waitFor(log, pattern, timeoutMs) {
       const end = Date.now() + timeoutMs;
@@ -86,4 +90,12 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
       await proc;
     },
   };
+}
+
+/** Byte ranges of a (stopped) VM's qcow2 disk that the guest ever wrote: none for an untouched disk. */
+export async function writtenRanges(disk: string): Promise<{ start: number; length: number }[]> {
+  const r = await execa('qemu-img', ['map', '--output=json', disk]);
+  return (JSON.parse(r.stdout) as { start: number; length: number; data: boolean }[])
+    .filter((e) => e.data)
+    .map(({ start, length }) => ({ start, length }));
 }
