@@ -24,7 +24,8 @@ TEMPLATE
   db_input critical personal-cloud/wrong-pc || true
   db_go || true
   say "powering off (nothing was installed)"
-  poweroff
+  # -f: init handles a poweroff request only after the startup scripts, this one among them, end.
+  sync; poweroff -f
   while :; do sleep 60; done
 }
 
