@@ -71,7 +71,7 @@ describe.concurrent('installer boot in QEMU', () => {
     }
   }, BOOT_TIMEOUT + 600_000);
 
-  it("BIOS: node1's stick on a PC without node1's network card says so before netcfg and touches no disk", async () => {
+  it("BIOS: node1's stick on a PC without node1's network card says so before netcfg, powers off on Continue, touches no disk", async () => {
     const dir = await mkdtemp(join(work, 'vm-wrongpc-'));
     const vm = await bootVm({ image: images['trixie-node1'], firmware: 'bios', workDir: dir, mac: '52:54:00:aa:bb:cc', disksGiB: [20, 100] });
     try {
@@ -87,6 +87,10 @@ describe.concurrent('installer boot in QEMU', () => {
       const logs = vm.read('console') + vm.read('syslog');
       expect(logs).not.toMatch(/Configure the network|Installation step failed|Menu item 'netcfg' selected/);
       expect(logs).not.toMatch(/powering off/); // the error waits for the user
+      await vm.type('\r'); // Continue
+      await vm.waitFor('console', /personal-cloud: powering off \(nothing was installed\)/, 60_000);
+      expect(await vm.exited(60_000)).toBe(0);
+      expect(vm.read('console') + vm.read('syslog')).not.toMatch(/Configure the network|Menu item 'netcfg' selected/);
     } finally {
       await vm.stop();
     }

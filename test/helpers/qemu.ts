@@ -1,9 +1,11 @@
 import { execa, type ResultPromise } from 'execa';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 
 // Boots an image in QEMU (TCG: no KVM here) with two serial ports logged to files: ttyS0 is
-// the console, ttyS1 receives the installer's syslog when the image was built with --serial-log.
+// the console (also a socket, to type into), ttyS1 receives the installer's syslog when the
+// image was built with --serial-log.
 
 export interface BootOptions {
   image: string;
@@ -23,6 +25,10 @@ export interface Vm {
   /** Resolves when `pattern` shows up in the log, rejects after `timeoutMs` with the log tail. */
   waitFor(log: 'console' | 'syslog', pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
   read(log: 'console' | 'syslog'): string;
+  /** Types `text` on the serial console (ttyS0). */
+  type(text: string): Promise<void>;
+  /** Resolves with QEMU's exit code once the guest powered off; rejects after `timeoutMs`. */
+  exited(timeoutMs: number): Promise<number | undefined>;
   stop(): Promise<void>;
 }
 
@@ -37,8 +43,10 @@ export function plain(text: string): string {
 export async function bootVm(opts: BootOptions): Promise<Vm> {
   const consoleLog = join(opts.workDir, 'console.log');
   const syslog = join(opts.workDir, 'syslog.log');
+  const consoleSocket = join(opts.workDir, 'console.sock');
   const args = ['-accel', 'tcg', '-smp', '1', '-m', String(opts.memoryMiB ?? 1536), '-display', 'none', '-no-reboot',
-    '-serial', `file:${consoleLog}`, '-serial', `file:${syslog}`,
+    '-chardev', `socket,id=con,path=${consoleSocket},server=on,wait=off,logfile=${consoleLog}`,
+    '-serial', 'chardev:con', '-serial', `file:${syslog}`,
     '-netdev', 'user,id=n0', '-device', `virtio-net-pci,netdev=n0${opts.mac ? `,mac=${opts.mac}` : ''}`];
   if (opts.firmware === 'bios') {
     args.push('-machine', 'pc', '-cdrom', opts.image, '-boot', 'd');
@@ -84,6 +92,16 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
         if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${pattern} in ${log}\n--- tail ---\n${read(log).slice(-2500)}`);
         await new Promise((r) => setTimeout(r, 1000));
       }
+    },
+    async type(text) {
+      await new Promise<void>((resolve, reject) => {
+        const c = createConnection(consoleSocket, () => c.end(text, () => resolve()));
+        c.on('error', reject);
+      });
+    },
+    async exited(timeoutMs) {
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`QEMU still running after ${timeoutMs} ms`)), timeoutMs).unref());
+      return (await Promise.race([proc, timeout])).exitCode;
     },
     async stop() {
       if (!exited) proc.kill('SIGKILL');
