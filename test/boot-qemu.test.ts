@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './helpers/cli.js';
 import { REPO_ROOT, SHARED_INSTALLER_CACHE, sharedInstaller } from './helpers/installer-cache.js';
-import { bootVm, type Vm } from './helpers/qemu.js';
+import { bootVm, writtenRanges, type Vm } from './helpers/qemu.js';
 
 // Boots our images in QEMU (TCG) and follows the real Debian installer through its serial
 // console and its syslog (streamed to the 2nd serial port). The archive reachable here serves
@@ -69,6 +69,32 @@ describe.concurrent('installer boot in QEMU', () => {
     } finally {
       await vm.stop();
     }
+  }, BOOT_TIMEOUT + 600_000);
+
+  it("BIOS: node1's stick on a PC without node1's network card says so before netcfg, powers off on Continue, touches no disk", async () => {
+    const dir = await mkdtemp(join(work, 'vm-wrongpc-'));
+    const vm = await bootVm({ image: images['trixie-node1'], firmware: 'bios', workDir: dir, mac: '52:54:00:aa:bb:cc', disksGiB: [20, 100] });
+    try {
+      const why = /This stick installs node1 \(network card 52:54:00:12:34:11\), but this PC's network card is 52:54:00:aa:bb:cc \(\w+\)\./;
+      const todo = /Use the universal stick, or fix node1's mac in cluster\.yaml and rebuild\./;
+      for (const log of ['console', 'syslog'] as const) {
+        await vm.waitFor(log, new RegExp(`personal-cloud: ERROR: not installing: ${why.source}`), log === 'console' ? BOOT_TIMEOUT : 60_000);
+        await vm.waitFor(log, new RegExp(`personal-cloud: ERROR: not installing: ${todo.source}`), 60_000);
+      }
+      // the installer's own error screen (here on the serial console) and nothing after it
+      await vm.waitFor('console', /Not installing: this PC is not the one this installer is for/, 120_000);
+      await new Promise((r) => setTimeout(r, 30_000));
+      const logs = vm.read('console') + vm.read('syslog');
+      expect(logs).not.toMatch(/Configure the network|Installation step failed|Menu item 'netcfg' selected/);
+      expect(logs).not.toMatch(/powering off/); // the error waits for the user
+      await vm.type('\r'); // Continue
+      await vm.waitFor('console', /personal-cloud: powering off \(nothing was installed\)/, 60_000);
+      expect(await vm.exited(60_000)).toBe(0);
+      expect(vm.read('console') + vm.read('syslog')).not.toMatch(/Configure the network|Menu item 'netcfg' selected/);
+    } finally {
+      await vm.stop();
+    }
+    for (const disk of vm.disks) expect(await writtenRanges(disk)).toEqual([]);
   }, BOOT_TIMEOUT + 600_000);
 
   it('UEFI (OVMF, image as a USB stick): the universal image picks node3 by its MAC', async () => {

@@ -110,6 +110,8 @@ describe('trixie images from the netboot package', () => {
       'preseed.cfg',
       'personal-cloud/late.sh',
       'personal-cloud/select-os-disk.sh',
+      'personal-cloud/check-mac.sh',
+      'personal-cloud/nodes/node2/mac',
       'personal-cloud/agent/personal-cloud-agent.mjs',
       'personal-cloud/agent/personal-cloud-agent.service',
       'personal-cloud/nodes/node2/etc/cluster.json',

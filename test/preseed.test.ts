@@ -141,3 +141,57 @@ describe('select-os-disk.sh', () => {
     expect(r.log).toContain('partman-auto/disk=');
   });
 });
+
+// check-mac.sh runs in the installer before netcfg; here against a made-up /sys/class/net and
+// the node directories the payload puts in the initrd.
+describe('check-mac.sh', () => {
+  async function fakeMedium(nodes: Record<string, string | undefined>, cards: Record<string, string>) {
+    const root = await mkdtemp(join(work, 'medium-'));
+    for (const [name, mac] of Object.entries(nodes)) {
+      await mkdir(join(root, 'nodes', name), { recursive: true });
+      if (mac) await writeFile(join(root, 'nodes', name, 'mac'), `${mac}\n`);
+    }
+    for (const [name, mac] of Object.entries(cards)) {
+      await mkdir(join(root, 'sys/class/net', name), { recursive: true });
+      await writeFile(join(root, 'sys/class/net', name, 'address'), `${mac}\n`);
+    }
+    await mkdir(join(root, 'sys/class/net'), { recursive: true });
+    return root;
+  }
+  async function check(root: string, node: string) {
+    const r = await execa('sh', [join(REPO_ROOT, 'preseed/scripts/check-mac.sh'), join(root, 'nodes', node)], {
+      reject: false,
+      env: { PC_SYSFS: join(root, 'sys'), PC_NIC_WAIT: '0' },
+    });
+    return { code: r.exitCode, out: r.stdout };
+  }
+  const lo = { lo: '00:00:00:00:00:00' };
+
+  it("passes on the node's PC, whichever of its cards has the MAC", async () => {
+    const root = await fakeMedium({ node1: '52:54:00:12:34:01' }, { ...lo, enp1s0: '52:54:00:aa:bb:cc', enp2s0: '52:54:00:12:34:01' });
+    expect(await check(root, 'node1')).toEqual({ code: 0, out: '' });
+  });
+
+  it('says which PC the stick is for and which cards this PC has', async () => {
+    const root = await fakeMedium({ node1: '52:54:00:12:34:01' }, { ...lo, enp1s0: '52:54:00:aa:bb:cc', enp2s0: '52:54:00:aa:bb:cd' });
+    expect(await check(root, 'node1')).toEqual({
+      code: 1,
+      out: "This stick installs node1 (network card 52:54:00:12:34:01), but this PC's network cards are 52:54:00:aa:bb:cc (enp1s0), 52:54:00:aa:bb:cd (enp2s0).\n"
+        + 'Nothing was installed and no disk was changed.\n'
+        + "Use the universal stick, or fix node1's mac in cluster.yaml and rebuild.",
+    });
+  });
+
+  it('on a universal medium, points at the boot menu instead', async () => {
+    const root = await fakeMedium({ node1: '52:54:00:12:34:01', node2: '52:54:00:12:34:02' }, { ...lo, ens3: '52:54:00:12:34:02' });
+    const r = await check(root, 'node1');
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("Node node1 was chosen at boot (network card 52:54:00:12:34:01), but this PC's network card is 52:54:00:12:34:02 (ens3).");
+    expect(r.out).toContain("Choose this PC's node (or the automatic entry) in the boot menu, or fix node1's mac in cluster.yaml and rebuild.");
+  });
+
+  it('changes nothing for a node without a MAC, or while no card is visible yet', async () => {
+    expect(await check(await fakeMedium({ node1: undefined }, { ...lo, ens3: '52:54:00:aa:bb:cc' }), 'node1')).toEqual({ code: 0, out: '' });
+    expect((await check(await fakeMedium({ node1: '52:54:00:12:34:01' }, lo), 'node1')).code).toBe(0);
+  });
+});

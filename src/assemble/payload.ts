@@ -76,7 +76,7 @@ function userEntries(plan: Plan): CpioEntry[] {
 }
 
 function scriptEntries(): CpioEntry[] {
-  return ['early.sh', 'select-os-disk.sh', 'late.sh'].map((s) => ({
+  return ['early.sh', 'check-mac.sh', 'select-os-disk.sh', 'late.sh'].map((s) => ({
     path: `personal-cloud/${s}`,
     content: readFileSync(projectPath('preseed', 'scripts', s)),
     mode: 0o755,

@@ -1,9 +1,11 @@
 import { execa, type ResultPromise } from 'execa';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 
 // Boots an image in QEMU (TCG: no KVM here) with two serial ports logged to files: ttyS0 is
-// the console, ttyS1 receives the installer's syslog when the image was built with --serial-log.
+// the console (also a socket, to type into), ttyS1 receives the installer's syslog when the
+// image was built with --serial-log.
 
 export interface BootOptions {
   image: string;
@@ -18,9 +20,15 @@ export interface BootOptions {
 export interface Vm {
   consoleLog: string;
   syslog: string;
+  /** The qcow2 files of the VM's disks, in the order of `disksGiB`. */
+  disks: string[];
   /** Resolves when `pattern` shows up in the log, rejects after `timeoutMs` with the log tail. */
   waitFor(log: 'console' | 'syslog', pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
   read(log: 'console' | 'syslog'): string;
+  /** Types `text` on the serial console (ttyS0). */
+  type(text: string): Promise<void>;
+  /** Resolves with QEMU's exit code once the guest powered off; rejects after `timeoutMs`. */
+  exited(timeoutMs: number): Promise<number | undefined>;
   stop(): Promise<void>;
 }
 
@@ -35,8 +43,10 @@ export function plain(text: string): string {
 export async function bootVm(opts: BootOptions): Promise<Vm> {
   const consoleLog = join(opts.workDir, 'console.log');
   const syslog = join(opts.workDir, 'syslog.log');
+  const consoleSocket = join(opts.workDir, 'console.sock');
   const args = ['-accel', 'tcg', '-smp', '1', '-m', String(opts.memoryMiB ?? 1536), '-display', 'none', '-no-reboot',
-    '-serial', `file:${consoleLog}`, '-serial', `file:${syslog}`,
+    '-chardev', `socket,id=con,path=${consoleSocket},server=on,wait=off,logfile=${consoleLog}`,
+    '-serial', 'chardev:con', '-serial', `file:${syslog}`,
     '-netdev', 'user,id=n0', '-device', `virtio-net-pci,netdev=n0${opts.mac ? `,mac=${opts.mac}` : ''}`];
   if (opts.firmware === 'bios') {
     args.push('-machine', 'pc', '-cdrom', opts.image, '-boot', 'd');
@@ -50,9 +60,10 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
       '-drive', `file=${opts.image},format=raw,if=none,id=stick,readonly=on`,
       '-device', 'usb-ehci,id=ehci', '-device', 'usb-storage,bus=ehci.0,drive=stick,removable=on,bootindex=0');
   }
-  let i = 0;
+  const disks: string[] = [];
   for (const size of opts.disksGiB ?? [20]) {
-    const disk = join(opts.workDir, `disk${i++}.qcow2`);
+    const disk = join(opts.workDir, `disk${disks.length}.qcow2`);
+    disks.push(disk);
     await execa('qemu-img', ['create', '-q', '-f', 'qcow2', disk, `${size}G`]);
     args.push('-drive', `file=${disk},if=virtio,format=qcow2`);
   }
@@ -67,6 +78,7 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
   return {
     consoleLog,
     syslog,
+    disks,
     read,
     async waitFor(log, pattern, timeoutMs) {
       const end = Date.now() + timeoutMs;
@@ -81,9 +93,27 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
         await new Promise((r) => setTimeout(r, 1000));
       }
     },
+    async type(text) {
+      await new Promise<void>((resolve, reject) => {
+        const c = createConnection(consoleSocket, () => c.end(text, () => resolve()));
+        c.on('error', reject);
+      });
+    },
+    async exited(timeoutMs) {
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`QEMU still running after ${timeoutMs} ms`)), timeoutMs).unref());
+      return (await Promise.race([proc, timeout])).exitCode;
+    },
     async stop() {
       if (!exited) proc.kill('SIGKILL');
       await proc;
     },
   };
+}
+
+/** Byte ranges of a (stopped) VM's qcow2 disk that the guest ever wrote: none for an untouched disk. */
+export async function writtenRanges(disk: string): Promise<{ start: number; length: number }[]> {
+  const r = await execa('qemu-img', ['map', '--output=json', disk]);
+  return (JSON.parse(r.stdout) as { start: number; length: number; data: boolean }[])
+    .filter((e) => e.data)
+    .map(({ start, length }) => ({ start, length }));
 }
