@@ -12,7 +12,9 @@ import { fetchBuffer } from '../../src/installer/http.js';
 import { Cache } from '../../src/installer/cache.js';
 import { findPackage, type PackageEntry } from '../../src/installer/packages-index.js';
 import { parseRelease, verifyInRelease } from '../../src/installer/inrelease.js';
-import { packagesIndexCandidates } from '../../src/installer/netboot.js';
+import { packagesIndexCandidates } from '../../src/installer/archive.js';
+import { resolveBootLoaders } from '../../src/installer/boot-loaders.js';
+import type { BootLoaders, LoaderSet } from '../../src/write/boot-files.js';
 import { sha256 } from '../../src/util/hash.js';
 import { silentProgress } from '../../src/util/progress.js';
 
@@ -72,6 +74,24 @@ export function archiveSnapshot(release: Release = 'trixie'): Promise<ArchiveSna
     })();
     p.catch(() => snapshots.delete(release));
     snapshots.set(release, p);
+  }
+  return p;
+}
+
+const loaderSets = new Map<string, Promise<BootLoaders>>();
+
+/** The release's boot loaders (fetched and verified from the archive into the shared cache). */
+export function sharedLoaders(release: Release = 'trixie', set: LoaderSet = 'all'): Promise<BootLoaders> {
+  const key = `${release}/${set}`;
+  let p = loaderSets.get(key);
+  if (!p) {
+    p = (async () => {
+      const cache = new Cache(SHARED_INSTALLER_CACHE);
+      await cache.init();
+      return resolveBootLoaders({ release, mirror: DEFAULT_MIRROR, set, progress: silentProgress }, cache);
+    })();
+    p.catch(() => loaderSets.delete(key));
+    loaderSets.set(key, p);
   }
   return p;
 }
