@@ -95,3 +95,14 @@ export function sharedLoaders(release: Release = 'trixie', set: LoaderSet = 'all
   }
   return p;
 }
+
+/**
+ * A file of a release's package as dpkg itself unpacks it (not through our extraction): the
+ * .deb is the one the shared cache verified for that release.
+ */
+export async function packageFile(release: Release, pkg: string, path: string): Promise<Buffer> {
+  const entry = await new Cache(SHARED_INSTALLER_CACHE).readIndex(DEFAULT_MIRROR, release, pkg);
+  if (!entry) throw new Error(`${pkg} for ${release} is not in the shared cache: call sharedLoaders('${release}') first`);
+  const r = await execa('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -xO "./$2"', 'sh', new Cache(SHARED_INSTALLER_CACHE).blobPath(entry.sha256), path], { encoding: 'buffer', maxBuffer: 1 << 28 });
+  return Buffer.from(r.stdout);
+}
