@@ -44,7 +44,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 
 const { config: cfg } = await loadConfig(config);
 const plan = makePlan(cfg);
-const installer = await resolveInstaller({ release: plan.cluster.release, mirror: DEFAULT_MIRROR, cacheDir, progress: silentProgress });
+const installer = await resolveInstaller({ release: plan.cluster.release, mirror: DEFAULT_MIRROR, cacheDir, loaders: 'iso', progress: silentProgress });
 const agent = loadAgentBundle();
 const work = await mkdtemp(join(tmpdir(), 'pc-bench-'));
 const base = { plan, joinKey: deriveJoinKey(cfg.secret, cfg.name), agent, installer, console: 'screen' as const, epoch: 1750000000, progress: silentProgress };
@@ -58,7 +58,7 @@ try {
   await execa('xorriso', ['-osirrox', 'on', '-indev', ref.file, '-extract', '/', tree]);
   await execa('chmod', ['-R', 'u+w', tree]);
   const bare = () => execa('xorriso', ['-as', 'mkisofs', '-o', join(work, 'bare.iso'), '-V', 'BENCH', '-r', '-J', '-joliet-long',
-    '-isohybrid-mbr', bootFile('isohybridMbr'), '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat',
+    '-isohybrid-mbr', bootFile(installer.loaders!, 'isohybridMbr'), '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat',
     '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '-eltorito-alt-boot', '-e', 'boot/grub/efi.img',
     '-no-emul-boot', '-isohybrid-gpt-basdat', tree]);
 

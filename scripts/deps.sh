@@ -5,10 +5,14 @@
 #   scripts/deps.sh long    — plus what the long scenarios and e2e need (libvirt, pacemaker, …)
 # Idempotent; skips apt when everything is already there.
 set -euo pipefail
-BUILD_PKGS=(xorriso isolinux syslinux-common grub-efi-amd64-bin grub-efi-amd64-signed shim-signed
-  mtools dosfstools gpgv debian-archive-keyring xz-utils cpio ca-certificates pxelinux dnsmasq-base)
+# The boot loaders (shim, GRUB, isolinux, syslinux, pxelinux) come from the release's packages
+# in the archive, not from this machine; the tests install the host's copies to check
+# `build --host-loaders` and that images do not carry them otherwise.
+BUILD_PKGS=(xorriso grub-efi-amd64-bin
+  mtools dosfstools gpgv debian-archive-keyring xz-utils cpio ca-certificates dnsmasq-base)
 TEST_PKGS=(qemu-system-x86 qemu-utils ovmf debconf glusterfs-server glusterfs-client xfsprogs
-  iproute2 util-linux procps psmisc openssl e2fsprogs lvm2 kmod bc attr openssh-client dpkg curl ipxe-qemu)
+  iproute2 util-linux procps psmisc openssl e2fsprogs lvm2 kmod bc attr openssh-client dpkg curl ipxe-qemu
+  shim-signed grub-efi-amd64-signed isolinux syslinux-common)
 LONG_PKGS=(libvirt-daemon-system libvirt-clients corosync pacemaker pacemaker-cli-utils resource-agents
   fence-agents corosync-qdevice corosync-qnetd openvswitch-switch busybox-static sbd debootstrap grub-pc-bin gdisk)
 pkgs=("${BUILD_PKGS[@]}")

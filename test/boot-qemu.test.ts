@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './helpers/cli.js';
 import { REPO_ROOT, SHARED_INSTALLER_CACHE, sharedInstaller } from './helpers/installer-cache.js';
-import { bootVm, writtenRanges, type Vm } from './helpers/qemu.js';
+import { existsSync } from 'node:fs';
+import { bootVm, OVMF_SECBOOT_CODE, writtenRanges, type Vm } from './helpers/qemu.js';
 
 // Boots our images in QEMU (TCG) and follows the real Debian installer through its serial
 // console and its syslog (streamed to the 2nd serial port). The archive reachable here serves
@@ -107,6 +108,21 @@ describe.concurrent('installer boot in QEMU', () => {
       await vm.stop();
     }
   }, BOOT_TIMEOUT + 600_000);
+});
+
+// Secure Boot on, Microsoft's keys: shim (signed by Microsoft), GRUB and the kernel (signed by
+// Debian) of the release's own packages must each pass verification for the installer to start.
+describe.skipIf(!existsSync(OVMF_SECBOOT_CODE))('Secure Boot', () => {
+  it('UEFI with Secure Boot on: the trixie node1 image boots trixie\'s shim and GRUB into the installer', async () => {
+    const dir = await mkdtemp(join(work, 'vm-sb-'));
+    const vm = await bootVm({ image: images['trixie-node1'], firmware: 'uefi-secureboot', workDir: dir, mac: '52:54:00:12:34:11', disksGiB: [20, 100] });
+    try {
+      await vm.waitFor('console', /personal-cloud: preseed for node1 loaded/, BOOT_TIMEOUT);
+      await vm.waitFor('syslog', /Secure boot enabled/, 60_000);
+    } finally {
+      await vm.stop();
+    }
+  }, BOOT_TIMEOUT + 300_000);
 });
 
 describe('bookworm installer boot', () => {

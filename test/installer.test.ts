@@ -14,7 +14,8 @@ import { releaseFromDiskInfo } from '../src/installer/base-iso.js';
 import { fetchCommand } from '../src/commands/fetch.js';
 import { EXIT, UserError } from '../core/errors.js';
 import { silentProgress, type Progress } from '../src/util/progress.js';
-import { archiveSnapshot, sharedInstaller, SHARED_INSTALLER_CACHE, type ArchiveSnapshot } from './helpers/installer-cache.js';
+import { archiveSnapshot, packageFile, sharedInstaller, sharedLoaders, SHARED_INSTALLER_CACHE, type ArchiveSnapshot } from './helpers/installer-cache.js';
+import { packagesOf } from '../src/write/boot-files.js';
 import { startMirror, type MirrorServer, type Route } from './helpers/installer-server.js';
 import { buildDeb } from './helpers/installer-deb.js';
 
@@ -52,7 +53,7 @@ async function listCache(dir: string): Promise<string[]> {
 
 /** After a failed resolve the cache holds only its empty skeleton: no blob, tree, index or temp file. */
 async function expectCleanCache(dir: string): Promise<void> {
-  expect(await listCache(dir)).toEqual(['blobs/', 'index/', 'iso/', 'netboot/', 'tmp/']);
+  expect(await listCache(dir)).toEqual(['blobs/', 'index/', 'iso/', 'loaders/', 'netboot/', 'tmp/']);
 }
 
 async function expectUserError(p: Promise<unknown>, pattern: RegExp, exitCode?: number): Promise<UserError> {
@@ -248,6 +249,79 @@ describe('archive via a loopback mirror serving the real files', () => {
   });
 });
 
+describe('boot loader packages via a loopback mirror serving the real files', () => {
+  let snap: ArchiveSnapshot;
+  let mirror: MirrorServer;
+  /** Pool path and cached .deb of each loader package (verified from the real archive first). */
+  const debs = new Map<string, { filename: string; sha256: string; path: string }>();
+  beforeAll(async () => {
+    snap = await archiveSnapshot('trixie');
+    await sharedLoaders('trixie', 'all');
+    const cache = new Cache(SHARED_INSTALLER_CACHE);
+    for (const pkg of packagesOf('all')) {
+      const e = (await cache.readIndex(DEFAULT_MIRROR, 'trixie', pkg))!;
+      debs.set(pkg, { filename: e.filename, sha256: e.sha256, path: cache.blobPath(e.sha256) });
+    }
+    mirror = await startMirror();
+  }, 600_000);
+  afterAll(async () => { await mirror.close(); });
+  const serve = (over: Record<string, Route> = {}) => {
+    mirror.routes.clear();
+    for (const [k, v] of routesFor(snap)) mirror.routes.set(k, v);
+    for (const [pkg, d] of debs) mirror.routes.set(`/debian/${d.filename}`, over[pkg] ?? { file: d.path });
+  };
+  const opts = (cacheDir: string, extra: Partial<ResolveOptions> = {}): ResolveOptions => ({ release: 'trixie', mirror: mirror.url, cacheDir, progress: silentProgress, ...extra });
+
+  it('fetches and verifies the loader packages, extracts only the loaders, and works offline afterwards', async () => {
+    serve();
+    const cacheDir = await newCache();
+    const src = await resolveInstaller(opts(cacheDir, { loaders: 'iso' }));
+    expect(src.loaders!.origin).toBe('archive');
+    expect(src.loaders!.inputs.map((i) => i.sha256)).toEqual(packagesOf('iso').map((p) => debs.get(p)!.sha256));
+    expect(src.inputs.slice(3)).toEqual(src.loaders!.inputs);
+    for (const [name, path] of Object.entries(src.loaders!.files)) {
+      expect(path.startsWith(join(cacheDir, 'loaders')), name).toBe(true);
+    }
+    expect((await readFile(src.loaders!.files.grubCd!)).equals(await packageFile('trixie', 'grub-efi-amd64-signed', 'usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed'))).toBe(true);
+    // Only the files the media need: grub-efi-amd64-signed's other three images stay in the .deb.
+    expect((await listCache(join(cacheDir, 'loaders'))).filter((f) => !f.endsWith('/') && !f.endsWith('files.json'))).toHaveLength(9);
+    const files = await listCache(cacheDir);
+    expect(files.filter((f) => f.startsWith('tmp/') && f !== 'tmp/')).toEqual([]);
+
+    // Offline: the same files from the cache; a damaged extraction is redone from the verified .deb.
+    await writeFile(src.loaders!.files.shim!, 'garbage');
+    const offline = await resolveInstaller(opts(cacheDir, { loaders: 'iso', offline: true }));
+    expect(offline.loaders!.origin).toBe('cache');
+    expect(offline.loaders!.files).toEqual(src.loaders!.files);
+    expect((await readFile(offline.loaders!.files.shim!)).equals(await packageFile('trixie', 'shim-signed', 'usr/lib/shim/shimx64.efi.signed'))).toBe(true);
+    // The PXE set needs pxelinux, which this cache never fetched: offline says so and how to get it.
+    const e = await expectUserError(resolveInstaller(opts(cacheDir, { loaders: 'pxe', offline: true })),
+      /^offline, and the cache \(.*\) has no boot loader packages \(pxelinux, syslinux-common\) for trixie from http:\/\/127\.0\.0\.1:\d+\/debian \(missing: pxelinux\)$/, EXIT.failure);
+    expect(e.hint).toMatch(/personal-cloud fetch.*--host-loaders/);
+  });
+
+  it('offline with an installer but no loaders in the cache names every missing package', async () => {
+    serve();
+    const cacheDir = await newCache();
+    await resolveInstaller(opts(cacheDir)); // the installer only
+    await expectUserError(resolveInstaller(opts(cacheDir, { loaders: 'iso', offline: true })),
+      /offline, and the cache .* has no boot loader packages .* for trixie from .* \(missing: isolinux, syslinux-common, shim-signed, shim-helpers-amd64-signed, grub-efi-amd64-signed\)/, EXIT.failure);
+  });
+
+  it('rejects a loader .deb with one byte changed (exit 4) and keeps nothing of it', async () => {
+    const shim = debs.get('shim-signed')!;
+    serve({ 'shim-signed': { file: shim.path, flipByteAt: 1000 } });
+    const cacheDir = await newCache();
+    const e = await expectUserError(resolveInstaller(opts(cacheDir, { loaders: 'iso' })), new RegExp(`SHA256 mismatch for .*/shim-signed_[^ ]+_amd64\\.deb: expected ${shim.sha256}, got [0-9a-f]{64}`), EXIT.verification);
+    expect(e.exitCode).toBe(EXIT.verification);
+    const files = await listCache(cacheDir);
+    expect(files).not.toContain(`blobs/${shim.sha256}`);
+    expect(files.filter((f) => (f.startsWith('loaders/') && f !== 'loaders/') || (f.startsWith('tmp/') && f !== 'tmp/'))).toEqual([]);
+    // Nothing of this failed fetch is remembered: offline knows no loader package.
+    expect(files.filter((f) => /index\/.*-(shim|grub|isolinux|syslinux)/.test(f))).toEqual([]);
+  });
+});
+
 describe('local installer', () => {
   it('accepts the netboot .deb and unpacks it with the same code', async () => {
     const snap = await archiveSnapshot('trixie');
@@ -390,6 +464,7 @@ describe('fetch command', () => {
 
   it('prints the cached installer as JSON (offline)', async () => {
     const shared = await sharedInstaller('trixie');
+    await sharedLoaders('trixie'); // fetch caches the boot loaders too
     const { code, stdout } = await run(['--offline', '--json', '--cache', SHARED_INSTALLER_CACHE]);
     expect(code).toBe(0);
     const out = JSON.parse(stdout) as InstallerSource;
@@ -398,10 +473,12 @@ describe('fetch command', () => {
 
   it('prints a human summary with the hashes', async () => {
     const shared = await sharedInstaller('trixie');
+    const loaders = await sharedLoaders('trixie');
     const { code, stdout } = await run(['--offline', '--cache', SHARED_INSTALLER_CACHE, '--release', 'trixie']);
     expect(code).toBe(0);
     expect(stdout).toContain(`netboot installer ${shared.version} for trixie`);
     expect(stdout).toContain(`sha256 ${shared.inputs[0].sha256}`);
+    for (const i of loaders.inputs) expect(stdout).toContain(`sha256 ${i.sha256}  ${i.name}`);
   });
 
   it('rejects a bad --release and prints --help', async () => {

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './helpers/cli.js';
-import { REPO_ROOT, SHARED_INSTALLER_CACHE, sharedInstaller } from './helpers/installer-cache.js';
+import { REPO_ROOT, SHARED_INSTALLER_CACHE, packageFile, sharedInstaller, sharedLoaders } from './helpers/installer-cache.js';
+import type { Release } from '../src/config/types.js';
 
 // Real images from the real debian-installer netboot package, built by the CLI with real xorriso.
 
@@ -25,6 +26,52 @@ async function extract(iso: string, path: string, dest: string): Promise<Buffer>
   await execa('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', path, dest]);
   return readFile(dest);
 }
+
+/** The image's boot loaders: the ESP's shim, MokManager and GRUB, isolinux and its modules, the hybrid MBR. */
+async function imageLoaders(iso: string, dir: string): Promise<Record<string, Buffer>> {
+  const efi = await extract(iso, '/boot/grub/efi.img', join(dir, 'efi.img')).then(() => join(dir, 'efi.img'));
+  const esp = async (name: string) => {
+    await execa('mcopy', ['-n', '-i', efi, `::/EFI/boot/${name}`, join(dir, name)], { env: { MTOOLS_SKIP_CHECK: '1' } });
+    return readFile(join(dir, name));
+  };
+  const head = Buffer.alloc(432);
+  const fh = await import('node:fs/promises').then((fs) => fs.open(iso));
+  await fh.read(head, 0, 432, 0);
+  await fh.close();
+  const out: Record<string, Buffer> = {
+    'usr/lib/shim/shimx64.efi.signed': await esp('bootx64.efi'),
+    'usr/lib/shim/mmx64.efi.signed': await esp('mmx64.efi'),
+    'usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed': await esp('grubx64.efi'),
+    // xorriso patches the MBR's partition table and isolinux.bin's boot info table: compare the code parts.
+    'usr/lib/ISOLINUX/isohdpfx.bin': head.subarray(0, 0x1b8 - 0x20),
+    'usr/lib/ISOLINUX/isolinux.bin': (await extract(iso, '/isolinux/isolinux.bin', join(dir, 'isolinux.bin'))).subarray(64),
+  };
+  for (const m of ['ldlinux', 'libcom32', 'libutil', 'menu']) out[`usr/lib/syslinux/modules/bios/${m}.c32`] = await extract(iso, `/isolinux/${m}.c32`, join(dir, `${m}.c32`));
+  return out;
+}
+
+const PACKAGE_OF: Record<string, string> = {
+  'usr/lib/shim/shimx64.efi.signed': 'shim-signed',
+  'usr/lib/shim/mmx64.efi.signed': 'shim-helpers-amd64-signed',
+  'usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed': 'grub-efi-amd64-signed',
+  'usr/lib/ISOLINUX/isohdpfx.bin': 'isolinux',
+  'usr/lib/ISOLINUX/isolinux.bin': 'isolinux',
+};
+
+/** Every loader of the image equals the file of `release`'s package, as dpkg unpacks it. */
+async function expectReleaseLoaders(iso: string, release: Release, dir: string): Promise<Record<string, Buffer>> {
+  await sharedLoaders(release, 'iso');
+  await import('node:fs/promises').then((fs) => fs.mkdir(dir, { recursive: true }));
+  const got = await imageLoaders(iso, dir);
+  for (const [path, bytes] of Object.entries(got)) {
+    const want = await packageFile(release, PACKAGE_OF[path] ?? 'syslinux-common', path);
+    const cut = path.endsWith('isohdpfx.bin') ? want.subarray(0, bytes.length) : path.endsWith('isolinux.bin') ? want.subarray(64) : want;
+    expect(bytes.equals(cut), `${path} of the ${release} image is ${release}'s`).toBe(true);
+  }
+  return got;
+}
+
+const hostCodename = async () => /VERSION_CODENAME=(\w+)/.exec(await readFile('/etc/os-release', 'utf8'))?.[1];
 
 /** Lists the cpio archive that follows the installer's own one (our payload), with modes. */
 async function listAppendedCpio(initrd: string): Promise<string> {
@@ -61,6 +108,25 @@ describe('trixie images from the netboot package', () => {
     expect(manifest.epoch).toBe(Number(EPOCH));
     expect(manifest.inputs.map((i: { name: string }) => i.name)).toEqual(expect.arrayContaining(['cluster.yaml', 'dist/personal-cloud-agent.mjs']));
     expect(manifest.inputs.some((i: { name: string }) => /debian-installer-13-netboot-amd64/.test(i.name))).toBe(true);
+    // The boot loaders are inputs as the release's packages (name, version, sha256), not host paths.
+    const loaders = await sharedLoaders('trixie', 'iso');
+    expect(loaders.inputs.map((i) => i.name.split('_')[0])).toEqual(['isolinux', 'syslinux-common', 'shim-signed', 'shim-helpers-amd64-signed', 'grub-efi-amd64-signed']);
+    expect(manifest.inputs).toEqual(expect.arrayContaining(loaders.inputs));
+    for (const i of loaders.inputs) expect(i.version && i.name.includes(i.version.replace(/^\d+:/, ''))).toBeTruthy();
+    expect(manifest.inputs.some((i: { name: string }) => i.name.startsWith('/usr/lib/'))).toBe(false);
+  });
+
+  it("boots trixie's own loaders: shim, MokManager, CD GRUB, isolinux and its modules are byte-identical to trixie's packages, not the build machine's", async () => {
+    const iso = result.outputs.find((o) => o.target === 'node1')!.file;
+    const got = await expectReleaseLoaders(iso, 'trixie', join(work, 'loaders-trixie'));
+    if ((await hostCodename()) !== 'trixie') {
+      // A bookworm build machine has another GRUB (2.06 vs 2.12): the image must not carry it.
+      const host = await readFile('/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed').catch(() => undefined);
+      if (host) expect(got['usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed'].equals(host)).toBe(false);
+    }
+    // And the universal image has the same ESP.
+    const universal = result.outputs.find((o) => o.target === 'universal')!.file;
+    await expectReleaseLoaders(universal, 'trixie', join(work, 'loaders-trixie-u'));
   });
 
   it('has El Torito BIOS and UEFI entries and a hybrid MBR + GPT for USB sticks', async () => {
@@ -201,5 +267,34 @@ describe('bookworm', () => {
     await extract(out.outputs[0].file, '/install/initrd.gz', join(work, 'bw-initrd.gz'));
     const preseed = (await execa('sh', ['-c', `zcat "${join(work, 'bw-initrd.gz')}" | (cpio -i --to-stdout preseed.cfg 2>/dev/null; cpio -i --to-stdout preseed.cfg 2>/dev/null)`])).stdout;
     expect(preseed).toContain('d-i mirror/suite string bookworm');
+    await expectReleaseLoaders(out.outputs[0].file, 'bookworm', join(work, 'loaders-bookworm'));
   }, 600_000);
+});
+
+describe('boot loader options', () => {
+  it('--host-loaders takes the build machine\'s loaders and records them as host files', async () => {
+    const r = await build(join(work, 'host'), ['--node', 'node1', '--host-loaders']);
+    const got = await imageLoaders(r.outputs[0].file, await mkdtemp(join(work, 'host-x-')));
+    for (const path of ['usr/lib/shim/shimx64.efi.signed', 'usr/lib/shim/mmx64.efi.signed', 'usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed', 'usr/lib/syslinux/modules/bios/ldlinux.c32']) {
+      expect(got[path].equals(await readFile(`/${path}`)), path).toBe(true);
+    }
+    const manifest = JSON.parse(await readFile(r.manifest, 'utf8')) as { inputs: { name: string; sha256: string }[] };
+    const names = manifest.inputs.map((i) => i.name);
+    expect(names).toEqual(expect.arrayContaining(['/usr/lib/shim/shimx64.efi.signed', '/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed', '/usr/lib/ISOLINUX/isolinux.bin']));
+    expect(names.some((n) => /^(shim-signed|grub-efi-amd64-signed)_/.test(n))).toBe(false);
+    const help = await cli(['build', '--help']);
+    expect(help.stdout).toMatch(/--host-loaders\s+take the boot loaders/);
+  }, 600_000);
+
+  it('--offline with an empty cache says what is missing and how to get it; --host-loaders does not apply to --base-iso', async () => {
+    const empty = await mkdtemp(join(work, 'empty-cache-'));
+    const r = await cli(['build', '--config', CONFIG, '--out', join(work, 'offline'), '--cache', empty, '--offline']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/offline, and the cache \(.*empty-cache-\w+\) has no installer for trixie from http:\/\/deb\.debian\.org\/debian/);
+    expect(r.stderr).toContain('personal-cloud fetch');
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    const iso = await cli(['build', '--config', CONFIG, '--out', join(work, 'x'), '--base-iso', CONFIG, '--host-loaders']);
+    expect(iso.code).toBe(2);
+    expect(iso.stderr).toMatch(/--host-loaders does not apply to --base-iso/);
+  });
 });

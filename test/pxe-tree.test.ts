@@ -8,7 +8,7 @@ import { renderDnsmasqConf } from '../src/pxe/dnsmasq.js';
 import { createPxeHttpServer } from '../src/pxe/http-server.js';
 import type { InstallerSource } from '../src/installer/resolve.js';
 import { cli } from './helpers/cli.js';
-import { REPO_ROOT, SHARED_INSTALLER_CACHE, sharedInstaller } from './helpers/installer-cache.js';
+import { REPO_ROOT, SHARED_INSTALLER_CACHE, packageFile, sharedInstaller, sharedLoaders } from './helpers/installer-cache.js';
 import { createPxeNet, type PxeNet } from './helpers/pxe-netns.js';
 import {
   CLI_BIN, PXE_CONFIG, PXE_NETNS_CONFIG, buildPxeTree, extractMember, readText as read, waitForText, type PxeBuild,
@@ -84,10 +84,15 @@ describe('build pxe: the tree', () => {
     expect(await read(tree, 'nodes/node1/ipxe-local.cfg')).toMatch(/choose --default local [\s\S]*:reinstall\nkernel \/debian-installer\/amd64\/linux/);
   });
 
-  it('ships pxelinux from Debian\'s pxelinux + syslinux-common and the signed shim + GRUB from the netboot package', async () => {
+  it('ships pxelinux from trixie\'s pxelinux + syslinux-common and the signed shim + GRUB from the netboot package', async () => {
     const same = async (a: string, b: string) => expect((await readFile(a)).equals(await readFile(b))).toBe(true);
-    await same(join(tree, 'pxelinux.0'), '/usr/lib/PXELINUX/pxelinux.0');
-    for (const m of ['ldlinux', 'libcom32', 'libutil', 'menu']) await same(join(tree, `${m}.c32`), `/usr/lib/syslinux/modules/bios/${m}.c32`);
+    await sharedLoaders('trixie', 'pxe');
+    const fromPackage = async (file: string, pkg: string, path: string) => expect((await readFile(join(tree, file))).equals(await packageFile('trixie', pkg, path)), file).toBe(true);
+    await fromPackage('pxelinux.0', 'pxelinux', 'usr/lib/PXELINUX/pxelinux.0');
+    for (const m of ['ldlinux', 'libcom32', 'libutil', 'menu']) await fromPackage(`${m}.c32`, 'syslinux-common', `usr/lib/syslinux/modules/bios/${m}.c32`);
+    // The same syslinux build the netboot package's own pxelinux uses (ldlinux must match pxelinux.0).
+    await same(join(tree, 'pxelinux.0'), join(installer.dir, 'pxelinux.0'));
+    await same(join(tree, 'ldlinux.c32'), join(installer.dir, 'boot-screens', 'ldlinux.c32'));
     for (const f of ['bootnetx64.efi', 'grubx64.efi', 'linux']) await same(join(tree, 'debian-installer/amd64', f), join(installer.dir, f));
     // GRUB fetches its config over TFTP from its prefix, /debian-installer/amd64/grub (see the strings of the binary).
     const grub = (await readFile(join(tree, 'debian-installer/amd64/grubx64.efi'))).toString('latin1');
@@ -113,15 +118,16 @@ describe('build pxe: the tree', () => {
     expect(await read(work, 'x-node2-report/personal-cloud/pxe/mac')).toBe('52:54:00:12:34:12\n');
   });
 
-  it('manifest: every input (installer package, pxelinux + syslinux modules of the build machine) and output; the summary counts initrds and boot files', async () => {
-    const manifest = JSON.parse(await read(built.manifest)) as { inputs: { name: string; sha256: string }[]; outputs: { file: string; target: string }[] };
+  it('manifest: every input (installer package, trixie\'s pxelinux + syslinux-common packages) and output; the summary counts initrds and boot files', async () => {
+    const manifest = JSON.parse(await read(built.manifest)) as { inputs: { name: string; sha256: string; version?: string }[]; outputs: { file: string; target: string }[] };
     const inputs = new Map(manifest.inputs.map((i) => [i.name, i.sha256]));
-    const sha = async (f: string) => String((await execa('sha256sum', [f])).stdout).split(' ')[0];
-    for (const f of ['/usr/lib/PXELINUX/pxelinux.0', ...['ldlinux', 'libcom32', 'libutil', 'menu'].map((m) => `/usr/lib/syslinux/modules/bios/${m}.c32`)]) {
-      expect(inputs.get(f), f).toBe(await sha(f));
-    }
-    // The ISO's loaders are not in a PXE tree, so they are not its inputs.
-    expect([...inputs.keys()].some((n) => /isolinux|shim|gcdx64/.test(n))).toBe(false);
+    const loaders = await sharedLoaders('trixie', 'pxe');
+    expect(loaders.inputs.map((i) => i.name.split('_')[0])).toEqual(['pxelinux', 'syslinux-common']);
+    expect(manifest.inputs).toEqual(expect.arrayContaining(loaders.inputs));
+    for (const i of loaders.inputs) expect(i.version).toMatch(/^3:6\.04/);
+    // Nothing from the build machine, and the ISO's loaders are not in a PXE tree, so they are not its inputs.
+    expect([...inputs.keys()].some((n) => n.startsWith('/usr/lib/'))).toBe(false);
+    expect([...inputs.keys()].some((n) => /isolinux|shim|grub/.test(n))).toBe(false);
     expect([...inputs.keys()].some((n) => /debian-installer-13-netboot-amd64/.test(n))).toBe(true);
     const initrds = manifest.outputs.filter((o) => o.file.endsWith('/initrd.gz'));
     expect(initrds.map((o) => o.target).sort()).toEqual(['node1', 'node2', 'node3']);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeHybridIso } from '../src/write/iso.js';
 import { cli } from './helpers/cli.js';
-import { REPO_ROOT, SHARED_INSTALLER_CACHE, sharedInstaller } from './helpers/installer-cache.js';
+import { REPO_ROOT, SHARED_INSTALLER_CACHE, sharedInstaller, sharedLoaders } from './helpers/installer-cache.js';
 import { bootVm } from './helpers/qemu.js';
 
 // `build --base-iso`: an official netinst cannot be downloaded here, so the base is a bootable
@@ -28,10 +28,12 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'pc-remaster-'));
   const installer = await sharedInstaller('trixie');
   base = join(work, 'debian-13-netinst.iso');
+  // vesamenu of the same syslinux build as the release's ldlinux (the netboot tree carries both).
   const vesamenu = join(work, 'vesamenu.c32');
-  await copyFile('/usr/lib/syslinux/modules/bios/vesamenu.c32', vesamenu);
+  await copyFile(join(installer.dir, 'boot-screens', 'vesamenu.c32'), vesamenu);
   await writeHybridIso({
     out: base,
+    loaders: await sharedLoaders('trixie', 'iso'),
     volumeId: 'Debian 13.0.0 amd64 n',
     epoch: 1750000000,
     files: [

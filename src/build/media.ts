@@ -8,6 +8,8 @@ import { nodeMenu, renderGrubCfg, renderIsolinuxCfg, renderReadme, universalMenu
 import { sha256File } from '../util/hash.js';
 import type { Progress } from '../util/progress.js';
 import { volumeId, writeHybridIso, type IsoFile } from '../write/iso.js';
+import type { BootLoaders } from '../write/boot-files.js';
+import { EXIT, UserError } from '../util/errors.js';
 
 /** The installer files a build needs, whatever their source (archive, local dir or .deb). */
 export interface InstallerFiles {
@@ -15,6 +17,8 @@ export interface InstallerFiles {
   version: string;
   linux: string;
   initrd: string;
+  /** The boot loaders for images (resolveInstaller with loaders: 'iso'). */
+  loaders?: BootLoaders;
 }
 
 export type MediaTarget = { kind: 'node'; node: string } | { kind: 'universal' };
@@ -73,7 +77,7 @@ function diskInfo(plan: Plan, t: MediaTarget, installerVersion: string): Buffer 
   return Buffer.from(`personal-cloud ${plan.cluster.name} ${targetName(t)} - Debian ${plan.cluster.releaseVersion} "${plan.cluster.release}" installer ${installerVersion}\n`);
 }
 
-async function buildImage(req: MediaRequest, target: MediaTarget, work: string, efiImage: string): Promise<MediaOutput> {
+async function buildImage(req: MediaRequest, target: MediaTarget, work: string, loaders: BootLoaders, efiImage: string): Promise<MediaOutput> {
   const { plan, progress } = req;
   const name = targetName(target);
   progress.step(`image for ${name}: payload`);
@@ -99,19 +103,21 @@ async function buildImage(req: MediaRequest, target: MediaTarget, work: string, 
   files.push(...menuFiles(plan, menu));
   const out = join(req.outDir, imageFileName(plan, target));
   progress.step(`image for ${name}: writing ${out}`);
-  await writeHybridIso({ out, volumeId: volumeId('PC', plan.cluster.name, name), epoch: req.epoch, files, efiImage });
+  await writeHybridIso({ out, volumeId: volumeId('PC', plan.cluster.name, name), epoch: req.epoch, files, loaders, efiImage });
   if (target.kind === 'node') await rm(join(work, `initrd-${target.node}.gz`));
   return { file: out, target: name, sha256: await sha256File(out), size: (await stat(out)).size };
 }
 
 export async function buildMedia(req: MediaRequest): Promise<MediaOutput[]> {
+  const { loaders } = req.installer;
+  if (!loaders) throw new UserError('internal: images need the boot loaders (resolveInstaller with loaders: \'iso\')', EXIT.failure);
   await mkdir(req.outDir, { recursive: true, mode: 0o700 });
   const work = await mkdtemp(join(req.outDir, '.media-work-'));
   try {
     // Every image of a build shares one ESP image: its content does not depend on the node.
-    const efiImage = await buildEfiImage(work, req.epoch);
+    const efiImage = await buildEfiImage(work, req.epoch, loaders);
     const outputs: MediaOutput[] = [];
-    for (const target of req.targets) outputs.push(await buildImage(req, target, work, efiImage));
+    for (const target of req.targets) outputs.push(await buildImage(req, target, work, loaders, efiImage));
     return outputs;
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -7,9 +7,8 @@ import { deriveJoinKey } from '../plan/keys.js';
 import { loadAgentBundle, AGENT_BUNDLE } from '../assemble/payload.js';
 import { buildMedia, type MediaTarget } from '../build/media.js';
 import { remasterIsos } from '../build/remaster.js';
-import { buildPxe, pxeHostLoaders } from '../pxe/build-pxe.js';
+import { buildPxe } from '../pxe/build-pxe.js';
 import { resolveInstaller } from '../installer/resolve.js';
-import { BOOT_FILES } from '../write/boot-files.js';
 import { writeManifest, type ManifestInput } from '../write/manifest.js';
 import { EXIT, UserError } from '../../core/errors.js';
 import { sha256, sha256File } from '../util/hash.js';
@@ -37,6 +36,9 @@ Options:
       --mirror URL      where to fetch the installer (default: the mirror in cluster.yaml)
       --cache DIR       download cache (default: ~/.cache/personal-cloud)
       --offline         never use the network: only what the cache holds
+      --host-loaders    take the boot loaders (shim, GRUB, isolinux, syslinux, pxelinux) from
+                        this machine's /usr/lib instead of the release's packages from the
+                        archive (for offline builds without a cache; not with --base-iso)
       --serial-log      installer streams its syslog to the 2nd serial port (debugging)
       --json            print the result (outputs, hashes) as JSON on stdout
   -h, --help            this help
@@ -85,6 +87,7 @@ export const buildCommand: Command = {
       mirror: { type: 'string' },
       cache: { type: 'string' },
       offline: { type: 'boolean' },
+      'host-loaders': { type: 'boolean' },
       'serial-log': { type: 'boolean' },
       json: { type: 'boolean' },
       all: { type: 'boolean' },
@@ -130,6 +133,8 @@ export const buildCommand: Command = {
       baseIso: v['base-iso'],
       cacheDir: v.cache,
       offline: v.offline,
+      loaders: kind === 'pxe' ? 'pxe' : 'iso',
+      hostLoaders: v['host-loaders'],
       progress,
     });
     if (installer.release !== plan.cluster.release) {
@@ -148,10 +153,6 @@ export const buildCommand: Command = {
       ...installer.inputs,
       { name: AGENT_BUNDLE, sha256: sha256(agent.script), size: agent.script.length },
     ];
-    // A remaster keeps the ISO's own boot loaders; a PXE tree takes pxelinux from the build machine
-    // (its UEFI loaders come from the netboot package, an input already).
-    const hostFiles = kind === 'pxe' ? pxeHostLoaders() : installer.iso ? [] : Object.values(BOOT_FILES).map((f) => f.path);
-    for (const path of hostFiles) inputs.push({ name: path, sha256: await sha256File(path) });
     const manifest = await writeManifest(outDir, {
       tool: { name: 'personal-cloud', version: TOOL_VERSION },
       cluster: plan.cluster.name, release: plan.cluster.release, epoch, keyId: plan.cluster.keyId, inputs, outputs,

@@ -10,7 +10,9 @@ const help = `Usage: personal-cloud fetch [options]
 Download, verify and cache the Debian installer the media are built from, so later builds
 need no network. By default this is the debian-installer-NN-netboot-amd64 package from the
 archive: InRelease is checked with gpgv against debian-archive-keyring, then the Packages
-index and the .deb by SHA256.
+index and the .deb by SHA256. The release's boot loader packages (shim-signed,
+shim-helpers-amd64-signed, grub-efi-amd64-signed, isolinux, syslinux-common, pxelinux) are
+fetched the same way, except with --base-iso (a remaster keeps the ISO's own).
 
 Options:
   --release trixie|bookworm  Debian release (default: trixie)
@@ -66,6 +68,7 @@ export const fetchCommand: Command = {
       baseIso: v['base-iso'],
       cacheDir: v.cache ?? defaultCacheDir(),
       offline: v.offline,
+      loaders: 'all',
       progress: createProgress(),
     });
     if (v.json) {

@@ -3,7 +3,8 @@
 //   blobs/<sha256>          verified downloads (the .deb, Packages indexes)
 //   netboot/<deb sha256>/   the extracted netboot tree of that .deb
 //   iso/<iso sha256>/       kernel, initrd and boot configs extracted from a base ISO
-//   index/<mirror hash>-<release>.json   the last verified resolution, for offline builds
+//   loaders/<deb sha256>/   the boot loader files extracted from that .deb
+//   index/<mirror hash>-<release>-<package>.json   the last verified resolution, for offline builds
 //   tmp/<pid>-<random>.tmp  in-flight files; removed on error, swept when their process is gone
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
@@ -44,13 +45,15 @@ export class Cache {
   blobPath(sha: string): string { return join(this.root, 'blobs', sha); }
   netbootDir(debSha: string): string { return join(this.root, 'netboot', debSha); }
   isoDir(isoSha: string): string { return join(this.root, 'iso', isoSha); }
-  indexPath(mirror: string, release: string): string {
-    return join(this.root, 'index', `${sha256(mirror.replace(/\/+$/, '')).slice(0, 16)}-${release}.json`);
+  loadersDir(debSha: string): string { return join(this.root, 'loaders', debSha); }
+  /** Without a package: the name caches used before they remembered more than the installer. */
+  indexPath(mirror: string, release: string, pkg?: string): string {
+    return join(this.root, 'index', `${sha256(mirror.replace(/\/+$/, '')).slice(0, 16)}-${release}${pkg ? `-${pkg}` : ''}.json`);
   }
 
   async init(): Promise<void> {
     try {
-      for (const d of ['blobs', 'netboot', 'iso', 'index', 'tmp']) await mkdir(join(this.root, d), { recursive: true });
+      for (const d of ['blobs', 'netboot', 'loaders', 'iso', 'index', 'tmp']) await mkdir(join(this.root, d), { recursive: true });
     } catch (e) {
       throw new UserError(`cannot use cache directory ${this.root}: ${(e as Error).message}`, EXIT.failure, 'pass --cache DIR or set PERSONAL_CLOUD_CACHE');
     }
@@ -119,14 +122,17 @@ export class Cache {
     return p;
   }
 
-  async readIndex(mirror: string, release: string): Promise<IndexEntry | undefined> {
-    try {
-      const e = JSON.parse(await readFile(this.indexPath(mirror, release), 'utf8')) as IndexEntry;
-      return typeof e.sha256 === 'string' && /^[0-9a-f]{64}$/.test(e.sha256) ? e : undefined;
-    } catch { return undefined; }
+  async readIndex(mirror: string, release: string, pkg: string): Promise<IndexEntry | undefined> {
+    for (const path of [this.indexPath(mirror, release, pkg), this.indexPath(mirror, release)]) {
+      try {
+        const e = JSON.parse(await readFile(path, 'utf8')) as IndexEntry;
+        if (e.package === pkg && typeof e.sha256 === 'string' && /^[0-9a-f]{64}$/.test(e.sha256)) return e;
+      } catch { /* not there: the next name */ }
+    }
+    return undefined;
   }
 
   async writeIndex(entry: IndexEntry): Promise<void> {
-    await writeFileAtomic(this.indexPath(entry.mirror, entry.release), `${JSON.stringify(entry, null, 2)}\n`);
+    await writeFileAtomic(this.indexPath(entry.mirror, entry.release, entry.package), `${JSON.stringify(entry, null, 2)}\n`);
   }
 }

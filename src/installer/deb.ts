@@ -110,6 +110,22 @@ export async function readDebControl(path: string): Promise<Stanza> {
   return stanza ?? {};
 }
 
+export interface DebEntry { path: string; type: string; linkname?: string }
+
+/** The entries of data.tar.* (paths without a leading "./"), nothing written. */
+export async function listDebData(path: string): Promise<DebEntry[]> {
+  const m = member(path, await readArMembers(path), 'data.tar');
+  const out: DebEntry[] = [];
+  const extract = tar.extract();
+  extract.on('entry', (header, stream, next) => {
+    out.push({ path: posix.normalize(header.name.replace(/^\.?\//, '')), type: header.type ?? 'file', ...(header.linkname ? { linkname: header.linkname } : {}) });
+    stream.on('end', () => next());
+    stream.resume();
+  });
+  await pipeMember(path, m, extract);
+  return out;
+}
+
 /** Refuses archive paths that would leave `root` (absolute, or with '..'). */
 function inside(root: string, rel: string): string {
   const p = normalize(join(root, rel));
@@ -121,14 +137,16 @@ export interface ExtractStats { files: number; links: number; dirs: number; byte
 
 /**
  * Extracts the entries of data.tar.* under `prefix` (e.g. "usr/lib/debian-installer/images/13/amd64/text/")
- * into `dest`, with the prefix stripped. Symlinks are recreated when they stay inside the tree
- * (pxelinux.0 → debian-installer/amd64/pxelinux.0 and friends); hard links are linked to the
- * file already extracted.
+ * into `dest`, with the prefix stripped; with `keep`, only the entries (paths after the prefix)
+ * it accepts ('' as prefix: the whole package). Symlinks are recreated when they stay inside
+ * the tree (pxelinux.0 → debian-installer/amd64/pxelinux.0 and friends); hard links are linked
+ * to the file already extracted.
  */
-export async function extractDebData(path: string, prefix: string, dest: string): Promise<ExtractStats> {
+export async function extractDebData(path: string, prefix: string, dest: string, keep: (rel: string) => boolean = () => true): Promise<ExtractStats> {
   const members = await readArMembers(path);
   const m = member(path, members, 'data.tar');
-  const want = prefix.replace(/^\.?\//, '').replace(/\/?$/, '/');
+  const stripped = prefix.replace(/^\.?\//, '');
+  const want = stripped === '' ? '' : stripped.replace(/\/?$/, '/');
   const stats: ExtractStats = { files: 0, links: 0, dirs: 0, bytes: 0 };
   await mkdir(dest, { recursive: true });
   const extract = tar.extract();
@@ -140,7 +158,7 @@ export async function extractDebData(path: string, prefix: string, dest: string)
   extract.on('entry', (header, stream, next) => {
     const r = rel(header.name);
     const skip = () => { stream.on('end', () => next()); stream.resume(); };
-    if (r === undefined || r === '' || r === '.') return skip();
+    if (r === undefined || r === '' || r === '.' || !keep(r)) return skip();
     const handle = async () => {
       const target = inside(dest, r);
       switch (header.type) {

@@ -1,18 +1,15 @@
-// The netboot installer: from the archive (InRelease → Packages → .deb, each verified), from a
-// local .deb, or from a local directory; unpacked into the cache keyed by the .deb's SHA256.
+// The netboot installer: from the archive (archive.ts: InRelease → Packages → .deb, each
+// verified), from a local .deb, or from a local directory; unpacked into the cache keyed by the
+// .deb's SHA256.
 import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { execa } from 'execa';
 import { RELEASES, type Release } from '../../core/config-types.js';
 import { EXIT, UserError } from '../../core/errors.js';
 import { sha256File } from '../util/hash.js';
 import type { Progress } from '../util/progress.js';
-import type { Cache, IndexEntry } from './cache.js';
+import { resolveArchivePackages } from './archive.js';
+import type { Cache } from './cache.js';
 import { extractDebData, readDebControl } from './deb.js';
-import { fetchBuffer, fetchToFile, UnreachableError, type HttpOptions } from './http.js';
-import { parseRelease, verifyInRelease } from './inrelease.js';
-import { findPackage, type PackageEntry } from './packages-index.js';
 import type { InstallerInput, InstallerSource, ResolveOptions } from './types.js';
 
 export const netbootPackage = (release: Release) => `debian-installer-${RELEASES[release].version}-netboot-amd64`;
@@ -38,10 +35,6 @@ export async function checkKernelAndInitrd(linux: string, initrd: string, where:
 
 async function fileInput(path: string, name = basename(path)): Promise<InstallerInput> {
   return { name, sha256: await sha256File(path), size: (await stat(path)).size };
-}
-
-function mismatch(what: string, expected: string, got: string): UserError {
-  return new UserError(`SHA256 mismatch for ${what}: expected ${expected}, got ${got}`, EXIT.verification, 'the mirror or the download is corrupt or tampered with; retry, or try another --mirror');
 }
 
 // ---- the extracted tree in the cache --------------------------------------------------------
@@ -104,138 +97,16 @@ async function unpackDeb(cache: Cache, debPath: string, debSha: string, release:
 
 // ---- from the archive ---------------------------------------------------------------------
 
-async function downloadBlob(cache: Cache, url: string, sha: string, size: number, http: HttpOptions, progress: Progress, label: string): Promise<string> {
-  const cached = await cache.verifiedBlob(sha, size);
-  if (cached) return cached;
-  progress.step(`Downloading ${url}`);
-  await cache.commit(cache.blobPath(sha), `blob-${sha.slice(0, 12)}`, async (tmp) => {
-    const r = await fetchToFile(url, tmp, { ...http, expectedSize: size, progress, label });
-    if (r.sha256 !== sha) throw mismatch(url, sha, r.sha256);
-  });
-  progress.done();
-  return cache.blobPath(sha);
-}
+const FETCH_HINT = 'run `personal-cloud fetch` once with network access (same --mirror and --cache), or pass --installer DIR|DEB or --base-iso FILE';
 
-/**
- * The Packages indexes that can list the netboot package, best first: binary-all (the package is
- * Architecture: all), then binary-amd64 (which also lists arch:all packages, and is the
- * authoritative one when InRelease says No-Support-for-Architecture-all). Per directory the .xz
- * if InRelease lists it, else the .gz.
- */
-export function packagesIndexCandidates(rel: ReturnType<typeof parseRelease>): string[] {
-  const out: string[] = [];
-  for (const dir of ['main/binary-all', 'main/binary-amd64']) {
-    const p = [`${dir}/Packages.xz`, `${dir}/Packages.gz`].find((x) => rel.sha256.has(x));
-    if (p) out.push(p);
-  }
-  return out;
-}
-
-async function fetchIndexFile(base: string, release: Release, path: string, want: { sha256: string; size: number }, rel: ReturnType<typeof parseRelease>, http: HttpOptions): Promise<{ text: string; url: string }> {
-  const url = `${base}/dists/${release}/${path}`;
-  let got: Awaited<ReturnType<typeof fetchBuffer>> | undefined;
-  let failure: unknown;
-  try {
-    got = await fetchBuffer(url, { ...http, expectedSize: want.size, maxBytes: 512 * 1024 * 1024 });
-    if (got.sha256 !== want.sha256) failure = mismatch(url, want.sha256, got.sha256);
-  } catch (e) {
-    if (e instanceof UnreachableError) throw e;
-    failure = e;
-  }
-  if (failure && rel.acquireByHash) {
-    // The mirror may be mid-update (index newer than InRelease); by-hash names are immutable.
-    const byHash = `${base}/dists/${release}/${dirname(path)}/by-hash/SHA256/${want.sha256}`;
-    const retry = await fetchBuffer(byHash, { ...http, expectedSize: want.size }).catch(() => undefined);
-    if (retry?.sha256 === want.sha256) { got = retry; failure = undefined; }
-  }
-  if (failure || !got) throw failure;
-  const data = path.endsWith('.xz')
-    ? (await execa('xz', ['-dc'], { input: got.data, encoding: 'buffer', maxBuffer: 1024 * 1024 * 1024 }).catch((e: { code?: string; shortMessage?: string }) => {
-      throw new UserError(e.code === 'ENOENT' ? 'xz is not installed' : `cannot decompress ${url}: ${e.shortMessage}`, EXIT.tool, 'apt-get install xz-utils');
-    })).stdout
-    : gunzipSync(got.data);
-  return { text: Buffer.from(data).toString('utf8'), url };
-}
-
-/** The verified entry for `pkg` from the first Packages index that checks out and lists it. */
-async function findInArchive(base: string, release: Release, rel: ReturnType<typeof parseRelease>, pkg: string, http: HttpOptions, progress: Progress): Promise<PackageEntry> {
-  const candidates = packagesIndexCandidates(rel);
-  if (!candidates.length) throw new UserError(`${base}/dists/${release}/InRelease lists no main/binary-all or main/binary-amd64 Packages index`, EXIT.verification);
-  const errors: UserError[] = [];
-  const searched: string[] = [];
-  for (const path of candidates) {
-    let index: { text: string; url: string };
-    try {
-      index = await fetchIndexFile(base, release, path, rel.sha256.get(path)!, rel, http);
-    } catch (e) {
-      if (e instanceof UnreachableError || !(e instanceof UserError)) throw e;
-      errors.push(e);
-      progress.step(`${e.message}; trying the next index`);
-      continue;
-    }
-    searched.push(index.url);
-    const entry = findPackage(index.text, pkg);
-    if (entry) return entry;
-  }
-  if (!searched.length) {
-    const verification = errors.some((e) => e.exitCode === EXIT.verification);
-    throw new UserError(`no Packages index of ${base} matches its InRelease: ${errors.map((e) => e.message).join('; ')}`, verification ? EXIT.verification : EXIT.failure,
-      'the mirror may be mid-update (retry later) or corrupt; try another --mirror');
-  }
-  throw new UserError(`${pkg} is not in ${searched.join(' or ')}`, EXIT.failure, `is ${base} a full Debian mirror for ${release}?`);
-}
-
-export async function fetchNetbootFromArchive(opts: ResolveOptions, cache: Cache): Promise<InstallerSource> {
-  const { release, progress } = opts;
-  const base = opts.mirror.replace(/\/+$/, '');
-  const http: HttpOptions = { proxy: opts.proxy };
-  const pkg = netbootPackage(release);
-  progress.step(`Checking ${base} (${release}) for ${pkg}`);
-  const inRelease = `${base}/dists/${release}/InRelease`;
-  const ir = await fetchBuffer(inRelease, { ...http, maxBytes: 64 * 1024 * 1024 });
-  const signed = await cache.withTmp('gpgv', (tmp) => verifyInRelease(ir.data, tmp, inRelease, opts.keyring));
-  const rel = parseRelease(signed);
-  if (rel.codename !== release && rel.suite !== release) {
-    throw new UserError(`${inRelease} is for ${rel.codename ?? rel.suite ?? 'an unknown release'}, not ${release}`, EXIT.verification);
-  }
-  const entry = await findInArchive(base, release, rel, pkg, http, progress);
-  let tree = await cachedTree(cache, entry.sha256);
-  if (tree) progress.step(`${pkg} ${entry.version} is already in the cache`);
-  else {
-    const deb = await downloadBlob(cache, `${base}/${entry.filename}`, entry.sha256, entry.size, http, progress, basename(entry.filename));
-    tree = await unpackDeb(cache, deb, entry.sha256, release, progress);
-  }
-  const record: IndexEntry = { mirror: base, release, package: pkg, version: entry.version, filename: entry.filename, size: entry.size, sha256: entry.sha256, verifiedAt: new Date().toISOString() };
-  await cache.writeIndex(record);
-  return sourceFromTree(tree.dir, tree.meta, 'archive');
-}
-
-/** The last verified resolution for (mirror, release), from the cache only. */
-export async function netbootFromCache(opts: ResolveOptions, cache: Cache, why: string): Promise<InstallerSource> {
-  const base = opts.mirror.replace(/\/+$/, '');
-  const entry = await cache.readIndex(base, opts.release);
-  if (!entry) {
-    throw new UserError(`${why}, and the cache (${cache.root}) has no installer for ${opts.release} from ${base}`, EXIT.failure,
-      'run `personal-cloud fetch` once with network access (same --mirror and --cache), or pass --installer DIR|DEB or --base-iso FILE');
-  }
-  let tree = await cachedTree(cache, entry.sha256);
-  if (!tree) {
-    const blob = await cache.verifiedBlob(entry.sha256, entry.size);
-    if (!blob) throw new UserError(`${why}, and the cached ${entry.package} ${entry.version} in ${cache.root} is missing or damaged`, EXIT.failure, 'run `personal-cloud fetch` with network access to download it again');
-    tree = await unpackDeb(cache, blob, entry.sha256, opts.release, opts.progress);
-  }
-  opts.progress.step(`${why}: using the cached ${entry.package} ${entry.version} (verified ${entry.verifiedAt})`);
-  return sourceFromTree(tree.dir, tree.meta, 'cache');
-}
-
+/** The release's netboot package, verified from the archive (or, offline, the last one verified), unpacked. */
 export async function resolveNetboot(opts: ResolveOptions, cache: Cache): Promise<InstallerSource> {
-  if (opts.offline) return netbootFromCache(opts, cache, 'offline');
-  try {
-    return await fetchNetbootFromArchive(opts, cache);
-  } catch (e) {
-    if (e instanceof UnreachableError) return netbootFromCache(opts, cache, `mirror unreachable (${e.message})`);
-    throw e;
-  }
+  const pkg = netbootPackage(opts.release);
+  const [deb] = await resolveArchivePackages(opts, cache, [pkg], 'installer', FETCH_HINT);
+  let tree = await cachedTree(cache, deb.sha256);
+  if (tree) opts.progress.step(`${pkg} ${deb.version} is already in the cache`);
+  else tree = await unpackDeb(cache, deb.path, deb.sha256, opts.release, opts.progress);
+  return sourceFromTree(tree.dir, tree.meta, deb.origin);
 }
 
 // ---- local sources ------------------------------------------------------------------------

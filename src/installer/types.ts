@@ -1,4 +1,5 @@
 import type { Release } from '../../core/config-types.js';
+import type { BootLoaders, LoaderSet } from '../write/boot-files.js';
 import type { Progress } from '../util/progress.js';
 
 export interface ResolveOptions {
@@ -18,10 +19,14 @@ export interface ResolveOptions {
   releaseFromSource?: boolean;
   /** Keyring gpgv checks InRelease against (default: debian-archive-keyring). */
   keyring?: string;
+  /** Also the boot loaders these outputs need, from the release's packages (not with baseIso: a remaster keeps the ISO's own). */
+  loaders?: LoaderSet;
+  /** The boot loaders from the build machine's /usr/lib instead of the release's packages. */
+  hostLoaders?: boolean;
   progress: Progress;
 }
 
-export interface InstallerInput { name: string; sha256: string; size: number }
+export interface InstallerInput { name: string; sha256: string; size?: number; version?: string }
 
 export interface IsoSource {
   /** The ISO file itself (absolute). */
@@ -56,6 +61,8 @@ export interface InstallerSource {
   iso?: IsoSource;
   /** Where the files came from: 'archive', 'cache', 'local-dir', 'local-deb', 'iso'. */
   origin: 'archive' | 'cache' | 'local-dir' | 'local-deb' | 'iso';
-  /** For the build manifest. */
+  /** The boot loaders, when asked for (ResolveOptions.loaders). */
+  loaders?: BootLoaders;
+  /** For the build manifest (the loaders' packages included). */
   inputs: InstallerInput[];
 }

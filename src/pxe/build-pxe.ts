@@ -1,9 +1,10 @@
 // The PXE output stage: the same per-node payload as the images (installer initrd ‖ payload),
-// laid out as a TFTP tree with pxelinux (BIOS), Debian's signed shim + GRUB netboot (UEFI),
+// laid out as a TFTP tree with pxelinux (BIOS, the release's pxelinux and syslinux-common),
+// Debian's signed shim + GRUB netboot (UEFI, from the netboot package),
 // iPXE scripts, per-MAC entries, a menu for unknown machines and a dnsmasq configuration.
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { InstallerSource } from '../installer/resolve.js';
 import { buildPayload, type MediaOutput, type MediaRequest } from '../build/media.js';
 import { cpioArchive, gzipDeterministic } from '../assemble/cpio.js';
@@ -28,16 +29,9 @@ export interface PxeRequest extends Omit<MediaRequest, 'installer' | 'targets'> 
   httpPort?: number;
 }
 
-const PXELINUX = { path: '/usr/lib/PXELINUX/pxelinux.0', pkg: 'pxelinux' };
-/** BIOS modules from syslinux-common: the same syslinux build as Debian's pxelinux.0. */
+/** BIOS modules from syslinux-common: the same syslinux build as the release's pxelinux.0. */
 const SYSLINUX_MODULES = ['ldlinux', 'libcom32', 'libutil', 'menu'] as const;
 const UEFI_FILES = ['bootnetx64.efi', 'grubx64.efi'];
-
-/** The build machine's files copied into every tree (the manifest lists them as inputs). */
-export function pxeHostLoaders(): string[] {
-  if (!existsSync(PXELINUX.path)) throw new UserError(`${PXELINUX.path} is missing`, EXIT.tool, `apt-get install ${PXELINUX.pkg}`);
-  return [PXELINUX.path, ...SYSLINUX_MODULES.map((m) => bootFile(m))];
-}
 
 /** Files of the installer's netboot tree this stage needs, checked before anything is written. */
 function checkInstallerTree(installer: InstallerSource): void {
@@ -101,9 +95,10 @@ export async function buildPxe(req: PxeRequest): Promise<MediaOutput[]> {
   };
 
   progress.step(`PXE tree in ${out}: boot loaders`);
-  const [pxelinux, ...modules] = pxeHostLoaders();
-  await copy(pxelinux, BIOS_LOADER, 'loader');
-  for (const m of modules) await copy(m, basename(m), 'loader');
+  const { loaders } = req.installer;
+  if (!loaders) throw new UserError('internal: build pxe needs the boot loaders (resolveInstaller with loaders: \'pxe\')', EXIT.failure);
+  await copy(bootFile(loaders, 'pxelinux'), BIOS_LOADER, 'loader');
+  for (const m of SYSLINUX_MODULES) await copy(bootFile(loaders, m), `${m}.c32`, 'loader');
   for (const f of UEFI_FILES) await copy(join(req.installer.dir, f), `debian-installer/amd64/${f}`, 'loader');
   if (existsSync(join(req.installer.dir, 'grub', 'font.pf2'))) await copy(join(req.installer.dir, 'grub', 'font.pf2'), `${GRUB_PREFIX}/font.pf2`, 'loader');
   await copy(req.installer.linux, KERNEL, 'kernel');

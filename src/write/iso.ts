@@ -1,7 +1,7 @@
 import { chmod, mkdir, mkdtemp, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { run } from '../util/exec.js';
-import { bootFile } from './boot-files.js';
+import { bootFile, type BootLoaders } from './boot-files.js';
 import { buildEfiImage } from './efi-image.js';
 
 export interface IsoFile {
@@ -16,6 +16,8 @@ export interface HybridIsoSpec {
   volumeId: string;
   epoch: number;
   files: IsoFile[];
+  /** isolinux, its modules, the MBR, shim and GRUB (the ESP is built from them when efiImage is absent). */
+  loaders: BootLoaders;
   /** A prebuilt ESP image (buildEfiImage) to share between images; built here when absent. */
   efiImage?: string;
 }
@@ -51,13 +53,13 @@ export async function writeHybridIso(spec: HybridIsoSpec): Promise<void> {
       }
       grafts.push(`${f.isoPath}=${src}`);
     }
-    const efi = spec.efiImage ?? (await buildEfiImage(work, spec.epoch));
+    const efi = spec.efiImage ?? (await buildEfiImage(work, spec.epoch, spec.loaders));
     const boot: [string, string][] = [
-      ['isolinux/isolinux.bin', bootFile('isolinux')],
-      ['isolinux/ldlinux.c32', bootFile('ldlinux')],
-      ['isolinux/libcom32.c32', bootFile('libcom32')],
-      ['isolinux/libutil.c32', bootFile('libutil')],
-      ['isolinux/menu.c32', bootFile('menu')],
+      ['isolinux/isolinux.bin', bootFile(spec.loaders, 'isolinux')],
+      ['isolinux/ldlinux.c32', bootFile(spec.loaders, 'ldlinux')],
+      ['isolinux/libcom32.c32', bootFile(spec.loaders, 'libcom32')],
+      ['isolinux/libutil.c32', bootFile(spec.loaders, 'libutil')],
+      ['isolinux/menu.c32', bootFile(spec.loaders, 'menu')],
       ['boot/grub/efi.img', efi],
     ];
     for (const [p, s] of boot) grafts.push(`${p}=${s}`);
@@ -69,7 +71,7 @@ export async function writeHybridIso(spec: HybridIsoSpec): Promise<void> {
       '-o', tmpOut,
       '-V', spec.volumeId,
       '-r', '-J', '-joliet-long',
-      '-isohybrid-mbr', bootFile('isohybridMbr'),
+      '-isohybrid-mbr', bootFile(spec.loaders, 'isohybridMbr'),
       '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat',
       '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
       '-eltorito-alt-boot', '-e', 'boot/grub/efi.img', '-no-emul-boot', '-isohybrid-gpt-basdat',

@@ -1,7 +1,8 @@
 import { join, relative } from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
 
-export interface ManifestInput { name: string; sha256: string; size?: number }
+/** A build input: a file, or a Debian package (name = its .deb file name, with its version). */
+export interface ManifestInput { name: string; sha256: string; size?: number; version?: string }
 export interface ManifestOutput { file: string; target: string; sha256: string; size: number }
 
 export interface Manifest {

@@ -12,7 +12,9 @@ import { fetchBuffer } from '../../src/installer/http.js';
 import { Cache } from '../../src/installer/cache.js';
 import { findPackage, type PackageEntry } from '../../src/installer/packages-index.js';
 import { parseRelease, verifyInRelease } from '../../src/installer/inrelease.js';
-import { packagesIndexCandidates } from '../../src/installer/netboot.js';
+import { packagesIndexCandidates } from '../../src/installer/archive.js';
+import { resolveBootLoaders } from '../../src/installer/boot-loaders.js';
+import type { BootLoaders, LoaderSet } from '../../src/write/boot-files.js';
 import { sha256 } from '../../src/util/hash.js';
 import { silentProgress } from '../../src/util/progress.js';
 
@@ -74,4 +76,33 @@ export function archiveSnapshot(release: Release = 'trixie'): Promise<ArchiveSna
     snapshots.set(release, p);
   }
   return p;
+}
+
+const loaderSets = new Map<string, Promise<BootLoaders>>();
+
+/** The release's boot loaders (fetched and verified from the archive into the shared cache). */
+export function sharedLoaders(release: Release = 'trixie', set: LoaderSet = 'all'): Promise<BootLoaders> {
+  const key = `${release}/${set}`;
+  let p = loaderSets.get(key);
+  if (!p) {
+    p = (async () => {
+      const cache = new Cache(SHARED_INSTALLER_CACHE);
+      await cache.init();
+      return resolveBootLoaders({ release, mirror: DEFAULT_MIRROR, set, progress: silentProgress }, cache);
+    })();
+    p.catch(() => loaderSets.delete(key));
+    loaderSets.set(key, p);
+  }
+  return p;
+}
+
+/**
+ * A file of a release's package as dpkg itself unpacks it (not through our extraction): the
+ * .deb is the one the shared cache verified for that release.
+ */
+export async function packageFile(release: Release, pkg: string, path: string): Promise<Buffer> {
+  const entry = await new Cache(SHARED_INSTALLER_CACHE).readIndex(DEFAULT_MIRROR, release, pkg);
+  if (!entry) throw new Error(`${pkg} for ${release} is not in the shared cache: call sharedLoaders('${release}') first`);
+  const r = await execa('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -xO "./$2"', 'sh', new Cache(SHARED_INSTALLER_CACHE).blobPath(entry.sha256), path], { encoding: 'buffer', maxBuffer: 1 << 28 });
+  return Buffer.from(r.stdout);
 }

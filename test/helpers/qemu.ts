@@ -9,7 +9,8 @@ import { join } from 'node:path';
 
 export interface BootOptions {
   image: string;
-  firmware: 'bios' | 'uefi';
+  /** 'uefi-secureboot': OVMF with Secure Boot on and Microsoft's keys enrolled (what PCs ship with). */
+  firmware: 'bios' | 'uefi' | 'uefi-secureboot';
   workDir: string;
   mac?: string;
   /** Extra virtio disks (qcow2, sparse) in GiB; the first is the OS disk. */
@@ -34,6 +35,8 @@ export interface Vm {
 
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+export const OVMF_SECBOOT_CODE = '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd';
+const OVMF_MS_VARS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
 
 // Terminal escapes and carriage returns make console logs hard to match.
 export function plain(text: string): string {
@@ -51,10 +54,14 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
   if (opts.firmware === 'bios') {
     args.push('-machine', 'pc', '-cdrom', opts.image, '-boot', 'd');
   } else {
+    const secure = opts.firmware === 'uefi-secureboot';
     const vars = join(opts.workDir, 'OVMF_VARS.fd');
-    copyFileSync(OVMF_VARS, vars);
-    args.push('-machine', 'q35',
-      '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+    copyFileSync(secure ? OVMF_MS_VARS : OVMF_VARS, vars);
+    // The Secure Boot build of OVMF keeps its variables in SMM-protected flash.
+    if (secure) args.push('-machine', 'q35,smm=on', '-global', 'driver=cfi.pflash01,property=secure,value=on');
+    else args.push('-machine', 'q35');
+    args.push(
+      '-drive', `if=pflash,format=raw,readonly=on,file=${secure ? OVMF_SECBOOT_CODE : OVMF_CODE}`,
       '-drive', `if=pflash,format=raw,file=${vars}`,
       // as a USB-stick-like disk: proves the hybrid GPT/ESP path, not only El Torito
       '-drive', `file=${opts.image},format=raw,if=none,id=stick,readonly=on`,
