@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './helpers/cli.js';
 import { REPO_ROOT, SHARED_INSTALLER_CACHE, packageFile, sharedInstaller, sharedLoaders } from './helpers/installer-cache.js';
-import type { Release } from '../src/config/types.js';
+import type { Release } from '../core/config-types.js';
 
 // Real images from the real debian-installer netboot package, built by the CLI with real xorriso.
 

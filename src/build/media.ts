@@ -9,7 +9,7 @@ import { sha256File } from '../util/hash.js';
 import type { Progress } from '../util/progress.js';
 import { volumeId, writeHybridIso, type IsoFile } from '../write/iso.js';
 import type { BootLoaders } from '../write/boot-files.js';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 
 /** The installer files a build needs, whatever their source (archive, local dir or .deb). */
 export interface InstallerFiles {

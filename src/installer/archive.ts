@@ -5,8 +5,8 @@
 import { basename, dirname } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
-import type { Release } from '../config/types.js';
-import { EXIT, UserError } from '../util/errors.js';
+import type { Release } from '../../core/config-types.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import type { Progress } from '../util/progress.js';
 import type { Cache, IndexEntry } from './cache.js';
 import { fetchBuffer, fetchToFile, UnreachableError, type HttpOptions } from './http.js';

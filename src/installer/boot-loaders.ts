@@ -5,7 +5,7 @@
 // machines give the same bytes for the same inputs. The build machine's copies only on request.
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
-import { EXIT, UserError } from '../util/errors.js';
+import { EXIT, UserError } from '../../core/errors.js';
 import { sha256File } from '../util/hash.js';
 import { BOOT_FILES, LOADER_SETS, packagesOf, type BootFile, type BootLoaders, type LoaderSet } from '../write/boot-files.js';
 import { resolveArchivePackages, type ArchiveOptions, type VerifiedDeb } from './archive.js';
