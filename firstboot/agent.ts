@@ -3,7 +3,8 @@
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { writeFile, mkdir } from 'node:fs/promises';
-import type { Plan } from '../core/plan-types.js';
+import { agentPlan } from '../core/agent-plan.js';
+import type { AgentPlan } from '../core/plan-types.js';
 import { keyIdOf } from '../core/auth.js';
 import { call, startChannelServer } from '../core/channel.js';
 import { loadAgentConfig, type AgentConfig } from '../core/agent-config.js';
@@ -71,7 +72,7 @@ export class Agent {
     this.state = new StateStore(env.stateDir);
   }
 
-  get plan(): Plan { return this.cfg.plan; }
+  get plan(): AgentPlan { return this.cfg.plan; }
 
   async init(): Promise<void> {
     this.cfg = await loadAgentConfig(this.env.configDir);
@@ -211,10 +212,13 @@ export class Agent {
       const r = m.remote!;
       if (r.planDigest === planDigest(this.plan) || r.planNodes.length <= this.plan.nodes.length) continue;
       try {
-        const { data } = await call<Plan>(this.cfg.key, this.cfg.node.name, m.address, m.port, 'plan');
+        const { data: served } = await call<AgentPlan>(this.cfg.key, this.cfg.node.name, m.address, m.port, 'plan');
+        if (served?.schemaVersion !== 1) { log.warn(`not adopting the plan of ${m.name}: not a schemaVersion 1 plan`); continue; }
+        // a peer built by an older builder serves the whole Plan (password hashes included): keep our part
+        const data = agentPlan(served);
         const problem = extensionProblem(this.plan, data);
         if (problem) { log.warn(`not adopting the plan of ${m.name}: it ${problem}`); continue; }
-        await writeDurable(join(this.env.configDir, 'cluster.json'), `${JSON.stringify(data, null, 2)}\n`, 0o644);
+        await writeDurable(join(this.env.configDir, 'cluster.json'), `${JSON.stringify(data, null, 2)}\n`, 0o600);
         this.cfg.plan = data;
         this.cfg.node = data.nodes.find((n) => n.name === this.cfg.node.name)!;
         this.members.seed(data);

@@ -2,13 +2,13 @@
 // peer's plan replaces ours only if it *extends* it — same cluster and key, every node we
 // know unchanged, every replica set we know still present — so nothing we built is undone.
 import { createHash } from 'node:crypto';
-import type { Plan } from '../core/plan-types.js';
+import type { AgentPlan } from '../core/plan-types.js';
 
-export function planDigest(plan: Plan): string {
+export function planDigest(plan: AgentPlan): string {
   return createHash('sha256').update(JSON.stringify(plan)).digest('hex').slice(0, 16);
 }
 
-export function replicaSets(plan: Plan, volume: string): string[][] {
+export function replicaSets(plan: AgentPlan, volume: string): string[][] {
   const v = plan.volumes.find((x) => x.name === volume);
   if (!v || v.kind !== 'replicated') return [];
   const out: string[][] = [];
@@ -17,7 +17,7 @@ export function replicaSets(plan: Plan, volume: string): string[][] {
 }
 
 /** Why `next` may not replace `current`, or null when it is a proper extension. */
-export function extensionProblem(current: Plan, next: Plan): string | null {
+export function extensionProblem(current: AgentPlan, next: AgentPlan): string | null {
   if (next.schemaVersion !== 1) return 'not a schemaVersion 1 plan';
   if (next.cluster.name !== current.cluster.name || next.cluster.keyId !== current.cluster.keyId) return 'different cluster or key';
   if (next.nodes.length <= current.nodes.length) return 'does not add nodes';
