@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Plan } from '../../core/plan-types.js';
 import { cpioArchive, gzipDeterministic } from '../assemble/cpio.js';
 import { payloadEntries } from '../assemble/payload.js';
-import type { AgentBundle } from './context.js';
+import type { NodeFilesContext } from './context.js';
 import { nodeMenu, renderGrubCfg, renderIsolinuxCfg, renderReadme, universalMenu, type BootMenu, type ConsoleKind } from '../render/boot-menu.js';
 import { sha256File } from '../util/hash.js';
 import type { Progress } from '../util/progress.js';
@@ -20,10 +20,7 @@ export interface InstallerFiles {
 
 export type MediaTarget = { kind: 'node'; node: string } | { kind: 'universal' };
 
-export interface MediaRequest {
-  plan: Plan;
-  joinKey: string;
-  agent: AgentBundle;
+export interface MediaRequest extends NodeFilesContext {
   installer: InstallerFiles;
   targets: MediaTarget[];
   console: ConsoleKind;
