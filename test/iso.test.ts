@@ -157,6 +157,7 @@ describe('trixie images from the netboot package', () => {
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);
     expect(info.nodes).toEqual(['node1']);
+    expect(info.cluster).toMatchObject({ name: 'qemulab', release: 'trixie', volumes: expect.arrayContaining(['gv0']) });
     expect(info.boot.map((b: { platform: string }) => b.platform)).toEqual(['BIOS', 'UEFI']);
     expect(info.files).toEqual(expect.arrayContaining([{ path: '/personal-cloud/root/etc/personal-cloud/join.key', mode: '0600', size: 65 }]));
     const preseed = await cli(['inspect', iso, '--show', '/preseed.cfg']);

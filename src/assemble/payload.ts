@@ -47,10 +47,11 @@ function filesList(entries: { entry: CpioEntry; dest: string }[]): string {
   return entries.map(({ entry, dest }) => `${entry.mode.toString(8).padStart(4, '0')} ${entry.path.slice('personal-cloud/'.length)} ${dest}\n`).join('');
 }
 
-function nodeEntries(ctx: NodeFilesContext, node: NodePlan, opts: PreseedOptions): CpioEntry[] {
+/** `sharedFiles`: clusterFiles(), held once under SHARED_ROOT for every node of the payload. */
+function nodeEntries(ctx: NodeFilesContext, node: NodePlan, sharedFiles: RenderedFile[], opts: PreseedOptions): CpioEntry[] {
   const base = nodeDir(node.name);
   const own = ownFiles(ctx, node).map((f) => ({ entry: fileEntry(`${base}/root`, f), dest: f.path }));
-  const shared = clusterFiles(ctx).map((f) => ({ entry: fileEntry(SHARED_ROOT, f), dest: f.path }));
+  const shared = sharedFiles.map((f) => ({ entry: fileEntry(SHARED_ROOT, f), dest: f.path }));
   const entries: CpioEntry[] = [
     { path: `${base}/preseed.cfg`, content: renderNodePreseed(ctx.plan, node, opts), mode: 0o600 },
     { path: `${base}/os-disk.conf`, content: osDiskConf(node.osDisk), mode: 0o644 },
@@ -91,6 +92,7 @@ export function payloadEntries(req: PayloadRequest): CpioEntry[] {
   const chosen = req.nodes === 'all' ? plan.nodes : req.nodes.map((n) => requireNode(plan, n, 'payload'));
   const single = req.nodes !== 'all' && chosen.length === 1;
   const opts = req.preseed ?? {};
+  const shared = clusterFiles(req);
   // One node: its answers are /preseed.cfg. Universal: a startup script that runs just before
   // d-i reads /preseed.cfg copies the chosen node's answers there.
   const chooser: CpioEntry = single
@@ -101,7 +103,7 @@ export function payloadEntries(req: PayloadRequest): CpioEntry[] {
     ...(opts.serialLog && !single ? [{ path: 'personal-cloud/serial-log', content: '', mode: 0o644 }] : []),
     ...scriptEntries(),
     ...userEntries(plan),
-    ...clusterFiles(req).map((f) => fileEntry(SHARED_ROOT, f)),
-    ...chosen.flatMap((n) => nodeEntries(req, n, opts)),
+    ...shared.map((f) => fileEntry(SHARED_ROOT, f)),
+    ...chosen.flatMap((n) => nodeEntries(req, n, shared, opts)),
   ];
 }
