@@ -1,13 +1,14 @@
-// The agent's inputs, written by the installer (src/render/agent-files.ts): cluster.json (the
-// Plan), node.json ({node}) and join.key (0600, derived key — never the raw cluster secret).
+// The agent's inputs, written by the installer (src/render/node-files.ts), all 0600: cluster.json
+// (the AgentPlan), node.json ({node}) and join.key (the derived key — never the raw cluster secret).
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { NodePlan, Plan } from './plan-types.js';
+import { agentPlan } from './agent-plan.js';
+import type { AgentNodePlan, AgentPlan } from './plan-types.js';
 import { readText } from './read-text.js';
 
 export interface AgentConfig {
-  plan: Plan;
-  node: NodePlan;
+  plan: AgentPlan;
+  node: AgentNodePlan;
   /** The derived join key (hex, used as the HMAC key as keys.ts does); memory only, never logged or sent. */
   key: string;
 }
@@ -21,8 +22,10 @@ async function readJson(path: string): Promise<unknown> {
 }
 
 export async function loadAgentConfig(dir: string): Promise<AgentConfig> {
-  const plan = (await readJson(join(dir, 'cluster.json'))) as Plan;
-  if (plan?.schemaVersion !== 1 || !Array.isArray(plan.nodes)) throw new ConfigError(`${join(dir, 'cluster.json')}: not a personal-cloud plan (schemaVersion 1)`);
+  const doc = (await readJson(join(dir, 'cluster.json'))) as AgentPlan;
+  if (doc?.schemaVersion !== 1 || !Array.isArray(doc.nodes)) throw new ConfigError(`${join(dir, 'cluster.json')}: not a personal-cloud plan (schemaVersion 1)`);
+  // a cluster.json written by an older builder holds the whole Plan: only the agent's part is kept
+  const plan = agentPlan(doc);
   const nodeDoc = (await readJson(join(dir, 'node.json'))) as { node?: string };
   const node = plan.nodes.find((n) => n.name === nodeDoc?.node);
   if (!node) throw new ConfigError(`${join(dir, 'node.json')}: node "${nodeDoc?.node}" is not in cluster.json (members: ${plan.nodes.map((n) => n.name).join(', ')})`);

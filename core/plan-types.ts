@@ -1,6 +1,6 @@
-// The plan: every per-node fact the renderers, the image writers and the first-boot agent
-// need, derived once from a validated ClusterConfig. It holds no raw secret: the agent gets
-// `Plan` as /etc/personal-cloud/cluster.json plus its join key in a separate 0600 file.
+// The plan: every per-node fact the renderers and the image writers need, derived once from a
+// validated ClusterConfig. It holds no raw secret, but it does hold the users' password hashes:
+// the agent gets only `AgentPlan` (core/agent-plan.ts) as /etc/personal-cloud/cluster.json.
 
 import type { Sealed } from './seal.js';
 import type { BrickLayout, BridgeConfig, DiskSelector, NodeAddress, Release, UserConfig, VolumeName } from './config-types.js';
@@ -106,6 +106,23 @@ export interface HaPlan {
   vmDir: string;
   /** libvirt migration transport between nodes: qemu+tls with the cluster CA. */
   migration: 'tls';
+}
+
+/** A node as the agent sees it: no install-time facts (OS disk, MAC). */
+export type AgentNodePlan = Omit<NodePlan, 'mac' | 'osDisk'>;
+
+/**
+ * What the first-boot agent reads as cluster.json and peers exchange on the channel: the Plan
+ * without what only the installer and the disk builder use (users and their password hashes,
+ * root, packages, mirror, locale, keyboard, timezone, ntp, tang, OS disks, MACs).
+ * domain and release are kept for `personal-cloud inspect`, which reads cluster.json off a payload.
+ */
+export interface AgentPlan {
+  schemaVersion: 1;
+  cluster: Pick<Plan['cluster'], 'name' | 'domain' | 'release' | 'keyId'>;
+  nodes: AgentNodePlan[];
+  volumes: VolumePlan[];
+  ha?: HaPlan;
 }
 
 /** What the agent reads on a node: the cluster plan plus which node it is. */

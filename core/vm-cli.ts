@@ -1,14 +1,15 @@
 // `vm …` and `node drain|resume` as command lines, shared by the builder CLI on the admin
 // machine (src/commands/vm.ts, node.ts) and the agent's CLI on a node (firstboot/main.ts):
 // the same options, requests, calls to an agent's authenticated channel and output.
-import type { Plan } from './plan-types.js';
+import type { AgentPlan } from './plan-types.js';
 import { EXIT, UserError } from './errors.js';
 import { call, CallError } from './channel.js';
 import { AGENT_PORT, AGENT_SCRIPT_PATH, CLI_WRAPPER } from './paths.js';
+import { requireNode } from './plan-nodes.js';
 import { VM_OP_TIMEOUT_S, type NodeRequest, type VmCreate, type VmInfo, type VmRequest } from './vm-types.js';
 
 /** Who we are to the cluster: the key (derived join key), our name in requests, the plan. */
-export interface AgentTarget { key: string; from: string; plan: Plan; local?: string }
+export interface AgentTarget { key: string; from: string; plan: AgentPlan; local?: string }
 
 export const TARGET_OPTIONS = { via: { type: 'string' }, port: { type: 'string' }, json: { type: 'boolean' } } as const;
 
@@ -89,12 +90,12 @@ export function vmRequest(prog: string, positionals: string[], v: Values): VmReq
 }
 
 /** Without a plan only the command line's shape is checked (before reaching for the cluster's key). */
-export function nodeRequest(prog: string, positionals: string[], plan?: Plan): NodeRequest {
+export function nodeRequest(prog: string, positionals: string[], plan?: AgentPlan): NodeRequest {
   const [action, name] = positionals;
   if ((action !== 'drain' && action !== 'resume') || positionals.length !== 2) {
     throw new UserError(`node: usage: ${prog} node <drain|resume> NAME\nRun \`${prog} node --help\` for usage.`, EXIT.usage);
   }
-  if (plan && !plan.nodes.some((n) => n.name === name)) throw new UserError(`node ${action}: no node named ${name} (nodes: ${plan.nodes.map((n) => n.name).join(', ')})`, EXIT.usage);
+  if (plan) requireNode(plan, name, `node ${action}`);
   return { action, node: name };
 }
 

@@ -2,7 +2,7 @@
 // operations) and the signed multicast beacon.
 import type { Server } from 'node:http';
 import { startChannelServer } from '../core/channel.js';
-import type { Plan, NodePlan } from '../core/plan-types.js';
+import type { AgentNodePlan, AgentPlan } from '../core/plan-types.js';
 import type { NodeStatus } from '../core/status-types.js';
 import { Discovery } from './discovery.js';
 import type { AgentEnv } from './env.js';
@@ -12,8 +12,8 @@ import type { Members } from './members.js';
 export interface NetworkInput {
   env: AgentEnv;
   key: string;
-  self: () => NodePlan;
-  plan: () => Plan;
+  self: () => AgentNodePlan;
+  plan: () => AgentPlan;
   members: Members;
   /** Resolves once the agent has looked at its node: an empty first answer would tell the leader its bricks vanished. */
   observed: Promise<void>;

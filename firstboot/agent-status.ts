@@ -1,6 +1,6 @@
 // What this agent reports about its node (status operation, status.json, `status` CLI).
 import { keyIdOf } from '../core/auth.js';
-import type { Plan } from '../core/plan-types.js';
+import type { AgentPlan } from '../core/plan-types.js';
 import type { NodeStatus, StepStatus, VolumeStatus } from '../core/status-types.js';
 import { mountedAt } from './disks.js';
 import type { HealBrick } from './gluster.js';
@@ -9,7 +9,7 @@ import { planDigest } from './plan-adopt.js';
 import type { Observed } from './steps/step.js';
 
 export interface StatusParts {
-  plan: Plan;
+  plan: AgentPlan;
   node: string;
   key: string;
   startedAt: string;

@@ -4,7 +4,7 @@
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import type { Plan } from '../core/plan-types.js';
+import type { AgentPlan } from '../core/plan-types.js';
 import { keyIdOf } from '../core/auth.js';
 import { loadAgentConfig, type AgentConfig } from '../core/agent-config.js';
 import type { NodeStatus, StepStatus } from '../core/status-types.js';
@@ -65,7 +65,7 @@ export class Agent {
     this.state = new StateStore(env.stateDir);
   }
 
-  get plan(): Plan { return this.cfg.plan; }
+  get plan(): AgentPlan { return this.cfg.plan; }
 
   async init(): Promise<void> {
     this.cfg = await loadAgentConfig(this.env.configDir);

@@ -1,6 +1,6 @@
 // Which node leads, as this node sees it, and since when: the pure choice is leader.ts; this
 // keeps the answer between passes so steps can tell a settled leader from a fresh one.
-import type { Plan } from '../core/plan-types.js';
+import type { AgentPlan } from '../core/plan-types.js';
 import { chooseLeader } from './leader.js';
 import { log } from './log.js';
 import type { Members } from './members.js';
@@ -10,7 +10,7 @@ import type { Observed } from './steps/step.js';
 const STABLE_MS = 1000;
 
 export interface LeadershipView {
-  plan: Plan;
+  plan: AgentPlan;
   self: string;
   members: Members;
   obs: Observed;

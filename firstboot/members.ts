@@ -1,6 +1,6 @@
 // Who else is out there: static addresses from the plan plus signed beacons, each checked by
 // challenge-response before it counts. Refusals (wrong key, bad proof) are kept for status.
-import type { Plan } from '../core/plan-types.js';
+import type { AgentPlan } from '../core/plan-types.js';
 import { call, CallError } from '../core/channel.js';
 import { log } from './log.js';
 import type { MemberStatus, NodeStatus, RefusalStatus } from '../core/status-types.js';
@@ -30,7 +30,7 @@ export class Members {
 
   constructor(private key: string, private self: string, private port: number) {}
 
-  seed(plan: Plan): void {
+  seed(plan: AgentPlan): void {
     for (const n of plan.nodes) {
       if (n.name === this.self || n.network.dhcp) continue;
       const cur = this.peers.get(n.name);

@@ -4,16 +4,17 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { call } from '../core/channel.js';
-import type { Plan } from '../core/plan-types.js';
+import { agentPlan } from '../core/agent-plan.js';
+import type { AgentPlan } from '../core/plan-types.js';
 import { writeDurable } from './fsx.js';
 import { log } from './log.js';
 import type { Members } from './members.js';
 
-export function planDigest(plan: Plan): string {
+export function planDigest(plan: AgentPlan): string {
   return createHash('sha256').update(JSON.stringify(plan)).digest('hex').slice(0, 16);
 }
 
-export function replicaSets(plan: Plan, volume: string): string[][] {
+export function replicaSets(plan: AgentPlan, volume: string): string[][] {
   const v = plan.volumes.find((x) => x.name === volume);
   if (!v || v.kind !== 'replicated') return [];
   const out: string[][] = [];
@@ -22,7 +23,7 @@ export function replicaSets(plan: Plan, volume: string): string[][] {
 }
 
 /** Why `next` may not replace `current`, or null when it is a proper extension. */
-export function extensionProblem(current: Plan, next: Plan): string | null {
+export function extensionProblem(current: AgentPlan, next: AgentPlan): string | null {
   if (next.schemaVersion !== 1) return 'not a schemaVersion 1 plan';
   if (next.cluster.name !== current.cluster.name || next.cluster.keyId !== current.cluster.keyId) return 'different cluster or key';
   if (next.nodes.length <= current.nodes.length) return 'does not add nodes';
@@ -42,7 +43,7 @@ export function extensionProblem(current: Plan, next: Plan): string | null {
 }
 
 export interface AdoptionInput {
-  plan: Plan;
+  plan: AgentPlan;
   key: string;
   self: string;
   members: Members;
@@ -50,15 +51,18 @@ export interface AdoptionInput {
 }
 
 /** Fetches and writes the plan of an admitted peer that extends ours (scale-out); null when none does. */
-export async function adoptNewerPlan(o: AdoptionInput): Promise<Plan | null> {
+export async function adoptNewerPlan(o: AdoptionInput): Promise<AgentPlan | null> {
   for (const m of o.members.live()) {
     const r = m.remote!;
     if (r.planDigest === planDigest(o.plan) || r.planNodes.length <= o.plan.nodes.length) continue;
     try {
-      const { data } = await call<Plan>(o.key, o.self, m.address, m.port, 'plan');
+      const { data: served } = await call<AgentPlan>(o.key, o.self, m.address, m.port, 'plan');
+      if (served?.schemaVersion !== 1) { log.warn(`not adopting the plan of ${m.name}: not a schemaVersion 1 plan`); continue; }
+      // a peer built by an older builder serves the whole Plan (password hashes included): keep our part
+      const data = agentPlan(served);
       const problem = extensionProblem(o.plan, data);
       if (problem) { log.warn(`not adopting the plan of ${m.name}: it ${problem}`); continue; }
-      await writeDurable(join(o.configDir, 'cluster.json'), `${JSON.stringify(data, null, 2)}\n`, 0o644);
+      await writeDurable(join(o.configDir, 'cluster.json'), `${JSON.stringify(data, null, 2)}\n`, 0o600);
       log.info(`adopted the plan of ${m.name}: ${data.nodes.length} nodes (${data.nodes.map((n) => n.name).join(', ')})`);
       return data;
     } catch (e) { log.warn(`fetching the plan of ${m.name}: ${(e as Error).message}`); }

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadAgentBundle } from '../src/assemble/payload.js';
+import { loadAgentBundle } from '../src/build/context.js';
 import { buildMedia, type MediaTarget } from '../src/build/media.js';
 import { loadConfig } from '../src/config/load.js';
 import { resolveInstaller, DEFAULT_MIRROR } from '../src/installer/resolve.js';

@@ -1,7 +1,6 @@
 import { commands } from './commands/index.js';
 import { EXIT, UserError } from '../core/errors.js';
-
-const VERSION = '0.1.0';
+import { TOOL_VERSION } from './util/version.js';
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -27,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
     return name ? EXIT.ok : EXIT.usage;
   }
   if (name === '--version' || name === '-V') {
-    process.stdout.write(`${VERSION}\n`);
+    process.stdout.write(`${TOOL_VERSION}\n`);
     return EXIT.ok;
   }
   const cmd = commands.find((c) => c.name === name);

@@ -10,8 +10,9 @@ import { parseImageSize } from '../src/disk/build-disks.js';
 import { requireRoot } from '../src/disk/host.js';
 import { rootfsKey, rootfsPackages } from '../src/disk/rootfs.js';
 import { INSTALLED_KERNEL_OPTS } from '../src/render/preseed.js';
-import { SYSTEM_FILES_DIR, systemFiles } from '../src/render/system-files.js';
-import { payloadEntries } from '../src/assemble/payload.js';
+import { systemFiles } from '../src/render/system-files.js';
+import { SHARED_ROOT, payloadEntries } from '../src/assemble/payload.js';
+import { agentPlan } from '../core/agent-plan.js';
 import { healthProblems, stepTimesFromJournal } from './e2e/health.js';
 import { cli } from './helpers/cli.js';
 import { sampleConfig, sampleNode } from './helpers/sample-config.js';
@@ -47,10 +48,16 @@ describe('node disk files', () => {
     expect(get('/etc/hosts')!.content).toContain('127.0.1.1\tnode1.lab.example.org\tnode1');
   });
 
-  it('agent files are exactly agentFiles(): join.key 0600, the plan as cluster.json', () => {
+  it('agent files: join.key and cluster.json 0600, cluster.json the agent part of the plan (no users)', () => {
     const { get, p } = files();
     expect(get('/etc/personal-cloud/join.key')).toMatchObject({ mode: 0o600, content: `${'k'.repeat(64)}\n` });
-    expect(JSON.parse(String(get('/etc/personal-cloud/cluster.json')!.content))).toEqual(JSON.parse(JSON.stringify(p)));
+    expect(get('/etc/personal-cloud/cluster.json')!.mode).toBe(0o600);
+    const written = JSON.parse(String(get('/etc/personal-cloud/cluster.json')!.content));
+    expect(written).toEqual(JSON.parse(JSON.stringify(agentPlan(p))));
+    expect(Object.keys(written).sort()).toEqual(['cluster', 'ha', 'nodes', 'schemaVersion', 'volumes']);
+    expect(Object.keys(written.cluster).sort()).toEqual(['domain', 'keyId', 'name', 'release']);
+    expect(written.nodes[0]).not.toHaveProperty('mac');
+    expect(written.nodes[0]).not.toHaveProperty('osDisk');
     expect(get('/usr/lib/personal-cloud/personal-cloud-agent.mjs')!.content).toBe(agent.script);
     expect(ENABLED_UNITS).toContain('personal-cloud-agent.service');
     expect(ENABLED_UNITS).toContain('serial-getty@ttyS0.service');
@@ -62,8 +69,7 @@ describe('node disk files', () => {
     expect(want.content).toContain('server 10.0.2.2 iburst\npool 0.debian.pool.ntp.org iburst\n');
     expect(get(want.path)).toEqual(want);
     const payload = payloadEntries({ plan: p, nodes: ['node1'], joinKey: 'k'.repeat(64), agent });
-    expect(payload.find((e) => e.path === `${SYSTEM_FILES_DIR}${want.path}`)).toMatchObject({ content: want.content, mode: 0o644 });
-    expect(readFileSync(projectPath('preseed/scripts/late.sh'), 'utf8')).toContain('$src/root');
+    expect(payload.find((e) => e.path === `${SHARED_ROOT}${want.path}`)).toMatchObject({ content: want.content, mode: 0o644 });
     expect(p.packages).toContain('unattended-upgrades');
   });
 

@@ -14,8 +14,10 @@ import { plan as makePlan } from '../src/plan/plan.js';
 import type { Plan } from '../core/plan-types.js';
 import { diskIdentity } from '../src/disk/ids.js';
 import { attachLoop, Teardown } from '../src/disk/host.js';
-import { defaultCacheDir, imageBasePackages, rootfsKey } from '../src/disk/rootfs.js';
+import { imageBasePackages, rootfsKey } from '../src/disk/rootfs.js';
+import { defaultCacheDir } from '../src/util/cache-dir.js';
 import { INSTALLED_KERNEL_OPTS } from '../src/render/preseed.js';
+import { agentPlan } from '../core/agent-plan.js';
 import { cli } from './helpers/cli.js';
 import { REPO_ROOT } from './helpers/installer-cache.js';
 
@@ -152,7 +154,8 @@ describe.skipIf(Boolean(why))('build disk (node1 of disk-test.yaml)', () => {
   it('has the agent, its configuration (join.key 0600) and its unit enabled, like late.sh', async () => {
     expect(await readFile(rootOf('usr/lib/personal-cloud/personal-cloud-agent.mjs'))).toEqual(await readFile(join(REPO_ROOT, 'dist/personal-cloud-agent.mjs')));
     expect(await readFile(rootOf('etc/systemd/system/personal-cloud-agent.service'))).toEqual(await readFile(join(REPO_ROOT, 'firstboot/personal-cloud-agent.service')));
-    expect(JSON.parse(await readFile(rootOf('etc/personal-cloud/cluster.json'), 'utf8'))).toEqual(JSON.parse(JSON.stringify(plan)));
+    expect(JSON.parse(await readFile(rootOf('etc/personal-cloud/cluster.json'), 'utf8'))).toEqual(JSON.parse(JSON.stringify(agentPlan(plan))));
+    expect((await stat(rootOf('etc/personal-cloud/cluster.json'))).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await readFile(rootOf('etc/personal-cloud/node.json'), 'utf8'))).toEqual({ node: 'node1' });
     const key = await stat(rootOf('etc/personal-cloud/join.key'));
     expect([key.mode & 0o777, key.uid]).toEqual([0o600, 0]);

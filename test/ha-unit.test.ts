@@ -227,7 +227,7 @@ describe('vm / node command lines (shared by the builder and the agent on a node
     expect(usage(() => vmRequest('pc', ['create', 'web'], { 'disk-size': '10 GB' })).message).toMatch(/--disk-size must look like 20G/);
     expect(usage(() => vmRequest('pc', ['create', 'web'], { initrd: '/mnt/gv0/i' })).message).toMatch(/--initrd and --cmdline need --kernel/);
     expect(usage(() => vmRequest('pc', ['migrate', 'web'], {})).message).toMatch(/usage: pc vm migrate NAME NODE/);
-    expect(usage(() => nodeRequest('pc', ['drain', 'node9'], p())).message).toMatch(/no node named node9 \(nodes: node1, node2, node3\)/);
+    expect(usage(() => nodeRequest('pc', ['drain', 'node9'], p())).message).toMatch(/no node named 'node9' \(nodes: node1, node2, node3\)/);
     expect(usage(() => nodeRequest('pc', ['evict', 'node1'])).exitCode).toBe(2);
   });
 

@@ -178,11 +178,12 @@ describe('trixie images from the netboot package', () => {
       'personal-cloud/select-os-disk.sh',
       'personal-cloud/check-mac.sh',
       'personal-cloud/nodes/node2/mac',
-      'personal-cloud/agent/personal-cloud-agent.mjs',
-      'personal-cloud/agent/personal-cloud-agent.service',
-      'personal-cloud/nodes/node2/etc/cluster.json',
-      'personal-cloud/nodes/node2/etc/node.json',
-      'personal-cloud/nodes/node2/etc/join.key',
+      'personal-cloud/root/usr/lib/personal-cloud/personal-cloud-agent.mjs',
+      'personal-cloud/root/etc/systemd/system/personal-cloud-agent.service',
+      'personal-cloud/root/etc/personal-cloud/cluster.json',
+      'personal-cloud/root/etc/personal-cloud/join.key',
+      'personal-cloud/nodes/node2/root/etc/personal-cloud/node.json',
+      'personal-cloud/nodes/node2/files.list',
       'personal-cloud/nodes/node2/os-disk.conf',
       'personal-cloud/root/etc/chrony/sources.d/personal-cloud.sources',
     ]));
@@ -224,12 +225,13 @@ describe('trixie images from the netboot package', () => {
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);
     expect(info.nodes).toEqual(['node1']);
+    expect(info.cluster).toMatchObject({ name: 'qemulab', release: 'trixie', volumes: expect.arrayContaining(['gv0']) });
     expect(info.boot.map((b: { platform: string }) => b.platform)).toEqual(['BIOS', 'UEFI']);
-    expect(info.files).toEqual(expect.arrayContaining([{ path: '/personal-cloud/nodes/node1/etc/join.key', mode: '0600', size: 65 }]));
+    expect(info.files).toEqual(expect.arrayContaining([{ path: '/personal-cloud/root/etc/personal-cloud/join.key', mode: '0600', size: 65 }]));
     const preseed = await cli(['inspect', iso, '--show', '/preseed.cfg']);
     expect(preseed.stdout).toContain('d-i passwd/user-password-crypted password [redacted]');
     expect(preseed.stdout).not.toContain('$6$');
-    const key = await cli(['inspect', iso, '--show', '/personal-cloud/nodes/node1/etc/join.key']);
+    const key = await cli(['inspect', iso, '--show', '/personal-cloud/root/etc/personal-cloud/join.key']);
     expect(key.stdout).toBe('[redacted: derived join key]'); // cli() strips the final newline
     const notIso = await cli(['inspect', CONFIG]);
     expect(notIso.code).toBe(2);

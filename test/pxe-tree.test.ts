@@ -110,7 +110,8 @@ describe('build pxe: the tree', () => {
     expect(ours.subarray(0, base.length).equals(base)).toBe(true);
     const payload = await extractMember(initrd, 1, join(work, 'x-node2-payload'));
     expect(payload).toMatch(/^preseed\.cfg$/m);
-    expect(payload).toMatch(/^personal-cloud\/nodes\/node2\/etc\/join\.key$/m);
+    expect(payload).toMatch(/^personal-cloud\/root\/etc\/personal-cloud\/join\.key$/m);
+    expect(payload).toMatch(/^personal-cloud\/nodes\/node2\/files\.list$/m);
     expect(await read(work, 'x-node2-payload', 'preseed.cfg')).toMatch(/netcfg\/get_hostname string node2/);
     const report = await extractMember(initrd, 2, join(work, 'x-node2-report'));
     expect(report).toMatch(/^personal-cloud\/pxe\/token$/m);

@@ -44,6 +44,8 @@ describe('render', () => {
     const missing = await cli(['render', '--config', CONFIG, '--node', 'node9', '--out', join(work, 'x')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/no node named 'node9'.*nodes: node1, node2, node3/);
+    const epoch = await cli(['render', '--config', CONFIG, '--node', 'node1', '--out', join(work, 'z')], { env: { SOURCE_DATE_EPOCH: 'yesterday' } });
+    expect([epoch.code, epoch.stderr]).toEqual([2, expect.stringMatching(/SOURCE_DATE_EPOCH must be a number of seconds, got 'yesterday'/)]);
     const both = await cli(['render', '--config', CONFIG, '--out', join(work, 'y')]);
     expect(both.code).toBe(2);
     expect(both.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace

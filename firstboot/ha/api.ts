@@ -1,6 +1,6 @@
 // The HA operations of the agent's authenticated channel: secrets for joining nodes (sealed),
 // HA status (quorum, resources, where each VM runs) and VM / node requests from the CLI.
-import type { Plan } from '../../core/plan-types.js';
+import type { AgentPlan } from '../../core/plan-types.js';
 import type { Handler } from '../../core/channel.js';
 import { run } from '../exec.js';
 import { handleNode, handleVm, vmList } from '../virt/vm.js';
@@ -27,7 +27,7 @@ export function parseQuorumtool(out: string): HaStatus['corosync'] {
   };
 }
 
-export async function haStatus(node: string, plan: Plan): Promise<HaStatus> {
+export async function haStatus(node: string, plan: AgentPlan): Promise<HaStatus> {
   if (qnetdNode(plan) === node) {
     const up = await running(DAEMONS.qnetd);
     const c = up ? await qnetdClients() : { error: 'not running' };
@@ -45,7 +45,7 @@ export async function haStatus(node: string, plan: Plan): Promise<HaStatus> {
   return { node, enabled: Boolean(plan.ha?.enabled), corosync, pacemaker, vms };
 }
 
-export function haHandlers(o: { key: string; node: () => string; plan: () => Plan; stateDir: string }): Record<string, Handler> {
+export function haHandlers(o: { key: string; node: () => string; plan: () => AgentPlan; stateDir: string }): Record<string, Handler> {
   return {
     // only on the node running corosync-qnetd, only for the cluster members (the channel has checked the join proof)
     'qnetd-ca': async (from) => serveQnetdCa(o.plan(), o.node(), from),

@@ -3,7 +3,7 @@
 // and a 0700 script that prints it (fence_ipmilan's password_script), so no password is
 // ever on a command line, in the CIB, in a log or in an image in plaintext.
 import { BMC_SEAL } from '../../core/seal.js';
-import type { Plan } from '../../core/plan-types.js';
+import type { AgentPlan } from '../../core/plan-types.js';
 import { mkdir } from 'node:fs/promises';
 import { readText, writeDurable } from '../fsx.js';
 import { unseal } from '../../core/seal.js';
@@ -15,7 +15,7 @@ export const bmcPasswordScript = (node: string) => `${BMC_DIR}/${node}.password-
 export interface SecretFile { path: string; content: string; mode: number }
 
 /** The files this node needs to fence the others (every node may run any fence device but its own). */
-export function bmcFiles(plan: Plan, joinKey: string): SecretFile[] {
+export function bmcFiles(plan: AgentPlan, joinKey: string): SecretFile[] {
   const f = plan.ha?.fencing;
   if (f?.kind !== 'ipmi') return [];
   const pw = JSON.parse(unseal(joinKey, BMC_SEAL, f.passwords).toString('utf8')) as Record<string, string>;
@@ -26,7 +26,7 @@ export function bmcFiles(plan: Plan, joinKey: string): SecretFile[] {
 }
 
 /** Writes what differs; true when everything was already in place. */
-export async function ensureBmcFiles(plan: Plan, joinKey: string, write: boolean): Promise<boolean> {
+export async function ensureBmcFiles(plan: AgentPlan, joinKey: string, write: boolean): Promise<boolean> {
   let ok = true;
   for (const f of bmcFiles(plan, joinKey)) {
     if ((await readText(f.path)) === f.content) continue;

@@ -1,7 +1,7 @@
 // Pacemaker configuration as CIB XML fragments (applied with cibadmin): cluster properties
 // suited to VMs, fencing devices from the plan, and one VirtualDomain primitive per VM.
 import { VM_OP_TIMEOUT_S } from '../../core/vm-types.js';
-import type { Plan } from '../../core/plan-types.js';
+import type { AgentPlan } from '../../core/plan-types.js';
 import { bmcPasswordScript } from './bmc.js';
 import { clusterNodes } from './quorum-device.js';
 
@@ -10,7 +10,7 @@ const nv = (set: string, name: string, value: string) => `<nvpair id="${esc(`${s
 
 export const PROPS_ID = 'cib-bootstrap-options';
 
-export function clusterProperties(plan: Plan): Record<string, string> {
+export function clusterProperties(plan: AgentPlan): Record<string, string> {
   const f = plan.ha!.fencing;
   return {
     'stonith-enabled': f.kind === 'none-unsafe' ? 'false' : 'true',
@@ -35,7 +35,7 @@ export function rscDefaultsXml(): string {
 export interface FenceDevice { id: string; xml: string; constraints: string[] }
 
 /** Fence devices for the cluster members (a quorum device node is none: nothing fences it). */
-export function fenceDevices(plan: Plan): FenceDevice[] {
+export function fenceDevices(plan: AgentPlan): FenceDevice[] {
   const f = plan.ha!.fencing;
   const members = clusterNodes(plan);
   const names = members.map((n) => n.name);

@@ -1,6 +1,6 @@
 // corosync.conf from the plan and the admitted members: knet with crypto on, one link per
 // configured network, votequorum (+ a quorum device for 2-node clusters).
-import type { NodePlan, Plan } from '../../core/plan-types.js';
+import type { AgentNodePlan, AgentPlan } from '../../core/plan-types.js';
 
 export const COROSYNC_CONF = '/etc/corosync/corosync.conf';
 export const COROSYNC_AUTHKEY = '/etc/corosync/authkey';
@@ -10,13 +10,13 @@ export interface CorosyncOptions {
   tokenMs?: number;
 }
 
-function ring0(n: NodePlan): string {
+function ring0(n: AgentNodePlan): string {
   if (n.network.dhcp) return n.fqdn; // resolved through /etc/hosts (the hosts step)
   return n.network.address;
 }
 
 /** Members in nodeid order; nodes not admitted yet are left out (scale-out adds them with a reload). */
-export function corosyncConf(plan: Plan, members: string[], o: CorosyncOptions = {}): string {
+export function corosyncConf(plan: AgentPlan, members: string[], o: CorosyncOptions = {}): string {
   const ha = plan.ha!;
   const nodes = plan.nodes.filter((n) => members.includes(n.name)).sort((a, b) => (a.nodeId ?? 0) - (b.nodeId ?? 0));
   const links = ha.links === 2 && nodes.every((n) => n.ring1Address) ? 2 : 1;

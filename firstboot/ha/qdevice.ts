@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Plan } from '../../core/plan-types.js';
+import type { AgentPlan } from '../../core/plan-types.js';
 import { call } from '../../core/channel.js';
 import { run } from '../exec.js';
 import { log } from '../log.js';
@@ -32,7 +32,7 @@ async function localCa(): Promise<string | null> {
   return r.code === 0 ? pemBody(r.stdout) : null;
 }
 
-export interface QdeviceCtx { plan: Plan; self: string; key: string; members: Members }
+export interface QdeviceCtx { plan: AgentPlan; self: string; key: string; members: Members }
 
 async function fetchCa(o: QdeviceCtx, q: string): Promise<{ text: Buffer } | { why: string }> {
   const m = o.members.get(q);

@@ -7,7 +7,7 @@ import type { QnetdClient } from '../../core/ha-status.js';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Plan } from '../../core/plan-types.js';
+import type { AgentPlan } from '../../core/plan-types.js';
 import { run } from '../exec.js';
 import { log } from '../log.js';
 import { DAEMONS, running, startDaemon, underSystemd } from './procs.js';
@@ -60,26 +60,26 @@ function serialized<T>(f: () => Promise<T>): Promise<T> {
   return next;
 }
 
-function mustServe(plan: Plan, self: string, from: string): void {
+function mustServe(plan: AgentPlan, self: string, from: string): void {
   if (qnetdNode(plan) !== self) throw new Error(`${self} runs no quorum device (ha.qdevice names ${plan.ha?.qdevice?.node ?? plan.ha?.qdevice?.host ?? 'none'})`);
   if (!clusterNodes(plan).some((n) => n.name === from)) throw new Error(`${from} is no cluster member of the quorum device`);
 }
 
 export interface QnetdCa { ca?: string /* base64 of qnetd-cacert.crt */; notReady?: string }
 
-export async function serveQnetdCa(plan: Plan, self: string, from: string): Promise<QnetdCa> {
+export async function serveQnetdCa(plan: AgentPlan, self: string, from: string): Promise<QnetdCa> {
   mustServe(plan, self, from);
   if (!(await qnetdDbReady())) return { notReady: 'the qnetd certificate database is not initialised yet' };
   return { ca: (await readFile(QNETD_CA_FILE)).toString('base64') };
 }
 
 /** The subject a member's request must carry: qnetd checks the certificate's CN against corosync's cluster_name. */
-export function expectedSubject(plan: Plan): RegExp {
+export function expectedSubject(plan: AgentPlan): RegExp {
   const esc = plan.cluster.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return new RegExp(`^subject\\s*=\\s*CN\\s*=\\s*${esc}\\s*$`, 'm');
 }
 
-export async function serveQnetdSign(plan: Plan, self: string, from: string, body: unknown): Promise<{ crt: string }> {
+export async function serveQnetdSign(plan: AgentPlan, self: string, from: string, body: unknown): Promise<{ crt: string }> {
   mustServe(plan, self, from);
   const csr = (body as { csr?: unknown } | null)?.csr;
   if (typeof csr !== 'string' || !/^[A-Za-z0-9+/=]+$/.test(csr) || csr.length > 16_384) throw new Error('qnetd-sign: expected { csr: base64 } (a DER certificate request)');

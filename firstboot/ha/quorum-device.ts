@@ -2,7 +2,7 @@
 // names, typically the arbiter), which nodes are corosync members (all the others), and what
 // corosync-qdevice-tool / corosync-qnetd-tool report. Pure: the daemons live in qnetd.ts and
 // qdevice.ts.
-import type { NodePlan, Plan } from '../../core/plan-types.js';
+import type { AgentNodePlan, AgentPlan } from '../../core/plan-types.js';
 import type { QnetdClient } from '../../core/ha-status.js';
 
 /** corosync-qnetd's NSS database: its CA, its server certificate, the certificates it signed. */
@@ -14,12 +14,12 @@ export const QDEVICE_DB = '/etc/corosync/qdevice/net/nssdb';
 export const NICK = { ca: 'QNet CA', server: 'QNetd Cert', cluster: 'Cluster Cert' } as const;
 
 /** The node of the plan that runs corosync-qnetd, if ha.qdevice names one. */
-export function qnetdNode(plan: Plan): string | undefined {
+export function qnetdNode(plan: AgentPlan): string | undefined {
   return plan.ha?.enabled ? plan.ha.qdevice?.node : undefined;
 }
 
 /** Nodes that are corosync / Pacemaker members (and run VMs): every node but the quorum device's. */
-export function clusterNodes(plan: Plan): NodePlan[] {
+export function clusterNodes(plan: AgentPlan): AgentNodePlan[] {
   const q = qnetdNode(plan);
   return plan.nodes.filter((n) => n.name !== q);
 }
@@ -28,7 +28,7 @@ export function clusterNodes(plan: Plan): NodePlan[] {
  * Who configures Pacemaker: the agents' leader when it is a member, else (the quorum device node
  * leads the agents) the first member in plan order that is this node or answers.
  */
-export function pacemakerLeader(plan: Plan, leader: string | null, self: string, live: string[]): string | null {
+export function pacemakerLeader(plan: AgentPlan, leader: string | null, self: string, live: string[]): string | null {
   const members = clusterNodes(plan).map((n) => n.name);
   if (leader && members.includes(leader)) return leader;
   return members.find((n) => n === self || live.includes(n)) ?? null;

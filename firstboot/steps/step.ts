@@ -1,4 +1,4 @@
-import type { NodePlan, Plan } from '../../core/plan-types.js';
+import type { AgentNodePlan, AgentPlan } from '../../core/plan-types.js';
 import type { AgentEnv } from '../env.js';
 import type { Peer, VolumeInfo } from '../gluster.js';
 import type { Members } from '../members.js';
@@ -21,8 +21,8 @@ export interface Observed {
 }
 
 export interface Ctx {
-  plan: Plan;
-  self: NodePlan;
+  plan: AgentPlan;
+  self: AgentNodePlan;
   /** The derived join key: authenticates calls to the other agents. */
   key: string;
   env: AgentEnv;

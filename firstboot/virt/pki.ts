@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NodePlan } from '../../core/plan-types.js';
+import type { AgentNodePlan } from '../../core/plan-types.js';
 import { run } from '../exec.js';
 import { readText, writeDurable } from '../fsx.js';
 import type { HaSecrets } from '../ha/secrets.js';
@@ -21,7 +21,7 @@ export const PKI = {
 const QEMU_FILES = ['ca-cert.pem', 'server-cert.pem', 'server-key.pem', 'client-cert.pem', 'client-key.pem'];
 
 /** True when our certificate exists, names this node and was issued by the cluster CA. */
-export async function certValid(self: NodePlan, s: HaSecrets): Promise<boolean> {
+export async function certValid(self: AgentNodePlan, s: HaSecrets): Promise<boolean> {
   const pem = await readText(PKI.serverCert);
   const ca = await readText(PKI.ca);
   if (!pem || ca?.trim() !== s.caCert.trim()) return false;
@@ -32,7 +32,7 @@ export async function certValid(self: NodePlan, s: HaSecrets): Promise<boolean> 
   } catch { return false; }
 }
 
-export async function issueCert(self: NodePlan, s: HaSecrets): Promise<void> {
+export async function issueCert(self: AgentNodePlan, s: HaSecrets): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'pc-pki-'));
   try {
     const sans = [`DNS:${self.name}`, `DNS:${self.fqdn}`, ...(!self.network.dhcp ? [`IP:${self.network.address}`] : [])];

@@ -6,7 +6,7 @@ import { chown, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LIBVIRT_QEMU_ID } from '../../core/ids.js';
 import { VM_OP_TIMEOUT_S, type NodeRequest, type VmCreate, type VmInfo, type VmRequest } from '../../core/vm-types.js';
-import type { Plan } from '../../core/plan-types.js';
+import type { AgentPlan } from '../../core/plan-types.js';
 import { run } from '../exec.js';
 import { writeDurable } from '../fsx.js';
 import { cibDelete, cibQuery, crmMon, whereRuns } from '../ha/pcmk.js';
@@ -20,10 +20,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class VmError extends Error {}
 
-export const vmDir = (plan: Plan, name: string) => join(plan.ha!.vmDir, name);
+export const vmDir = (plan: AgentPlan, name: string) => join(plan.ha!.vmDir, name);
 export const serialLog = (name: string) => `/var/log/libvirt/qemu/${name}-serial.log`;
 
-function onShared(plan: Plan, path: string | undefined, what: string): void {
+function onShared(plan: AgentPlan, path: string | undefined, what: string): void {
   if (path === undefined) return;
   const shared = plan.volumes.filter((v) => v.kind === 'replicated').map((v) => `${v.mountPoint}/`);
   if (!shared.some((p) => path.startsWith(p)) || path.includes('/../')) throw new VmError(`${what} ${path} must be on a replicated volume (${shared.join(', ')}) so every node can start the VM`);
@@ -47,7 +47,7 @@ async function waitState(what: string, timeoutMs: number, ok: (s: PcmkState) => 
 
 async function exists(p: string): Promise<boolean> { return stat(p).then(() => true, () => false); }
 
-export async function vmCreate(plan: Plan, v: VmCreate): Promise<VmInfo> {
+export async function vmCreate(plan: AgentPlan, v: VmCreate): Promise<VmInfo> {
   if (!NAME.test(v.name)) throw new VmError(`VM name "${v.name}": use lower-case letters, digits and -, starting with a letter or digit (at most 63)`);
   onShared(plan, v.kernel, 'kernel'); onShared(plan, v.initrd, 'initrd'); onShared(plan, v.cdrom, 'ISO');
   const id = vmResourceId(v.name);
@@ -92,7 +92,7 @@ export async function vmStop(name: string): Promise<VmInfo> {
   return vmList(await waitState(`${name} to stop`, 180_000, (s) => whereRuns(s, id).length === 0)).find((x) => x.resource === id)!;
 }
 
-export async function vmRemove(plan: Plan, name: string, deleteDisk = false): Promise<{ removed: string; diskKept?: string }> {
+export async function vmRemove(plan: AgentPlan, name: string, deleteDisk = false): Promise<{ removed: string; diskKept?: string }> {
   const id = await known(name);
   await vmStop(name);
   await cibDelete('resources', `<primitive id="${id}"/>`);
@@ -128,7 +128,7 @@ export async function nodeDrain(node: string, on: boolean): Promise<{ node: stri
   return { node, standby: on, vmsOnNode: vmList(st).filter((v) => v.nodes.includes(node)).map((v) => v.name) };
 }
 
-export async function handleVm(plan: Plan, r: VmRequest): Promise<unknown> {
+export async function handleVm(plan: AgentPlan, r: VmRequest): Promise<unknown> {
   if (!plan.ha?.enabled) throw new VmError('the HA VM stack is disabled in cluster.yaml');
   switch (r.action) {
     case 'create': return vmCreate(plan, r.vm);

@@ -12,21 +12,14 @@ install_file() { # MODE SRC DEST
   cp "$2" "$3.new" && chmod "$1" "$3.new" && mv "$3.new" "$3"
 }
 
-mkdir -p $t/usr/lib/personal-cloud $t/etc/personal-cloud $t/var/lib/personal-cloud
+mkdir -p $t/var/lib/personal-cloud
 chmod 0700 $t/var/lib/personal-cloud
-install_file 0644 $src/agent/personal-cloud-agent.mjs $t/usr/lib/personal-cloud/personal-cloud-agent.mjs
-install_file 0644 $src/agent/personal-cloud-agent.service $t/etc/systemd/system/personal-cloud-agent.service
-for f in $src/nodes/$node/etc/*; do
-  name=$(basename "$f")
-  mode=0644; [ "$name" = join.key ] && mode=0600
-  install_file $mode "$f" "$t/etc/personal-cloud/$name"
-done
-
-# System files rendered from the plan (src/render/system-files.ts), kept at their paths under root/.
-(cd $src/root && find . -type f) | while read -r f; do
-  mkdir -p "$(dirname "$t/$f")"
-  cp -p "$src/root/$f" "$t/$f.new" && mv "$t/$f.new" "$t/$f"
-done
+# The node files (src/render/node-files.ts): agent, its unit and configuration, system files.
+# files.list says for each one: MODE SOURCE (under $src) DESTINATION (on the node).
+while read -r mode from to; do
+  [ -n "$mode" ] || continue
+  install_file "$mode" "$src/$from" "$t$to"
+done < $src/nodes/$node/files.list
 
 # Every user from cluster.yaml: the first one was created by user-setup; groups that only
 # exist once the virtualisation packages are installed are added here.

@@ -1,18 +1,22 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { DiskSelector } from '../../core/config-types.js';
 import type { NodePlan, Plan } from '../../core/plan-types.js';
-import { agentFiles } from '../render/agent-files.js';
+import { requireNode } from '../../core/plan-nodes.js';
+import type { NodeFilesContext } from '../build/context.js';
+import { clusterFiles, ownFiles, type RenderedFile } from '../render/node-files.js';
 import { renderNodePreseed, type PreseedOptions } from '../render/preseed.js';
-import { SYSTEM_FILES_DIR, systemFiles } from '../render/system-files.js';
-import { EXIT, UserError } from '../../core/errors.js';
 import { projectPath } from '../util/paths.js';
 import type { CpioEntry } from './cpio.js';
 
 // What the installer finds in its initrd next to its own files: /preseed.cfg (loaded by
-// d-i's initrd-preseed) and /personal-cloud/** (scripts, agent, per-node configuration).
+// d-i's initrd-preseed) and /personal-cloud/** (scripts, users, the node files, per-node answers).
 
-export const AGENT_BUNDLE = 'dist/personal-cloud-agent.mjs';
-export const AGENT_UNIT = 'firstboot/personal-cloud-agent.service';
+/** The files every node receives (src/render/node-files.ts), at their node paths under this folder. */
+export const SHARED_ROOT = 'personal-cloud/root';
+/** Per node: `MODE SOURCE DESTINATION` lines, one per node file; late.sh installs exactly these. */
+export const FILES_LIST = 'files.list';
+
+const nodeDir = (name: string) => `personal-cloud/nodes/${name}`;
 /** Runs right before S30initrd-preseed, which loads /preseed.cfg. */
 export const PICK_NODE_STARTUP = 'usr/lib/debian-installer-startup.d/S29personal-cloud-pick-node';
 
@@ -35,30 +39,24 @@ export function osDiskConf(sel: DiskSelector): string {
   return vars.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${shellQuote(String(v))}\n`).join('');
 }
 
-export interface AgentBundle {
-  script: Buffer;
-  unit: Buffer;
+function fileEntry(root: string, f: RenderedFile): CpioEntry {
+  return { path: `${root}${f.path}`, content: f.content, mode: f.mode };
 }
 
-export function loadAgentBundle(): AgentBundle {
-  const script = projectPath(AGENT_BUNDLE);
-  const unit = projectPath(AGENT_UNIT);
-  for (const f of [script, unit]) {
-    if (!existsSync(f)) throw new UserError(`the first-boot agent is missing (${f})`, EXIT.failure, 'run `npm run build` in the checkout');
-  }
-  return { script: readFileSync(script), unit: readFileSync(unit) };
+function filesList(entries: { entry: CpioEntry; dest: string }[]): string {
+  return entries.map(({ entry, dest }) => `${entry.mode.toString(8).padStart(4, '0')} ${entry.path.slice('personal-cloud/'.length)} ${dest}\n`).join('');
 }
 
-function nodeEntries(plan: Plan, node: NodePlan, joinKey: string, opts: PreseedOptions): CpioEntry[] {
-  const base = `personal-cloud/nodes/${node.name}`;
+/** `sharedFiles`: clusterFiles(), held once under SHARED_ROOT for every node of the payload. */
+function nodeEntries(ctx: NodeFilesContext, node: NodePlan, sharedFiles: RenderedFile[], opts: PreseedOptions): CpioEntry[] {
+  const base = nodeDir(node.name);
+  const own = ownFiles(ctx, node).map((f) => ({ entry: fileEntry(`${base}/root`, f), dest: f.path }));
+  const shared = sharedFiles.map((f) => ({ entry: fileEntry(SHARED_ROOT, f), dest: f.path }));
   const entries: CpioEntry[] = [
-    { path: `${base}/preseed.cfg`, content: renderNodePreseed(plan, node, opts), mode: 0o600 },
+    { path: `${base}/preseed.cfg`, content: renderNodePreseed(ctx.plan, node, opts), mode: 0o600 },
     { path: `${base}/os-disk.conf`, content: osDiskConf(node.osDisk), mode: 0o644 },
-    ...agentFiles(plan, node.name, joinKey).map((f) => ({
-      path: `${base}/etc/${f.path.split('/').pop()}`,
-      content: f.content,
-      mode: f.mode,
-    })),
+    { path: `${base}/${FILES_LIST}`, content: filesList([...shared, ...own]), mode: 0o644 },
+    ...own.map((o) => o.entry),
   ];
   if (node.mac) entries.push({ path: `${base}/mac`, content: `${node.mac}\n`, mode: 0o644 });
   return entries;
@@ -83,24 +81,18 @@ function scriptEntries(): CpioEntry[] {
   }));
 }
 
-export interface PayloadRequest {
-  plan: Plan;
+export interface PayloadRequest extends NodeFilesContext {
   /** One node (its own preseed is /preseed.cfg) or all nodes (universal: chosen at boot). */
   nodes: string[] | 'all';
-  joinKey: string;
-  agent: AgentBundle;
   preseed?: PreseedOptions;
 }
 
 export function payloadEntries(req: PayloadRequest): CpioEntry[] {
   const { plan } = req;
-  const chosen = req.nodes === 'all' ? plan.nodes : req.nodes.map((n) => {
-    const found = plan.nodes.find((p) => p.name === n);
-    if (!found) throw new UserError(`no node named '${n}' in the cluster (nodes: ${plan.nodes.map((p) => p.name).join(', ')})`, EXIT.usage);
-    return found;
-  });
+  const chosen = req.nodes === 'all' ? plan.nodes : req.nodes.map((n) => requireNode(plan, n, 'payload'));
   const single = req.nodes !== 'all' && chosen.length === 1;
   const opts = req.preseed ?? {};
+  const shared = clusterFiles(req);
   // One node: its answers are /preseed.cfg. Universal: a startup script that runs just before
   // d-i reads /preseed.cfg copies the chosen node's answers there.
   const chooser: CpioEntry = single
@@ -110,10 +102,8 @@ export function payloadEntries(req: PayloadRequest): CpioEntry[] {
     chooser,
     ...(opts.serialLog && !single ? [{ path: 'personal-cloud/serial-log', content: '', mode: 0o644 }] : []),
     ...scriptEntries(),
-    { path: 'personal-cloud/agent/personal-cloud-agent.mjs', content: req.agent.script, mode: 0o644 },
-    { path: 'personal-cloud/agent/personal-cloud-agent.service', content: req.agent.unit, mode: 0o644 },
     ...userEntries(plan),
-    ...systemFiles(plan).map((f) => ({ path: `${SYSTEM_FILES_DIR}${f.path}`, content: f.content, mode: f.mode })),
-    ...chosen.flatMap((n) => nodeEntries(plan, n, req.joinKey, opts)),
+    ...shared.map((f) => fileEntry(SHARED_ROOT, f)),
+    ...chosen.flatMap((n) => nodeEntries(req, n, shared, opts)),
   ];
 }

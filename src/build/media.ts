@@ -3,7 +3,8 @@ import { buildEfiImage } from '../write/efi-image.js';
 import { join } from 'node:path';
 import type { Plan } from '../../core/plan-types.js';
 import { cpioArchive, gzipDeterministic } from '../assemble/cpio.js';
-import { payloadEntries, type AgentBundle } from '../assemble/payload.js';
+import { payloadEntries } from '../assemble/payload.js';
+import type { NodeFilesContext } from './context.js';
 import { nodeMenu, renderGrubCfg, renderIsolinuxCfg, renderReadme, universalMenu, type BootMenu, type ConsoleKind } from '../render/boot-menu.js';
 import { sha256File } from '../util/hash.js';
 import type { Progress } from '../util/progress.js';
@@ -23,10 +24,7 @@ export interface InstallerFiles {
 
 export type MediaTarget = { kind: 'node'; node: string } | { kind: 'universal' };
 
-export interface MediaRequest {
-  plan: Plan;
-  joinKey: string;
-  agent: AgentBundle;
+export interface MediaRequest extends NodeFilesContext {
   installer: InstallerFiles;
   targets: MediaTarget[];
   console: ConsoleKind;

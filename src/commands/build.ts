@@ -1,24 +1,16 @@
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { loadConfig } from '../config/load.js';
-import { formatIssue } from '../config/validate.js';
-import { plan as makePlan } from '../plan/plan.js';
-import { deriveJoinKey } from '../plan/keys.js';
-import { loadAgentBundle, AGENT_BUNDLE } from '../assemble/payload.js';
+import { buildManifest, loadBuildContext } from '../build/context.js';
 import { buildMedia, type MediaTarget } from '../build/media.js';
 import { remasterIsos } from '../build/remaster.js';
 import { buildPxe } from '../pxe/build-pxe.js';
 import { resolveInstaller } from '../installer/resolve.js';
 import { writeManifest, type ManifestInput } from '../write/manifest.js';
 import { EXIT, UserError } from '../../core/errors.js';
-import { sha256, sha256File } from '../util/hash.js';
+import { sha256File } from '../util/hash.js';
 import { createProgress } from '../util/progress.js';
-import { projectPath } from '../util/paths.js';
 import { parseCommandArgs, writeJson, type Command } from './command.js';
 import type { ConsoleKind } from '../render/boot-menu.js';
-import { runBuildDisk } from '../disk/command.js';
-
-export const TOOL_VERSION = '0.1.0';
+import { runBuildDisk } from './build-disk.js';
 
 const HELP = `Usage: personal-cloud build [iso|pxe|disk] [options]
 
@@ -56,13 +48,6 @@ Reproducible: set SOURCE_DATE_EPOCH and the same inputs give byte-identical imag
 Images hold password hashes and the cluster's derived join key: they are written mode 0600.
 Exit codes: 0 ok, 2 usage, 3 invalid config, 4 download verification failed, 5 tool missing/failed.
 `;
-
-export function buildEpoch(env = process.env): number {
-  const raw = env.SOURCE_DATE_EPOCH;
-  if (raw === undefined || raw === '') return Math.floor(Date.now() / 1000);
-  if (!/^\d+$/.test(raw)) throw new UserError(`SOURCE_DATE_EPOCH must be a number of seconds, got '${raw}'`, EXIT.usage);
-  return Number(raw);
-}
 
 /** A PXE tree's outputs are one initrd per node plus loaders, menus and configs: say which is which. */
 function pxeSummary(outputs: { file: string }[]): string {
@@ -109,21 +94,14 @@ export const buildCommand: Command = {
     if (v.universal && v.node?.length) throw new UserError('build: --universal and --node exclude each other', EXIT.usage);
 
     const progress = createProgress();
-    const configPath = resolve(v.config ?? 'cluster.yaml');
-    const { config, warnings } = await loadConfig(configPath);
-    for (const w of warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
-    const plan = makePlan(config);
     const nodes = v.node ?? [];
-    for (const n of nodes) {
-      if (!plan.nodes.some((p) => p.name === n)) throw new UserError(`build: no node named '${n}' in ${configPath} (nodes: ${plan.nodes.map((p) => p.name).join(', ')})`, EXIT.usage);
-    }
+    const ctx = await loadBuildContext({ config: v.config, cache: v.cache, who: `build ${kind}`, nodes });
+    const { plan, configPath } = ctx;
     const targets: MediaTarget[] = v.universal ? [{ kind: 'universal' }]
       : nodes.length ? nodes.map((node) => ({ kind: 'node', node }))
         : [...plan.nodes.map((n) => ({ kind: 'node' as const, node: n.name })), { kind: 'universal' as const }];
 
-    const epoch = buildEpoch();
     const outDir = resolve(v.out ?? 'out');
-    const agent = loadAgentBundle();
     progress.step(`installer for Debian ${plan.cluster.releaseVersion} (${plan.cluster.release})`);
     const installer = await resolveInstaller({
       release: plan.cluster.release,
@@ -131,7 +109,7 @@ export const buildCommand: Command = {
       proxy: plan.cluster.mirror.proxy,
       installer: v.installer,
       baseIso: v['base-iso'],
-      cacheDir: v.cache,
+      cacheDir: ctx.cacheDir,
       offline: v.offline,
       loaders: kind === 'pxe' ? 'pxe' : 'iso',
       hostLoaders: v['host-loaders'],
@@ -140,28 +118,19 @@ export const buildCommand: Command = {
     if (installer.release !== plan.cluster.release) {
       throw new UserError(`the installer is for ${installer.release} but ${configPath} says release: ${plan.cluster.release}`, EXIT.usage);
     }
-    const joinKey = deriveJoinKey(config.secret, config.name);
-    const request = { plan, joinKey, agent, targets, console: consoleKind, outDir, epoch, serialLog: v['serial-log'], progress };
+    const request = { ...ctx, targets, console: consoleKind, outDir, serialLog: v['serial-log'], progress };
     const outputs = kind === 'pxe'
       ? await buildPxe({ ...request, installer, nodes: nodes.length ? nodes : undefined })
       : installer.iso
         ? await remasterIsos({ ...request, iso: installer.iso, installer })
         : await buildMedia({ ...request, installer });
 
-    const inputs: ManifestInput[] = [
-      { name: 'cluster.yaml', sha256: await sha256File(configPath), size: (await stat(configPath)).size },
-      ...installer.inputs,
-      { name: AGENT_BUNDLE, sha256: sha256(agent.script), size: agent.script.length },
-    ];
-    const manifest = await writeManifest(outDir, {
-      tool: { name: 'personal-cloud', version: TOOL_VERSION },
-      cluster: plan.cluster.name, release: plan.cluster.release, epoch, keyId: plan.cluster.keyId, inputs, outputs,
-    });
+    const inputs: ManifestInput[] = [...installer.inputs];
+    const manifest = await writeManifest(outDir, buildManifest(ctx, inputs, outputs));
     progress.done(`${kind === 'pxe' ? pxeSummary(outputs) : `${outputs.length} image${outputs.length === 1 ? '' : 's'}`} in ${outDir} (manifest: ${manifest})`);
-    if (v.json) writeJson({ outDir, manifest, epoch, installer: { kind: installer.kind, version: installer.version, origin: installer.origin }, outputs });
+    if (v.json) writeJson({ outDir, manifest, epoch: ctx.epoch, installer: { kind: installer.kind, version: installer.version, origin: installer.origin }, outputs });
     else for (const o of outputs) process.stdout.write(`${o.file}  ${(o.size / 2 ** 20).toFixed(1)} MiB  sha256 ${o.sha256}\n`);
     return EXIT.ok;
   },
 };
 
-void projectPath;

@@ -3,7 +3,8 @@ import { parseCommandArgs, writeJson } from './command.js';
 import { RELEASES, type Release } from '../../core/config-types.js';
 import { EXIT, UserError } from '../../core/errors.js';
 import { createProgress } from '../util/progress.js';
-import { DEFAULT_MIRROR, defaultCacheDir, resolveInstaller } from '../installer/resolve.js';
+import { DEFAULT_MIRROR, resolveInstaller } from '../installer/resolve.js';
+import { defaultCacheDir } from '../util/cache-dir.js';
 
 const help = `Usage: personal-cloud fetch [options]
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { readCpio, type CpioRecord } from '../assemble/cpio-read.js';
 import { EXIT, UserError } from '../../core/errors.js';
+import { AGENT_CONFIG_DIR } from '../../core/paths.js';
 import { run } from '../util/exec.js';
 import { parseCommandArgs, writeJson, type Command } from './command.js';
 
@@ -82,7 +83,7 @@ export const inspectCommand: Command = {
       if (!records.length) throw new UserError(`inspect: ${image} holds no personal-cloud payload (not built by personal-cloud?)`, EXIT.usage);
       const files = records.filter((r) => (r.mode & 0o170000) === 0o100000);
       const nodes = [...new Set(files.map((r) => /^personal-cloud\/nodes\/([^/]+)\//.exec(r.name)?.[1]).filter(Boolean))] as string[];
-      const clusterJson = files.find((r) => r.name.endsWith('/etc/cluster.json'));
+      const clusterJson = files.find((r) => r.name.endsWith(`${AGENT_CONFIG_DIR}/cluster.json`));
       const cluster = clusterJson ? JSON.parse(clusterJson.data.toString()) : undefined;
       const result = {
         image, volumeId, diskInfo,

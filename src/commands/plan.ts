@@ -6,6 +6,7 @@ import { formatIssue } from '../config/validate.js';
 import { describeSelector } from '../config/size.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { NodePlan, Plan } from '../../core/plan-types.js';
+import { requireNode } from '../../core/plan-nodes.js';
 
 const help = `Usage: personal-cloud plan [FILE] [--node NAME] [--json]
 
@@ -14,8 +15,9 @@ bricks, and every volume with its replica sets. Nothing is built or written.
 
 Options:
   --node NAME  only this node
-  --json       the normalized plan as JSON (what the agent reads as cluster.json;
-               with --node, that node's entry); it never contains the cluster secret
+  --json       the normalized plan as JSON (with --node, that node's entry); it never
+               contains the cluster secret. Nodes get only its agent part as cluster.json
+               (no users, password hashes, packages or install settings)
   -h, --help   show this help
 `;
 
@@ -75,10 +77,8 @@ export const planCommand: Command = {
     for (const w of warnings) process.stderr.write(`${formatIssue(w, 'warning')}\n`);
     const p = makePlan(config);
     const only = args.values.node;
-    if (only !== undefined && !p.nodes.some((n) => n.name === only)) {
-      throw new UserError(`plan: no node named '${only}' in ${file} (nodes: ${p.nodes.map((n) => n.name).join(', ')})`, EXIT.usage);
-    }
-    if (args.values.json) writeJson(only ? p.nodes.find((n) => n.name === only) : p);
+    const node = only === undefined ? undefined : requireNode(p, only, 'plan', file);
+    if (args.values.json) writeJson(node ?? p);
     else process.stdout.write(describePlan(p, only));
     return EXIT.ok;
   },

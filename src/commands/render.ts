@@ -1,11 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { loadAgentBundle } from '../assemble/payload.js';
-import { loadConfig } from '../config/load.js';
-import { formatIssue } from '../config/validate.js';
-import { deriveJoinKey } from '../plan/keys.js';
-import { plan as makePlan } from '../plan/plan.js';
-import { agentFiles, type RenderedFile } from '../render/agent-files.js';
+import { loadBuildContext } from '../build/context.js';
+import { requireNode } from '../../core/plan-nodes.js';
+import { nodeFiles } from '../render/node-files.js';
 import { renderNodePreseed } from '../render/preseed.js';
 import { EXIT, UserError } from '../../core/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -13,23 +10,15 @@ import { parseCommandArgs, writeJson, type Command } from './command.js';
 
 const HELP = `Usage: personal-cloud render [--config FILE] (--node NAME | --all) --out DIR [--json]
 
-Writes what the installer would put on a node, without building an image, as a tree under
-DIR (or DIR/NODE with --all) laid out like the node's root filesystem:
-  etc/personal-cloud/cluster.json, node.json, join.key (0600: the derived join key)
+Writes what a node receives from personal-cloud, whichever way it is installed, without building
+an image, as a tree under DIR (or DIR/NODE with --all) laid out like the node's root filesystem:
+  etc/personal-cloud/cluster.json, node.json, join.key (all 0600; join.key: the derived join key)
   usr/lib/personal-cloud/personal-cloud-agent.mjs, etc/systemd/system/personal-cloud-agent.service
-  preseed.cfg (the node's installer answers, for reference)
+  etc/chrony/sources.d/personal-cloud.sources (the cluster's NTP servers)
+  preseed.cfg (the node's installer answers, for reference; 0600, holds password hashes)
 Copy it onto any Debian machine (or point the agent at it with PERSONAL_CLOUD_CONFIG_DIR)
 to run the first-boot agent from a cluster.yaml.
 `;
-
-export function nodeTree(files: RenderedFile[], agent: { script: Buffer; unit: Buffer }, preseed: string): RenderedFile[] {
-  return [
-    ...files,
-    { path: '/usr/lib/personal-cloud/personal-cloud-agent.mjs', content: agent.script, mode: 0o755 },
-    { path: '/etc/systemd/system/personal-cloud-agent.service', content: agent.unit, mode: 0o644 },
-    { path: '/preseed.cfg', content: preseed, mode: 0o600 },
-  ];
-}
 
 export const renderCommand: Command = {
   name: 'render',
@@ -47,21 +36,14 @@ export const renderCommand: Command = {
     const v = args.values;
     if (!v.out) throw new UserError('render: --out DIR is required', EXIT.usage);
     if (Boolean(v.node) === Boolean(v.all)) throw new UserError('render: give --node NAME or --all', EXIT.usage);
-    const configPath = resolve(v.config ?? 'cluster.yaml');
-    const { config, warnings } = await loadConfig(configPath);
-    for (const w of warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
-    const plan = makePlan(config);
-    const names = v.all ? plan.nodes.map((n) => n.name) : [v.node!];
-    for (const n of names) {
-      if (!plan.nodes.some((p) => p.name === n)) throw new UserError(`render: no node named '${n}' in ${configPath} (nodes: ${plan.nodes.map((p) => p.name).join(', ')})`, EXIT.usage);
-    }
-    const agent = loadAgentBundle();
-    const joinKey = deriveJoinKey(config.secret, config.name);
+    const names = v.all ? undefined : [v.node!];
+    const ctx = await loadBuildContext({ config: v.config, who: 'render', nodes: names });
     const written: { node: string; path: string; mode: string }[] = [];
-    for (const name of names) {
-      const node = plan.nodes.find((p) => p.name === name)!;
-      const root = resolve(v.all ? join(v.out, name) : v.out);
-      for (const f of nodeTree(agentFiles(plan, name, joinKey), agent, renderNodePreseed(plan, node))) {
+    for (const name of names ?? ctx.plan.nodes.map((n) => n.name)) {
+      const node = requireNode(ctx.plan, name, 'render');
+      const root = v.all ? join(resolve(v.out), name) : resolve(v.out);
+      const files = [...nodeFiles(ctx, node), { path: '/preseed.cfg', content: renderNodePreseed(ctx.plan, node), mode: 0o600 }];
+      for (const f of files) {
         const dest = join(root, f.path);
         await mkdir(dirname(dest), { recursive: true });
         await writeFileAtomic(dest, f.content, f.mode);

@@ -7,6 +7,7 @@ import { loadConfig } from '../config/load.js';
 import { deriveJoinKey } from '../plan/keys.js';
 import { plan as makePlan } from '../plan/plan.js';
 import { EXIT, UserError } from '../../core/errors.js';
+import { requireNode } from '../../core/plan-nodes.js';
 import { call, CallError } from '../../core/channel.js';
 import { AGENT_PORT } from '../../core/paths.js';
 import { formatStatus } from '../../core/status-format.js';
@@ -36,8 +37,7 @@ export async function askNodes(configPath: string, opts: { node?: string; port?:
   const { config } = await loadConfig(configPath);
   const p = makePlan(config);
   const key = deriveJoinKey(config.secret, config.name);
-  const nodes = p.nodes.filter((n) => !opts.node || n.name === opts.node);
-  if (!nodes.length) throw new UserError(`status: no node named ${opts.node} in ${configPath} (nodes: ${p.nodes.map((n) => n.name).join(', ')})`, EXIT.usage);
+  const nodes = opts.node ? [requireNode(p, opts.node, 'status', configPath)] : p.nodes;
   return Promise.all(nodes.map(async (n): Promise<NodeAnswer> => {
     const address = n.network.dhcp ? n.fqdn : n.network.address;
     try {

@@ -1,8 +1,7 @@
 // `personal-cloud build disk`: preinstalled node disks (raw and/or qcow2) from the plan.
 import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AgentBundle } from '../assemble/payload.js';
-import type { Plan } from '../../core/plan-types.js';
+import type { NodeFilesContext } from '../build/context.js';
 import { EXIT, UserError } from '../../core/errors.js';
 import { run } from '../util/exec.js';
 import { sha256File } from '../util/hash.js';
@@ -13,10 +12,9 @@ import { ensureRootfs, type RootfsResult } from './rootfs.js';
 
 export type DiskFormat = 'raw' | 'qcow2';
 
-export interface DiskRequest {
-  plan: Plan;
-  joinKey: string;
-  agent: AgentBundle;
+export interface DiskRequest extends NodeFilesContext {
+  /** SOURCE_DATE_EPOCH: the filesystems' timestamps. */
+  epoch: number;
   nodes: string[];
   outDir: string;
   cacheDir: string;
@@ -61,7 +59,7 @@ export async function buildDisks(req: DiskRequest): Promise<DiskBuildResult> {
       const t0 = Date.now();
       const node = plan.nodes.find((n) => n.name === name)!;
       const raw = join(req.outDir, `${name}.raw`);
-      await buildNodeImage({ plan, node, joinKey: req.joinKey, agent: req.agent, rootfsTarball: rootfs.tarball, rawPath: raw, sizeBytes: req.sizeBytes, workDir: work, progress, kernelOpts: req.kernelOpts });
+      await buildNodeImage({ plan, node, joinKey: req.joinKey, agent: req.agent, epoch: req.epoch, rootfsTarball: rootfs.tarball, rawPath: raw, sizeBytes: req.sizeBytes, workDir: work, progress, kernelOpts: req.kernelOpts });
       if (req.formats.includes('qcow2')) {
         progress.step(`${name}: converting to qcow2`);
         const q = join(req.outDir, `${name}.qcow2`);

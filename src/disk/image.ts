@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile, chmod, chown, truncat
 import { dirname, join } from 'node:path';
 import type { NodePlan, Plan } from '../../core/plan-types.js';
 import { LATE_GROUPS } from '../render/preseed.js';
-import type { AgentBundle } from '../assemble/payload.js';
+import type { NodeFilesContext } from '../build/context.js';
 import { run } from '../util/exec.js';
 import type { Progress } from '../util/progress.js';
 import { attachLoop, CHROOT_ENV, chrootOut, inChroot, mount, mountSystem, removeTree, runLines, Teardown } from './host.js';
@@ -17,11 +17,9 @@ import { removePerMachineFiles } from './rootfs.js';
 export const BIOS_BOOT_MIB = 1;
 export const ESP_MIB = 255;
 
-export interface NodeImageRequest {
-  plan: Plan;
+export interface NodeImageRequest extends NodeFilesContext {
   node: NodePlan;
-  joinKey: string;
-  agent: AgentBundle;
+  epoch: number;
   rootfsTarball: string;
   rawPath: string;
   sizeBytes: number;
@@ -132,7 +130,7 @@ export async function buildNodeImage(req: NodeImageRequest): Promise<NodeImageRe
     await partition(req.rawPath, req.sizeBytes, id);
     const loop = await attachLoop(td, req.rawPath, 3);
     await run('mkfs.vfat', ['-F', '32', '-n', 'EFI', '-i', id.espVolumeId.replace('-', ''), `${loop}p2`]);
-    await run('mkfs.ext4', ['-q', '-F', '-L', 'root', '-U', id.rootUuid, '-E', `hash_seed=${id.rootUuid}`, `${loop}p3`], { env: { E2FSPROGS_FAKE_TIME: process.env.SOURCE_DATE_EPOCH ?? '' } });
+    await run('mkfs.ext4', ['-q', '-F', '-L', 'root', '-U', id.rootUuid, '-E', `hash_seed=${id.rootUuid}`, `${loop}p3`], { env: { E2FSPROGS_FAKE_TIME: String(req.epoch) } });
     await mount(td, [`${loop}p3`], mnt);
 
     progress.step(`${node.name}: unpacking the base tree`);

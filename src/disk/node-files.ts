@@ -1,12 +1,12 @@
-// What a preinstalled node disk holds on top of the shared base tree: the same facts the
-// installer writes (netcfg, user-setup, grub-installer, late.sh), rendered from the plan.
+// What a preinstalled node disk holds on top of the shared base tree: the node files every
+// install path writes (src/render/node-files.ts) plus what d-i's netcfg, user-setup and
+// grub-installer write on an installed node, rendered from the plan.
 // Pure: the builder writes these files into the mounted image; tests read them directly.
 import type { NodePlan, Plan } from '../../core/plan-types.js';
-import { agentFiles, type RenderedFile } from '../render/agent-files.js';
-import { AGENT_CONFIG_DIR, AGENT_SCRIPT_PATH, AGENT_UNIT_PATH } from '../../core/paths.js';
+import { AGENT_CONFIG_DIR } from '../../core/paths.js';
+import type { NodeFilesContext } from '../build/context.js';
+import { nodeFiles, type RenderedFile } from '../render/node-files.js';
 import { INSTALLED_KERNEL_OPTS } from '../render/preseed.js';
-import { systemFiles } from '../render/system-files.js';
-import type { AgentBundle } from '../assemble/payload.js';
 
 export { INSTALLED_KERNEL_OPTS };
 
@@ -112,19 +112,18 @@ partx -u "$disk" || true
 resize2fs "$root"
 `;
 
-export interface NodeDiskInput {
-  plan: Plan;
+export interface NodeDiskInput extends NodeFilesContext {
   node: NodePlan;
-  joinKey: string;
-  agent: AgentBundle;
   ids: DiskIds;
   /** Extra kernel options for this image (e.g. no_timer_check for VMs on a slow emulator). */
   kernelOpts?: string;
 }
 
 /** Every file the builder writes into one node's image (absolute paths inside the image). */
-export function nodeDiskFiles({ plan, node, joinKey, agent, ids, kernelOpts }: NodeDiskInput): RenderedFile[] {
+export function nodeDiskFiles(input: NodeDiskInput): RenderedFile[] {
+  const { plan, node, ids, kernelOpts } = input;
   const files: RenderedFile[] = [
+    ...nodeFiles(input, node),
     { path: '/etc/hostname', content: `${node.name}\n`, mode: 0o644 },
     { path: '/etc/hosts', content: hosts(node), mode: 0o644 },
     { path: '/etc/network/interfaces', content: interfaces(node), mode: 0o644 },
@@ -137,10 +136,6 @@ export function nodeDiskFiles({ plan, node, joinKey, agent, ids, kernelOpts }: N
     // what d-i's keyboard-configuration writes from keyboard-configuration/xkb-keymap
     { path: '/etc/default/keyboard', content: `XKBMODEL="pc105"\nXKBLAYOUT="${plan.cluster.keyboard}"\nXKBVARIANT=""\nXKBOPTIONS=""\nBACKSPACE="guess"\n`, mode: 0o644 },
     { path: '/etc/locale.gen', content: `${plan.cluster.locale} ${plan.cluster.locale.includes('UTF-8') ? 'UTF-8' : 'ISO-8859-1'}\n`, mode: 0o644 },
-    { path: AGENT_SCRIPT_PATH, content: agent.script, mode: 0o644 },
-    { path: AGENT_UNIT_PATH, content: agent.unit, mode: 0o644 },
-    ...agentFiles(plan, node.name, joinKey),
-    ...systemFiles(plan),
     { path: `/etc/systemd/system/${HOSTKEYS_UNIT}`, content: HOSTKEYS_UNIT_TEXT, mode: 0o644 },
     { path: `/etc/systemd/system/${GROW_ROOT_UNIT}`, content: GROW_ROOT_UNIT_TEXT, mode: 0o644 },
     { path: '/usr/lib/personal-cloud/grow-root', content: GROW_ROOT_SCRIPT, mode: 0o755 },

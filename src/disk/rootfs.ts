@@ -5,7 +5,6 @@
 // generated secret (host keys, machine-id, glusterd UUID) is left in it.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile, chmod, readdir } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Plan } from '../../core/plan-types.js';
 import type { Release } from '../../core/config-types.js';
@@ -34,10 +33,6 @@ export function rootfsKey(plan: Plan): string {
     recipe: RECIPE, release: plan.cluster.release, mirror: plan.cluster.mirror.url, security: plan.cluster.mirror.securityUrl,
     packages: rootfsPackages(plan),
   })).slice(0, 20);
-}
-
-export function defaultCacheDir(): string {
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'personal-cloud');
 }
 
 export interface RootfsResult { tarball: string; key: string; sha256: string; cached: boolean; seconds: number }

@@ -8,17 +8,11 @@
 //   tmp/<pid>-<random>.tmp  in-flight files; removed on error, swept when their process is gone
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EXIT, UserError } from '../../core/errors.js';
+import { defaultCacheDir } from '../util/cache-dir.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { sha256, sha256File } from '../util/hash.js';
-
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.PERSONAL_CLOUD_CACHE) return resolve(env.PERSONAL_CLOUD_CACHE);
-  if (env.XDG_CACHE_HOME) return resolve(env.XDG_CACHE_HOME, 'personal-cloud');
-  return join(homedir(), '.cache', 'personal-cloud');
-}
 
 function pidAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }

@@ -9,7 +9,6 @@ import { netbootFromLocalDeb, netbootFromLocalDir, resolveNetboot } from './netb
 import type { InstallerSource, ResolveOptions } from './types.js';
 
 export type { InstallerSource, ResolveOptions, IsoSource, InstallerInput } from './types.js';
-export { defaultCacheDir } from './cache.js';
 
 export const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
 

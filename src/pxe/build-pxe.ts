@@ -4,12 +4,14 @@
 // iPXE scripts, per-MAC entries, a menu for unknown machines and a dnsmasq configuration.
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import type { NodePlan } from '../../core/plan-types.js';
 import type { InstallerSource } from '../installer/resolve.js';
 import { buildPayload, type MediaOutput, type MediaRequest } from '../build/media.js';
 import { cpioArchive, gzipDeterministic } from '../assemble/cpio.js';
 import { bootFile } from '../write/boot-files.js';
 import { EXIT, UserError } from '../../core/errors.js';
+import { requireNode } from '../../core/plan-nodes.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { sha256File } from '../util/hash.js';
 import { projectPath } from '../util/paths.js';
@@ -52,6 +54,13 @@ function reportEntries(joinKey: string, mac: string, epoch: number): Buffer {
   ], epoch));
 }
 
+/** What a node's PXE initrd appends to the installer's: the image payload, plus the report parts with a MAC. */
+export function pxePayload(req: Pick<PxeRequest, 'plan' | 'joinKey' | 'agent' | 'epoch' | 'serialLog'>, node: NodePlan): Buffer[] {
+  const parts = [buildPayload(req, { kind: 'node', node: node.name })];
+  if (node.mac) parts.push(reportEntries(req.joinKey, node.mac, req.epoch));
+  return parts;
+}
+
 /** Per-MAC files left from an earlier build for machines no longer in the config. */
 async function removeStaleEntries(out: string, keep: Set<string>): Promise<void> {
   const dirs: [string, RegExp][] = [['pxelinux.cfg', /^01-/], [GRUB_PREFIX, /^grub\.cfg-01-/], ['ipxe', /^01-/]];
@@ -74,8 +83,7 @@ export async function buildPxe(req: PxeRequest): Promise<MediaOutput[]> {
   const httpPort = req.httpPort ?? DEFAULT_HTTP_PORT;
   const chosen = req.nodes ?? plan.nodes.filter((n) => n.mac).map((n) => n.name);
   const perMac = chosen.map((name) => {
-    const node = plan.nodes.find((n) => n.name === name);
-    if (!node) throw new UserError(`build pxe: no node named '${name}' (nodes: ${plan.nodes.map((n) => n.name).join(', ')})`, EXIT.usage);
+    const node = requireNode(plan, name, 'build pxe');
     if (!node.mac) throw new UserError(`build pxe: node '${name}' has no mac in cluster.yaml, so it cannot get its own network boot entry`, EXIT.usage, `add "mac: aa:bb:cc:dd:ee:ff" to node ${name}, or install it from the menu every unknown machine gets`);
     return { name, mac: node.mac };
   });
@@ -106,8 +114,7 @@ export async function buildPxe(req: PxeRequest): Promise<MediaOutput[]> {
   const installerInitrd = await readFile(req.installer.initrd);
   for (const node of plan.nodes) {
     progress.step(`PXE tree: initrd of ${node.name}`);
-    const parts = [installerInitrd, buildPayload(req, { kind: 'node', node: node.name })];
-    if (node.mac) parts.push(reportEntries(req.joinKey, node.mac, req.epoch));
+    const parts = [installerInitrd, ...pxePayload(req, node)];
     // Holds password hashes and the derived join key. dnsmasq running as root serves only
     // world-readable files, so the file is 0644 and the nodes/ folder 0700 keeps local users out.
     await write(nodeInitrd(node.name), Buffer.concat(parts), node.name, 0o644);

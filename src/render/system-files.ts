@@ -1,10 +1,7 @@
 // Files outside /etc/personal-cloud that every node gets from the plan, whichever way it is
-// installed: the installer's late.sh copies them into /target, the disk builder into the image.
+// installed (part of src/render/node-files.ts).
 import type { Plan } from '../../core/plan-types.js';
 import type { RenderedFile } from './agent-files.js';
-
-/** Where the installer payload keeps them (relative to the payload root, mirroring `/`). */
-export const SYSTEM_FILES_DIR = 'personal-cloud/root';
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 

@@ -1,21 +1,13 @@
 // The `disk` branch of `personal-cloud build`: options → buildDisks → manifest + summary.
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { loadAgentBundle, AGENT_BUNDLE } from '../assemble/payload.js';
-import { writeJson } from '../commands/command.js';
-import { loadConfig } from '../config/load.js';
-import { formatIssue } from '../config/validate.js';
-import { deriveJoinKey } from '../plan/keys.js';
-import { plan as makePlan } from '../plan/plan.js';
+import { buildManifest, loadBuildContext } from '../build/context.js';
+import { buildDisks, parseImageSize, type DiskFormat } from '../disk/build-disks.js';
+import { requireRoot } from '../disk/host.js';
 import { EXIT, UserError } from '../../core/errors.js';
-import { sha256, sha256File } from '../util/hash.js';
 import { createProgress } from '../util/progress.js';
 import { writeManifest } from '../write/manifest.js';
-import { buildDisks, parseImageSize, type DiskFormat } from './build-disks.js';
-import { requireRoot } from './host.js';
-import { defaultCacheDir } from './rootfs.js';
-
-const TOOL_VERSION = '0.1.0';
+import { writeJson } from './command.js';
 
 export interface BuildDiskOptions {
   config?: string; out?: string; 'kernel-opts'?: string; node?: string[]; all?: boolean; size?: string; format?: string[]; cache?: string; json?: boolean;
@@ -33,33 +25,18 @@ export async function runBuildDisk(v: BuildDiskOptions): Promise<number> {
   requireRoot('build disk');
 
   const progress = createProgress();
-  const configPath = resolve(v.config ?? 'cluster.yaml');
-  const { config, warnings } = await loadConfig(configPath);
-  for (const w of warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
-  const plan = makePlan(config);
+  const ctx = await loadBuildContext({ config: v.config, cache: v.cache, who: 'build disk', nodes: v.node });
+  const { plan } = ctx;
   const nodes = v.node?.length ? v.node : plan.nodes.map((n) => n.name);
-  for (const n of nodes) {
-    if (!plan.nodes.some((p) => p.name === n)) throw new UserError(`build disk: no node named '${n}' in ${configPath} (nodes: ${plan.nodes.map((p) => p.name).join(', ')})`, EXIT.usage);
-  }
-  const agent = loadAgentBundle();
   const outDir = join(resolve(v.out ?? 'out'), 'disk');
   const t0 = Date.now();
   const result = await buildDisks({
-    plan, joinKey: deriveJoinKey(config.secret, config.name), agent, nodes, outDir,
-    cacheDir: v.cache ? resolve(v.cache) : defaultCacheDir(), sizeBytes, formats: [...new Set(formats)], progress,
+    ...ctx, nodes, outDir, sizeBytes, formats: [...new Set(formats)], progress,
     ...(v['kernel-opts'] ? { kernelOpts: v['kernel-opts'] } : {}),
   });
-  const epoch = Number(process.env.SOURCE_DATE_EPOCH || Math.floor(Date.now() / 1000));
-  const manifest = await writeManifest(outDir, {
-    tool: { name: 'personal-cloud', version: TOOL_VERSION },
-    cluster: plan.cluster.name, release: plan.cluster.release, epoch, keyId: plan.cluster.keyId,
-    inputs: [
-      { name: 'cluster.yaml', sha256: await sha256File(configPath), size: (await stat(configPath)).size },
-      { name: AGENT_BUNDLE, sha256: sha256(agent.script), size: agent.script.length },
-      { name: `rootfs ${plan.cluster.release}-${result.rootfs.key}.tar (debootstrap + plan.packages)`, sha256: result.rootfs.sha256, size: (await stat(result.rootfs.tarball)).size },
-    ],
-    outputs: result.outputs.map((o) => ({ file: o.file, target: o.target, sha256: o.sha256, size: o.size })),
-  });
+  const manifest = await writeManifest(outDir, buildManifest(ctx,
+    [{ name: `rootfs ${plan.cluster.release}-${result.rootfs.key}.tar (debootstrap + plan.packages)`, sha256: result.rootfs.sha256, size: (await stat(result.rootfs.tarball)).size }],
+    result.outputs.map((o) => ({ file: o.file, target: o.target, sha256: o.sha256, size: o.size }))));
   const seconds = (Date.now() - t0) / 1000;
   progress.done(`${result.outputs.length} disk image${result.outputs.length === 1 ? '' : 's'} in ${outDir} in ${seconds.toFixed(0)} s (manifest: ${manifest})`);
   if (v.json) writeJson({ outDir, manifest, seconds, rootfs: result.rootfs, perNodeSeconds: result.perNodeSeconds, outputs: result.outputs });
