@@ -13,6 +13,7 @@ export const UNIT_TESTS = [
   'test/render.test.ts',
   'test/preseed.test.ts',
   'test/write-usb.test.ts',
+  'test/node-files.test.ts',
 ];
 
 export default defineConfig({
