@@ -4,7 +4,7 @@
 import type { AgentPlan } from './plan-types.js';
 import { EXIT, UserError } from './errors.js';
 import { call, CallError } from './channel.js';
-import { AGENT_PORT, AGENT_SCRIPT_PATH, CLI_WRAPPER } from './paths.js';
+import { AGENT_PORT } from './paths.js';
 import { requireNode } from './plan-nodes.js';
 import { VM_OP_TIMEOUT_S, type NodeRequest, type VmCreate, type VmInfo, type VmRequest } from './vm-types.js';
 

@@ -2,7 +2,7 @@
 // that is itself a mount point (bind-mounted /etc/hosts in containers and in the test
 // harness) cannot be renamed over; it is rewritten in place instead.
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -6,7 +6,6 @@ import { buildPxe } from '../pxe/build-pxe.js';
 import { resolveInstaller } from '../installer/resolve.js';
 import { writeManifest, type ManifestInput } from '../write/manifest.js';
 import { EXIT, UserError } from '../../core/errors.js';
-import { sha256File } from '../util/hash.js';
 import { createProgress } from '../util/progress.js';
 import { parseCommandArgs, writeJson, type Command } from './command.js';
 import type { ConsoleKind } from '../render/boot-menu.js';

@@ -30,7 +30,6 @@ export interface DownloadOptions extends HttpOptions {
   label?: string;
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'EADDRNOTAVAIL', 'ENETDOWN', 'EHOSTDOWN']);
 const MAX_REDIRECTS = 5;
 
 function describe(err: NodeJS.ErrnoException): string {

@@ -4,7 +4,7 @@
 // iPXE scripts, per-MAC entries, a menu for unknown machines and a dnsmasq configuration.
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { NodePlan } from '../../core/plan-types.js';
 import type { InstallerSource } from '../installer/resolve.js';
 import { buildPayload, type MediaOutput, type MediaRequest } from '../build/media.js';
