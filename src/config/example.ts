@@ -38,8 +38,6 @@ keyboard: us
 #   url: http://deb.debian.org/debian
 #   security_url: http://deb.debian.org/debian-security
 #   proxy: http://192.168.50.2:3142     # e.g. apt-cacher-ng
-# tang:                                 # unlock encrypted brick disks from a tang server
-#   url: http://192.168.50.2:7500
 # root:                                 # absent: root cannot log in (admin uses sudo)
 #   password_hash: "$6$…"
 

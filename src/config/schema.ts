@@ -47,7 +47,7 @@ export const clusterSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['url'],
-      properties: { url: { type: 'string', pattern: HTTP_URL, description: 'Tang server that unlocks the encrypted brick disks.' } },
+      properties: { url: { type: 'string', pattern: HTTP_URL, description: 'Refused for now: brick encryption is not available yet.' } },
     },
     network: { $ref: '#/$defs/network', description: 'Defaults for every node.' },
     disks: { $ref: '#/$defs/disks', description: 'Default disk selectors for every node.' },
