@@ -124,8 +124,3 @@ export interface AgentPlan {
   volumes: VolumePlan[];
   ha?: HaPlan;
 }
-
-/** What the agent reads on a node: the cluster plan plus which node it is. */
-export interface AgentIdentity {
-  node: string;
-}

@@ -98,12 +98,6 @@ export async function volumes(): Promise<VolumeInfo[]> {
 }
 
 /** One volume as `gluster volume info NAME` shows it, or undefined when it does not exist. */
-export async function volumeInfo(name: string): Promise<VolumeInfo | undefined> {
-  const r = await gluster(['volume', 'info', name, '--xml'], true, 30_000);
-  if (/does not exist|No volumes present/i.test(r.stdout + r.stderr)) return undefined;
-  return parseVolumeInfo(checkXml(r, `volume info ${name}`)).find((v) => v.name === name);
-}
-
 const BOOL: Record<string, string> = { on: 'on', enable: 'on', yes: 'on', true: 'on', '1': 'on', off: 'off', disable: 'off', no: 'off', false: 'off', '0': 'off' };
 /** An option value as glusterd compares it: its many spellings of on and off made one. */
 export const normOption = (v: string) => BOOL[v.toLowerCase()] ?? v;

@@ -9,7 +9,6 @@ import { glusterdPid } from '../service.js';
 import { inPool, meshGaps } from './peers.js';
 import { NeedsAttention, todo, waiting, done, type Ctx, type Step } from './step.js';
 
-
 function brickReady(ctx: Ctx, ref: string): boolean {
   const name = ref.slice(0, ref.indexOf(':'));
   if (name === ctx.self.name) return ctx.obs.readyBricks.includes(ref);
@@ -83,6 +82,14 @@ export interface VolumesSeen {
   formableSince?: number;
 }
 
+function notCreatedNote(ctx: Ctx, v: VolumePlan, s: ReturnType<typeof sets>): string {
+  const notReady = s.flatMap((x) => x.bricks).filter((b) => !brickReady(ctx, b));
+  return `${v.name}: not created${notReady.length ? ` (bricks not ready: ${notReady.join(' ')})` : ''}`;
+}
+
+/** Every replicated volume with its type: what a finished step shows. */
+const summary = (ctx: Ctx) => replicated(ctx).map((v) => `${v.name} ${ctx.obs.volumes.find((x) => x.name === v.name)?.type}`).join(', ');
+
 /** The leader's actions for one volume, or why it waits; null when the volume is as planned. */
 function volumeActions(ctx: Ctx, v: VolumePlan, seen: VolumesSeen): { actions: VolumeAction[]; note?: string; wait?: boolean } | null {
   const info = ctx.obs.volumes.find((x) => x.name === v.name);
@@ -91,8 +98,7 @@ function volumeActions(ctx: Ctx, v: VolumePlan, seen: VolumesSeen): { actions: V
   const gaps = meshGaps(ctx);
   if (!info) {
     const ready = s.filter((x) => x.ready);
-    const notReady = s.flatMap((x) => x.bricks).filter((b) => !brickReady(ctx, b));
-    const note = `${v.name}: not created${notReady.length ? ` (bricks not ready: ${notReady.join(' ')})` : ''}`;
+    const note = notCreatedNote(ctx, v, s);
     if (!ready.length) return { actions: [], note, wait: true };
     if (ready.length < s.length && ctx.now - (seen.formableSince ?? ctx.now) < ctx.env.formGraceSeconds * 1000) return { actions: [], note: `${note} (waiting up to ${ctx.env.formGraceSeconds} s for every node)`, wait: true };
     const elsewhere = ctx.members.live().find((m) => !inPool(ctx, m.name) && m.remote!.volumes.some((x) => x.name === v.name && x.exists));
@@ -129,10 +135,7 @@ function volumeActions(ctx: Ctx, v: VolumePlan, seen: VolumesSeen): { actions: V
 function followerNote(ctx: Ctx, v: VolumePlan): string | null {
   const info = ctx.obs.volumes.find((x) => x.name === v.name);
   const s = sets(ctx, v, info);
-  if (!info) {
-    const notReady = s.flatMap((x) => x.bricks).filter((b) => !brickReady(ctx, b));
-    return `${v.name}: not created${notReady.length ? ` (bricks not ready: ${notReady.join(' ')})` : ''}`;
-  }
+  if (!info) return notCreatedNote(ctx, v, s);
   const notes: string[] = [];
   if (!info.started) notes.push(`${v.name}: not started`);
   const missingReady = s.filter((x) => !x.present && x.ready).length;
@@ -173,10 +176,10 @@ export const volumesStep: Step<VolumesSeen, VolumeAction> & { defaults: Map<stri
     const vols = replicated(ctx);
     if (ctx.leader !== ctx.self.name) {
       const notes = vols.map((v) => followerNote(ctx, v)).filter((n): n is string => Boolean(n));
-      return notes.length ? waiting(`${notes.join('; ')} (leader: ${ctx.leader ?? 'none yet'})`) : done(vols.map((v) => `${v.name} ${ctx.obs.volumes.find((x) => x.name === v.name)?.type}`).join(', '));
+      return notes.length ? waiting(`${notes.join('; ')} (leader: ${ctx.leader ?? 'none yet'})`) : done(summary(ctx));
     }
     const per = vols.map((v) => volumeActions(ctx, v, seen)).filter((x): x is NonNullable<typeof x> => Boolean(x));
-    if (!per.length) return done(vols.map((v) => `${v.name} ${ctx.obs.volumes.find((x) => x.name === v.name)?.type}`).join(', '));
+    if (!per.length) return done(summary(ctx));
     const detail = per.map((p) => p.note).filter(Boolean).join('; ');
     const actions = per.flatMap((p) => p.actions);
     if (actions.length && !ctx.leaderStable) return waiting(`${detail} (leadership settling)`);
