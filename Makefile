@@ -2,7 +2,7 @@
 CONFIG ?= examples/cluster.yaml
 OUT ?= out
 
-.PHONY: iso deps test-deps test test-unit test-long bench bench-agent bench-ha e2e e2e-installer clean
+.PHONY: iso deps test-deps test test-unit test-long bench bench-agent bench-ha bench-replace e2e e2e-installer clean
 
 ## Build installer images for $(CONFIG) into $(OUT)/ (installs the build tools it needs).
 iso: node_modules/.installed deps
@@ -28,6 +28,9 @@ bench: node_modules/.installed test-deps
 
 bench-agent: node_modules/.installed test-deps
 	node scripts/run-ts.mjs scripts/bench-agent.ts
+
+bench-replace: node_modules/.installed test-deps
+	node scripts/run-ts.mjs scripts/bench-replace.ts
 
 bench-ha: node_modules/.installed
 	bash scripts/deps.sh long

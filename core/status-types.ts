@@ -43,7 +43,7 @@ export interface NodeStatus {
     running: boolean;
     uuid?: string;
     /** `names`: every name Gluster knows the peer by (older agents send `name` only). */
-    peers: { name: string; names?: string[]; connected: boolean; state: string }[];
+    peers: { name: string; names?: string[]; uuid?: string; connected: boolean; state: string }[];
   };
   /** Bricks of this node prepared (disk formatted, mounted, brick directory present). */
   bricksReady: boolean;

@@ -48,7 +48,7 @@ export async function nodeStatus(p: StatusParts): Promise<NodeStatus> {
     glusterd: {
       running: p.obs.glusterdRunning,
       ...(p.obs.uuid ? { uuid: p.obs.uuid } : {}),
-      peers: p.obs.peers.map((x) => ({ name: x.hostname, names: x.names, connected: x.connected, state: x.state })),
+      peers: p.obs.peers.map((x) => ({ name: x.hostname, names: x.names, uuid: x.uuid, connected: x.connected, state: x.state })),
     },
     bricksReady: p.obs.bricksReady,
     readyBricks: p.obs.readyBricks,

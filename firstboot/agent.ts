@@ -22,11 +22,13 @@ import { adoptNewerPlan } from './plan-adopt.js';
 import { reconcileStep } from './reconcile.js';
 import { glusterdPid, glusterdStart } from './service.js';
 import { StateStore } from './state.js';
+import { bricksStep } from './steps/bricks.js';
 import { disksStep, readyBrickRefs } from './steps/disks.js';
 import { foldersStep } from './steps/folders.js';
 import { glusterdStep } from './steps/glusterd.js';
 import { haStep } from './steps/ha.js';
 import { hostsStep } from './steps/hosts.js';
+import { identityStep } from './steps/identity.js';
 import { mountsStep } from './steps/mounts.js';
 import { namesOf, peersStep } from './steps/peers.js';
 import { NeedsAttention, type Ctx, type Loop, type Observed, type Step } from './steps/step.js';
@@ -36,7 +38,7 @@ import { volumesStep } from './steps/volumes.js';
 import { CA, CERT, fingerprint, splitPems } from './tls.js';
 
 // TLS and glusterd before the disks: glusterd's start (seconds of CPU) overlaps brick preparation
-export const STEPS = [hostsStep, tlsStep, glusterdStep, disksStep, peersStep, volumesStep, mountsStep, foldersStep, virtStep, haStep] as Step[];
+export const STEPS = [hostsStep, tlsStep, glusterdStep, identityStep, disksStep, peersStep, volumesStep, bricksStep, mountsStep, foldersStep, virtStep, haStep] as Step[];
 
 const LOOPS: Loop[] = ['storage', 'virt'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

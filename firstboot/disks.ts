@@ -61,6 +61,14 @@ export function matches(m: DiskMatch, d: BlockDevice): boolean {
   return true;
 }
 
+/** A disk that is not there: its device node gone, or present with no medium (size 0: an emptied slot, a detached loop). */
+export async function diskGone(device: string): Promise<boolean> {
+  let real: string;
+  try { real = await realpath(device); } catch { return true; }
+  const size = await sysText(`/sys/class/block/${real.slice(real.lastIndexOf('/') + 1)}/size`);
+  return size !== undefined && Number(size) === 0;
+}
+
 /**
  * The device a selector names. `id` is a /dev/disk/by-id name or an absolute device path;
  * `match` picks the first matching disk not already taken (by another brick or the OS).

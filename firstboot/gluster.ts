@@ -7,6 +7,8 @@ export interface Peer { uuid: string; hostname: string; names: string[]; connect
 export interface VolumeBrick { name: string; host: string; path: string; arbiter: boolean }
 export interface VolumeInfo {
   name: string;
+  /** The volume's UUID: every brick directory of it carries it as trusted.glusterfs.volume-id. */
+  id: string;
   started: boolean;
   /** Created and never started (status 0; a stopped volume is 2): it holds no data yet. */
   neverStarted: boolean;
@@ -55,6 +57,7 @@ export function parseVolumeInfo(xml: string): VolumeInfo[] {
     for (const o of blocks(v, 'option')) options[text(o, 'name') ?? ''] = text(o, 'value') ?? '';
     return {
       name: text(head, 'name') ?? '',
+      id: text(head, 'id') ?? '',
       started: text(head, 'status') === '1',
       neverStarted: text(head, 'status') === '0',
       type: text(head, 'typeStr') ?? '',
@@ -151,4 +154,28 @@ export async function groupOptions(group: string): Promise<Record<string, string
     if (m) out[m[1]] = m[2];
   }
   return out;
+}
+
+/** Bricks of a volume (`host:path`) with whether their process runs, from `volume status VOL --xml`. */
+export function parseBrickOnline(xml: string): Record<string, boolean> {
+  const out: Record<string, boolean> = {};
+  for (const n of blocks(xml, 'node')) {
+    const path = text(n, 'path') ?? '';
+    if (!path.startsWith('/')) continue; // self-heal daemons: "localhost"
+    out[`${text(n, 'hostname')}:${path}`] = text(n, 'status') === '1';
+  }
+  return out;
+}
+
+export async function brickOnline(volume: string): Promise<Record<string, boolean>> {
+  return parseBrickOnline(checkXml(await gluster(['volume', 'status', volume, '--xml'], true, 30_000), `volume status ${volume}`));
+}
+
+/** The volume id a brick directory is marked with (dashed, as `volume info` shows it), null when unmarked. */
+export async function brickVolumeId(path: string): Promise<string | null> {
+  const r = await run('getfattr', ['--absolute-names', '-e', 'hex', '-n', 'trusted.glusterfs.volume-id', path], { allowFail: true });
+  // unmarked is "No such attribute"; anything else (an I/O error of a dying disk) is no answer
+  if (r.code !== 0 && !/No such attribute/i.test(r.stderr)) throw new Error(`reading the volume id of ${path}: ${r.stderr.trim() || `exit ${r.code}`}`);
+  const hex = /^trusted\.glusterfs\.volume-id=0x([0-9a-f]{32})$/im.exec(r.stdout)?.[1];
+  return hex ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`.toLowerCase() : null;
 }

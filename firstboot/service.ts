@@ -111,8 +111,14 @@ export async function startGlusterd(onAnswer: () => Promise<void>): Promise<void
   watch(onAnswer);
 }
 
-export async function restartGlusterd(onAnswer: () => Promise<void>): Promise<void> {
-  if (underSystemd()) { await run('systemctl', ['restart', '--no-block', 'glusterd']); watch(onAnswer); return; }
+/** Stops glusterd, runs `whileStopped` (files glusterd reads only when it starts), starts it again. */
+export async function restartGlusterd(onAnswer: () => Promise<void>, whileStopped?: () => Promise<void>): Promise<void> {
+  if (underSystemd()) {
+    if (whileStopped) { await run('systemctl', ['stop', 'glusterd'], { timeoutMs: 60_000 }); await whileStopped(); await run('systemctl', ['start', '--no-block', 'glusterd']); }
+    else await run('systemctl', ['restart', '--no-block', 'glusterd']);
+    watch(onAnswer);
+    return;
+  }
   const pid = await glusterdPid();
   if (pid) {
     process.kill(pid, 'SIGTERM');
@@ -122,6 +128,7 @@ export async function restartGlusterd(onAnswer: () => Promise<void>): Promise<vo
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+  await whileStopped?.();
   spawnDetached('glusterd', ['-p', PID_FILE, '--log-level', 'INFO']);
   watch(onAnswer);
 }

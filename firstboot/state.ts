@@ -6,10 +6,19 @@ import { readText, writeDurable } from './fsx.js';
 
 export interface DiskIntent { device: string; uuid: string; layout: string; vg?: string }
 
+/**
+ * A reinstalled node taking its old place in the pool: the glusterd UUID it adopts and the peer
+ * entries (every other member by its own UUID) glusterd needs to reconnect.
+ */
+export interface IdentityIntent { uuid: string; peers: { uuid: string; name: string }[] }
+
 export interface DurableState {
   version: 1;
   disks: Record<string, DiskIntent>; // by brick mount point
   rebalancePending: string[];
+  identity?: IdentityIntent;
+  /** Blank bricks brought back into their volume, by `node:path`: `reset` until glusterd took the brick back, then `healing` until healed. */
+  brickResets?: Record<string, { volume: string; since: string; phase: 'reset' | 'healing' }>;
 }
 
 export class StateStore {

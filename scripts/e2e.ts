@@ -5,7 +5,9 @@
 //   - an agent SIGKILLed during formation is restarted by systemd and the cluster still forms,
 //   - a file written on node1's gv0 mount is readable on node3,
 //   - a power-cycled VM (QMP system_reset) comes back, rejoins, heals; nothing re-created,
-//   - HA: corosync quorate with 3 members, Pacemaker starts a test VM resource (`personal-cloud vm create`).
+//   - HA: corosync quorate with 3 members, Pacemaker starts a test VM resource (`personal-cloud vm create`),
+//   - node3 replaced: its VM destroyed with its disks, a new VM with blank disks booted from node3's
+//     image takes its place by itself (same glusterd identity, every file back on its brick, corosync 3 members).
 // Prints figures (image build time, power-on → healthy, per-step times from the agents'
 // journals). On failure: each VM's serial log and the agent, glusterd, corosync and pacemaker
 // journals are kept in the work dir. Everything it starts is stopped, also on failure or Ctrl-C.
@@ -34,10 +36,11 @@ const { values: opt } = scriptArgs(`Usage: make e2e   (node scripts/run-ts.mjs s
   --no-kill             do not SIGKILL node2's agent during formation
   --kill-after STEP     kill node2's agent right after its STEP is done (default disks)
   --no-reset            do not power-cycle node3 after the cluster is healthy
+  --no-replace          do not replace node3 (new VM, blank disks, same image) at the end
   --reset-wait-min N    limit for the power-cycled node to come back and heal (default 20)
   --ha-wait-min N       limit for corosync/Pacemaker and for the test VM to start (default 10)`, {
   keep: { type: 'boolean' }, work: { type: 'string' }, 'timeout-min': { type: 'string' },
-  'no-kill': { type: 'boolean' }, 'kill-after': { type: 'string' }, 'no-reset': { type: 'boolean' }, 'ha-wait-min': { type: 'string' }, 'reset-wait-min': { type: 'string' },
+  'no-kill': { type: 'boolean' }, 'kill-after': { type: 'string' }, 'no-reset': { type: 'boolean' }, 'no-replace': { type: 'boolean' }, 'ha-wait-min': { type: 'string' }, 'reset-wait-min': { type: 'string' },
   memory: { type: 'string' },
 });
 const TIMEOUT_MS = Number(opt['timeout-min'] ?? 40) * 60_000;
@@ -57,6 +60,7 @@ interface Figures {
   powerOnToHealthySeconds?: number;
   agentKill?: { node: string; atSeconds: number; restarts: number; stepsDoneBefore: string[]; convergedSecondsAfterKill?: number };
   stepTimes?: Record<string, StepTimes>;
+  replace?: { node: string; answeringSeconds: number; healedSeconds: number; uuidKept: boolean; files: number; haMembers: number };
   powerCycle?: { node: string; backAnsweringSeconds: number; healedSeconds: number; bootIdChanged: boolean; brickUuidKept: boolean; volumeIdKept: boolean; fileWrittenWhileDownHealed: boolean; destructiveLogLines: string[] };
   ha?: HaFigures;
   failures?: string[];
@@ -160,14 +164,12 @@ async function main(): Promise<number> {
     for (const [i] of NODES.entries()) await net.addTap(`tap${i}`);
     shells = Object.fromEntries(NODES.map((n) => [n.name, nodeShell({ netns: net!.ns, address: n.address, user: 'admin', keyFile, password })]));
 
+    const boot = (i: number) => bootDiskVm({
+      name: NODES[i].name, image: built.outputs.find((o) => o.target === NODES[i].name)!.file, workDir: work, firmware: NODES[i].firmware, mac: NODES[i].mac, netns: net!.ns, tap: `tap${i}`,
+      osSerial: 'pc-os', disks: [{ serial: 'pc-gv0', sizeGiB: 20 }], memoryMiB: Number(opt.memory ?? 2048),
+    });
     powerOn = Date.now();
-    for (const [i, n] of NODES.entries()) {
-      const image = built.outputs.find((o) => o.target === n.name)!.file;
-      vms.push(await bootDiskVm({
-        name: n.name, image, workDir: work, firmware: n.firmware, mac: n.mac, netns: net.ns, tap: `tap${i}`,
-        osSerial: 'pc-os', disks: [{ serial: 'pc-gv0', sizeGiB: 20 }], memoryMiB: Number(opt.memory ?? 2048),
-      }));
-    }
+    for (const i of NODES.keys()) vms.push(await boot(i));
     say(`3 VMs powered on (node1, node2: BIOS; node3: UEFI); waiting for the cluster (timeout ${TIMEOUT_MS / 60_000} min)`);
     // informative only: under heavy TCG load the serial getty can miss its device timeout; the agents' status is what counts
     for (const vm of vms) void vm.waitFor(/login:/, TIMEOUT_MS).then(() => say(`${vm.name}: login prompt on the serial console after ${since(powerOn)} s`), () => undefined);
@@ -220,6 +222,10 @@ async function main(): Promise<number> {
     }
     figures.ha = await haProof(net, config, powerOn);
     if (!figures.ha.ok) failures.push(`HA: ${figures.ha.corosync}; ${figures.ha.pacemaker}${figures.ha.testVm ? `; test VM: ${figures.ha.testVm}` : ''}`);
+
+    if (!opt['no-replace']) {
+      try { figures.replace = await replaceNode(2, vms, boot, work, shells, net, config); } catch (e) { failures.push((e as Error).message); }
+    }
 
     figures.stepTimes = await collectStepTimes(shells, powerOn);
     if (failures.length) throw new Error(failures.join('\n'));
@@ -297,6 +303,62 @@ async function powerCycle(vm: DiskVm, shells: Record<string, NodeShell>, net: Pr
   return result;
 }
 
+/** md5 of every file of a gv0 brick (Gluster's index and the VM disks, which run, left out). */
+const BRICK_SUMS = "cd /data/glusterfs/gv0/brick1/brick && find . -path ./.glusterfs -prune -o -path ./vm -prune -o -type f -print0 | sort -z | xargs -0 -r md5sum";
+
+/**
+ * A dead PC replaced by new hardware: node i's VM is destroyed with its disks, and a new VM with
+ * blank disks boots node i's image. Its agent must take the old node's place by itself: same
+ * glusterd UUID, its brick back with every file node1's brick holds (same md5), corosync with all members.
+ */
+async function replaceNode(i: number, vms: DiskVm[], boot: (i: number) => Promise<DiskVm>, work: string, shells: Record<string, NodeShell>, net: PrivateNet, config: string): Promise<NonNullable<Figures['replace']>> {
+  const name = NODES[i].name;
+  const sh = shells[name];
+  const uuid = (await sh.root('sed -n "s/^UUID=//p" /var/lib/glusterd/glusterd.info', 180_000)).trim();
+  say(`${name}: replacing it — VM destroyed with its disks (glusterd ${uuid}); a new VM with blank disks boots its image`);
+  await vms[i].stop();
+  await rm(join(work, `${name}-pc-gv0.qcow2`), { force: true });
+  const token = randomBytes(8).toString('hex');
+  for (let k = 0; ; k++) {
+    const w = await shells.node1.tryRoot(`for n in $(seq 1 20); do head -c 300000 /dev/urandom > /mnt/gv0/replaced-${token}-$n; done && sync`);
+    if (w.code === 0) break;
+    if (k > 20) throw new Error(`node1 cannot write to gv0 while ${name} is away: ${w.out}`);
+    await sleep(3000);
+  }
+  const tr = Date.now();
+  vms[i] = await boot(i);
+  let answering = 0;
+  let last = '';
+  for (;;) {
+    if (Date.now() - tr > RESET_WAIT_MS) throw new Error(`replaced ${name} not healed within ${RESET_WAIT_MS / 60_000} min of power-on (${last})`);
+    const answers = await status(net, config, { heal: Boolean(answering) });
+    if (!answering && answers.find((a) => a.node === name)?.ok) { answering = (Date.now() - tr) / 1000; say(`${name} (new hardware): agent answering ${answering.toFixed(0)} s after power-on`); }
+    const problems = healthProblems(answers, NODES.map((n) => n.name), 'gv0', STORAGE_ONLY);
+    const line = problems.length ? problems.join('; ') : answers.map((a) => `${a.node}: ${a.status?.steps.find((st) => st.name === 'bricks')?.detail ?? '?'}`).join('; ');
+    if (line !== last) { say(line); last = line; }
+    if (answering && !problems.length) {
+      const [mine, ref] = await Promise.all([sh.tryRoot(BRICK_SUMS, 180_000), shells.node1.tryRoot(BRICK_SUMS, 180_000)]);
+      if (mine.code === 0 && mine.out.trim() && mine.out === ref.out) break;
+    }
+    await sleep(10_000);
+  }
+  const healedSeconds = (Date.now() - tr) / 1000;
+  const files = (await sh.root(BRICK_SUMS, 180_000)).trim().split('\n').length;
+  const uuidNow = (await sh.root('sed -n "s/^UUID=//p" /var/lib/glusterd/glusterd.info', 180_000)).trim();
+  let haMembers = 0;
+  const haEnd = Date.now() + HA_WAIT_MS;
+  while (Date.now() < haEnd) {
+    const c = (await status(net, config, { ha: true })).find((a) => a.node === name)?.ha?.corosync;
+    haMembers = c?.quorate ? c.members?.length ?? 0 : 0;
+    if (haMembers === NODES.length) break;
+    await sleep(10_000);
+  }
+  const result = { node: name, answeringSeconds: answering, healedSeconds, uuidKept: uuidNow === uuid, files, haMembers };
+  say(`${name}: replaced and healed ${healedSeconds.toFixed(0)} s after power-on; ${JSON.stringify(result)}`);
+  if (!result.uuidKept || haMembers !== NODES.length) throw new Error(`replacing ${name}: ${JSON.stringify(result)}`);
+  return result;
+}
+
 async function collectStepTimes(shells: Record<string, NodeShell>, powerOn: number): Promise<Record<string, StepTimes>> {
   const out: Record<string, StepTimes> = {};
   for (const [name, sh] of Object.entries(shells)) {
@@ -323,6 +385,7 @@ function printFigures(ok: boolean, f: Figures, work: string): void {
     f.powerOnToHealthySeconds !== undefined ? `  power-on → healthy storage (gv0 started + mounted, brick on every node): ${f.powerOnToHealthySeconds.toFixed(0)} s` : '',
     f.agentKill ? `  agent kill on ${f.agentKill.node} at +${f.agentKill.atSeconds.toFixed(0)} s (after steps ${f.agentKill.stepsDoneBefore.join(',')}): systemd restarts ${f.agentKill.restarts}${f.agentKill.convergedSecondsAfterKill !== undefined ? `, cluster healthy ${f.agentKill.convergedSecondsAfterKill.toFixed(0)} s after the kill` : ', NOT converged'}` : '',
     f.powerCycle ? `  power-cycle ${f.powerCycle.node}: answering after ${f.powerCycle.backAnsweringSeconds.toFixed(0)} s, healed after ${f.powerCycle.healedSeconds.toFixed(0)} s, brick kept ${f.powerCycle.brickUuidKept}, volume kept ${f.powerCycle.volumeIdKept}` : '',
+    f.replace ? `  replace ${f.replace.node} (new VM, blank disks, same image): agent answering ${f.replace.answeringSeconds.toFixed(0)} s, brick healed (${f.replace.files} files, md5 equal to node1's) ${f.replace.healedSeconds.toFixed(0)} s after power-on; glusterd UUID kept ${f.replace.uuidKept}; corosync members ${f.replace.haMembers}` : '',
     f.ha ? `  HA ${f.ha.ok ? 'ok' : 'FAILED'}${f.ha.readySeconds !== undefined ? ` (ready ${f.ha.readySeconds.toFixed(0)} s after power-on)` : ''}: corosync ${f.ha.corosync}\n     pacemaker ${f.ha.pacemaker}${f.ha.testVm ? `\n     test VM ${f.ha.testVm}` : ''}` : '',
     ...(f.failures ?? []).map((x) => `  FAILED: ${x}`),
   ];

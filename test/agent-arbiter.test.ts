@@ -1,7 +1,7 @@
 // Two data nodes + an arbiter (gv0 `replica 3 arbiter 1`), the agents run by Debian bookworm's
 // nodejs 18 (the oldest runtime the bundle must support), and the admin `personal-cloud status`
 // reaching the agents through the authenticated endpoint — and refused with a wrong secret.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Harness } from './harness/cluster.js';
 import { planFor, testConfig } from './harness/plan.js';
@@ -121,4 +121,28 @@ describe('agent on nodejs 18: 2 data nodes + arbiter', () => {
     const s = await h.status('node2');
     expect(s.refused.some((x) => x.from === 'admin' && x.address === '10.77.5.11')).toBe(true);
   }, 240_000);
+
+  it('a reinstalled arbiter takes its old place and gets every name back', async () => {
+    const pool = async () => (await h.gluster('node1', ['peer', 'status'])).stdout;
+    const uuid = /Hostname: arb\S*\nUuid: (\S+)/.exec(await pool())![1];
+    await h.on('node1', 'sh', ['-c', 'mkdir -p /mnt/gv0/a && for i in $(seq 1 15); do echo before-$i > /mnt/gv0/a/before-$i; done; sync']);
+    await h.killNode('arb');
+    await h.wipeNode('arb');
+    await h.on('node2', 'sh', ['-c', 'for i in $(seq 1 15); do echo away-$i > /mnt/gv0/a/away-$i; done; sync']);
+    h.startAgent('arb', { PERSONAL_CLOUD_FORM_GRACE: '15' });
+    const names = (n: string, brick: string) => h.on(n, 'sh', ['-c', `cd '${brick}' && find . -path ./.glusterfs -prune -o -print | sort`]).then((r) => r.stdout);
+    const arbBrick = /Brick3: arb:(\S+)/.exec((await h.gluster('node1', ['volume', 'info', 'gv0'])).stdout)![1];
+    try {
+      await waitFor('arb back under its old UUID', 240_000, async () => new RegExp(`Hostname: arb\\S*\\nUuid: ${uuid}\\nState: Peer in Cluster \\(Connected\\)`).test(await pool()), 2000);
+      await waitFor('the arbiter brick holds every name node1\'s brick holds', 240_000, async () => (await names('arb', arbBrick)) === (await names('node1', '/data/glusterfs/gv0/brick1/brick')), 3000);
+      await waitFor('all agents converged', 180_000, async () => NODES.every((n) => h.snapshot(n)?.converged), 1000);
+    } catch (e) {
+      for (const n of NODES) console.error(`---- ${n}\n${h.logTail(n, 40)}`);
+      throw e;
+    }
+    expect(await names('arb', arbBrick)).toContain('./a/before-15');
+    // an arbiter keeps names and metadata only
+    expect((await h.on('arb', 'stat', ['-c', '%s', `${arbBrick}/a/before-1`])).stdout.trim()).toBe('0');
+    expect(readFileSync(h.node('arb').log, 'utf8')).toContain(`adopting glusterd identity ${uuid}`);
+  }, 600_000);
 });

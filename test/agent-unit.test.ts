@@ -124,10 +124,10 @@ describe('gluster volume info --xml', () => {
   });
 
   it('parses name, status, type, bricks (arbiter) and options', () => {
-    const xml = `<cliOutput><opRet>0</opRet><volInfo><volumes><volume><name>gv0</name><id>x</id><status>1</status><statusStr>Started</statusStr><typeStr>Replicate</typeStr><replicaCount>3</replicaCount><arbiterCount>1</arbiterCount>
+    const xml = `<cliOutput><opRet>0</opRet><volInfo><volumes><volume><name>gv0</name><id>5008e46b-f8bb-44ef-923c-c35859ab9459</id><status>1</status><statusStr>Started</statusStr><typeStr>Replicate</typeStr><replicaCount>3</replicaCount><arbiterCount>1</arbiterCount>
       <bricks><brick uuid="u1">n1:/b<name>n1:/b</name><hostUuid>u1</hostUuid><isArbiter>0</isArbiter></brick><brick uuid="u3">n3:/b<name>n3:/b</name><hostUuid>u3</hostUuid><isArbiter>1</isArbiter></brick></bricks>
       <optCount>1</optCount><options><option><name>auth.ssl-allow</name><value>n1,n2,n3</value></option></options></volume><count>1</count></volumes></volInfo></cliOutput>`;
-    expect(parseVolumeInfo(xml)).toEqual([{ name: 'gv0', started: true, neverStarted: false, type: 'Replicate', replica: 3, arbiterCount: 1,
+    expect(parseVolumeInfo(xml)).toEqual([{ name: 'gv0', id: '5008e46b-f8bb-44ef-923c-c35859ab9459', started: true, neverStarted: false, type: 'Replicate', replica: 3, arbiterCount: 1,
       bricks: [{ name: 'n1:/b', host: 'n1', path: '/b', arbiter: false }, { name: 'n3:/b', host: 'n3', path: '/b', arbiter: true }],
       options: { 'auth.ssl-allow': 'n1,n2,n3' } }]);
     // created, never started (0) and stopped (2): only the first holds no data yet

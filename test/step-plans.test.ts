@@ -9,9 +9,9 @@ import type { NodeStatus } from '../core/status-types.js';
 import { agentEnv } from '../firstboot/env.js';
 import { corosyncConf } from '../firstboot/ha/corosync-conf.js';
 import { Members } from '../firstboot/members.js';
-import { StateStore } from '../firstboot/state.js';
+import { StateStore, type DurableState } from '../firstboot/state.js';
 import { STEPS } from '../firstboot/agent.js';
-import type { Ctx, Observed } from '../firstboot/steps/step.js';
+import { NeedsAttention, type Ctx, type Observed } from '../firstboot/steps/step.js';
 import { planFor, testConfig, type TestNode } from './harness/plan.js';
 
 const DIR = join(import.meta.dirname, 'fixtures/steps');
@@ -28,9 +28,10 @@ interface Fixture {
   obs?: Partial<Observed>;
   /** Members that answer, with the parts of their status the case needs. */
   members?: Record<string, Partial<NodeStatus>>;
-  state?: { rebalancePending?: string[] };
+  state?: Partial<DurableState>;
   seen: unknown;
-  expect: { actions: unknown[]; detail: string | RegExp; waiting?: boolean };
+  /** `throws`: the step refuses (NeedsAttention) with a message matching it. */
+  expect: { actions: unknown[]; detail: string | RegExp; waiting?: boolean } | { throws: string };
 }
 
 function remote(name: string, s: Partial<NodeStatus>): NodeStatus {
@@ -49,7 +50,7 @@ function ctxOf(f: Fixture): Ctx {
   members.seed(plan);
   for (const [name, s] of Object.entries(f.members ?? {})) Object.assign(members.peers.get(name)!, { admitted: true, remote: remote(name, s), lastOkMs: Date.now() });
   const state = new StateStore('/nonexistent');
-  state.data.rebalancePending = f.state?.rebalancePending ?? [];
+  state.data = { ...state.data, ...f.state, rebalancePending: f.state?.rebalancePending ?? [] };
   return {
     plan, self: plan.nodes.find((n) => n.name === f.self)!, key: joinKey, env: agentEnv({}), state, members,
     obs: { glusterdRunning: true, peers: [], volumes: [], bricksReady: false, readyBricks: [], cert: null, caTrusts: [], ...f.obs },
@@ -81,6 +82,11 @@ describe('step plans (golden fixtures)', () => {
       it(`${name}/${file}: ${f.why}`, () => {
         const ctx = ctxOf(f);
         const seen = resolve(f.seen, ctx);
+        if ('throws' in f.expect) {
+          expect(() => step.plan(ctx, seen)).toThrow(NeedsAttention);
+          expect(() => step.plan(ctx, seen)).toThrow(new RegExp(f.expect.throws));
+          return;
+        }
         const d = step.plan(ctx, seen);
         expect(d.actions).toEqual(resolve(f.expect.actions, ctx));
         const detail = f.expect.detail as string;

@@ -6,7 +6,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import type { BrickPlan } from '../../core/plan-types.js';
 import { boundary } from '../crash.js';
 import { lvmRows, lvmTag, nextBrickAction, parseLvs, type BrickAction, type BrickObserved, type FsSeen, type LvmObserved } from '../brick-plan.js';
-import { ARBITER_DISK_ID, type Signature, busyDevices, mkfsXfsArgs, mountedAt, probeSignatures, resolveDisk, thinPoolSizes } from '../disks.js';
+import { ARBITER_DISK_ID, type Signature, busyDevices, diskGone, mkfsXfsArgs, mountedAt, probeSignatures, resolveDisk, thinPoolSizes } from '../disks.js';
 import { run } from '../exec.js';
 import { fstabLine, setFstabLine } from '../fstab.js';
 import { mountFromFstab } from '../mount.js';
@@ -125,6 +125,18 @@ async function act(b: BrickPlan, intent: DiskIntent, device: string, a: BrickAct
 async function prepare(ctx: Ctx, b: BrickPlan, taken: Set<string>, thinCreateFailed: ThinFailures): Promise<void> {
   if (onOsDisk(b)) { await mkdir(b.path, { recursive: true }); boundary('disks:brickdir'); return; }
   let intent: DiskIntent | undefined = ctx.state.data.disks[b.mountPoint];
+  if (intent && (await diskGone(intent.device)) && !(await mountedAt(b.mountPoint))) {
+    // the disk it was made on is gone (died, pulled): a blank disk matching the selector takes its place
+    const gone = intent.device;
+    const next = await resolveDisk(b.disk, new Set([...taken, gone])).catch(() => null);
+    if (!next || next === gone || (await diskGone(next))) {
+      throw new NeedsAttention(`${b.volume} brick${b.index}: its disk ${gone} is gone; waiting for a blank disk ${'id' in b.disk ? `at ${b.disk.id} (this brick's disk is chosen by id: a disk with another id needs it selected in cluster.yaml)` : `matching ${JSON.stringify(b.disk.match)}`}`);
+    }
+    log.warn(`${b.volume} brick${b.index}: its disk ${gone} is gone; preparing ${next} in its place`);
+    delete ctx.state.data.disks[b.mountPoint];
+    await ctx.state.save();
+    intent = undefined;
+  }
   const device = intent?.device ?? await resolveDisk(b.disk, taken);
   taken.add(device);
   if (!intent) {

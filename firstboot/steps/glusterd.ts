@@ -21,7 +21,8 @@ async function staleBy(): Promise<string | null> {
   return m !== null && m > (await processStartMs(pid)) + 1500 ? 'management TLS enabled after glusterd started' : null;
 }
 
-async function record(): Promise<void> {
+/** Remembers what the glusterd now starting was started with (every start of ours goes through this). */
+export async function recordGlusterdStart(): Promise<void> {
   const pid = await glusterdPid();
   await writeDurable(STARTED_WITH, JSON.stringify({ pid, secure: (await mtimeMs(SECURE_ACCESS)) !== null }), 0o600);
 }
@@ -56,8 +57,8 @@ export const glusterdStep: Step<GlusterdSeen, { do: 'start' | 'restart' }> = {
   async apply(_ctx, actions) {
     for (const a of actions) {
       // the pid is known once it answers (it forks after initialising)
-      if (a.do === 'start') await startGlusterd(record);
-      else await restartGlusterd(record);
+      if (a.do === 'start') await startGlusterd(recordGlusterdStart);
+      else await restartGlusterd(recordGlusterdStart);
       boundary('glusterd:start');
     }
   },

@@ -82,7 +82,12 @@ export const peersStep: Step<null, PeersAction> = {
       if (status.waiting && inPool(ctx, ctx.leader) && peerOf(ctx, ctx.leader)!.names.every(isAddress)) return todo([{ probe: ctx.leader, back: true }], status.detail);
       return status;
     }
-    const toProbe = targets(ctx).filter((m) => !inPool(ctx, m.name));
+    const outside = targets(ctx).filter((m) => !inPool(ctx, m.name));
+    // a known peer that is down is never probed again: glusterd would greet the box now answering
+    // to its name (reinstalled: a new UUID) as a stranger and reject it; it takes its place itself
+    const known = outside.filter((m) => peerOf(ctx, m.name)?.connected === false);
+    const toProbe = outside.filter((m) => !known.includes(m));
+    if (known.length && !toProbe.length) return waiting(`known to the pool, not connected: ${known.map((m) => m.name).join(', ')} (a reinstalled node takes its old place by itself)`);
     if (toProbe.length) {
       const detail = `to probe: ${toProbe.map((m) => m.name).join(', ')}`;
       if (!ctx.leaderStable) return waiting(`${detail} (leadership settling)`);

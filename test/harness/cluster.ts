@@ -247,10 +247,10 @@ export class Harness {
     return this.on(name, 'gluster', ['--mode=script', ...args], { allowFail, timeoutMs: 60_000, env: { ...process.env, ...GLUSTER_CLI_ENV } });
   }
 
-  /** Writes what the installer would: cluster.json, node.json, join.key (0600). */
-  writeAgentConfig(name: string, plan: Plan, joinKey: string): void {
+  /** Writes what the installer would: cluster.json, node.json, join.key (0600) — of plan node `as` (another box booted from its stick). */
+  writeAgentConfig(name: string, plan: Plan, joinKey: string, as = name): void {
     const n = this.node(name);
-    for (const f of agentFiles(plan, name, joinKey)) {
+    for (const f of agentFiles(plan, as, joinKey)) {
       const p = join(n.dir, 'pc-etc', f.path.replace('/etc/personal-cloud/', ''));
       writeFileSync(p, f.content, { mode: f.mode });
       chmodSync(p, f.mode);
@@ -311,12 +311,42 @@ export class Harness {
     n.agent = undefined;
   }
 
-  /** The node's agent status as JSON, asked through the agent's own CLI (authenticated channel). */
+  /**
+   * What a reinstall leaves of a powered-off node: the rendered config (/etc/personal-cloud)
+   * only. glusterd's state and identity, TLS material, the agent's state, fstab, /etc/hosts and
+   * every brick disk are as on a fresh install (disks blank). Call after killNode.
+   */
+  async wipeNode(name: string): Promise<void> {
+    const n = this.node(name);
+    await this.on(name, 'sh', ['-c', "awk '{print $5}' /proc/self/mountinfo | grep -E '^/(mnt|data)/' | sort -r | xargs -r -n1 umount -l"], { allowFail: true });
+    await sh('sh', ['-ec', [
+      `cd '${n.dir}'`,
+      'rm -rf lib-glusterd run pc-lib data/* mnt/* log/*',
+      'mkdir -p lib-glusterd run pc-lib && chmod 700 pc-lib',
+      "cp -a /var/lib/glusterd/. lib-glusterd/ && rm -f lib-glusterd/glusterd.info lib-glusterd/secure-access",
+      'rm -f ssl/glusterfs.pem ssl/glusterfs.key ssl/glusterfs.ca',
+      "printf '127.0.0.1\\tlocalhost\\n' > hosts",
+      "printf '# /etc/fstab of a simulated node\\n' > fstab",
+    ].join('\n')]);
+    // the bind mounts of the node's namespace point at the old directories: bind the new ones
+    for (const [from, to] of [['lib-glusterd', '/var/lib/glusterd'], ['run', '/run'], ['pc-lib', '/var/lib/personal-cloud']]) {
+      await this.on(name, 'sh', ['-c', `umount -l '${to}'; mount --bind '${join(n.dir, from)}' '${to}'`]);
+    }
+    for (const d of n.disks) await this.blankDisk(d);
+  }
+
+  /** A brand-new disk in place of `device` (same device path, nothing on it). */
+  async blankDisk(device: string): Promise<void> {
+    await sh('wipefs', ['-a', '-q', device]);
+    await sh('dd', ['if=/dev/zero', `of=${device}`, 'bs=1M', 'count=16', 'status=none', 'conv=fsync']);
+  }
+
   /** The status the agent saved after its last pass (cheap: no process spawned). */
   snapshot(name: string): import('../../core/status-types.js').NodeStatus | null {
     try { return JSON.parse(readFileSync(join(this.node(name).dir, 'pc-lib', 'status.json'), 'utf8')); } catch { return null; }
   }
 
+  /** The node's agent status as JSON, asked through the agent's own CLI (authenticated channel). */
   async status(name: string): Promise<import('../../core/status-types.js').NodeStatus> {
     const { bin, env } = this.nodeCommand();
     const r = await sh('nsenter', [...this.nsenterArgs(name), bin, this.agentPath, 'status', '--json'], { allowFail: true, env: { ...process.env, ...env } });

@@ -1,0 +1,201 @@
+// A brick of ours that its volume lists but whose directory is blank (a replaced disk, or a node
+// reinstalled in its old place) is brought back with `reset-brick … commit force` — which also
+// marks the volume's root on the other copies as owed to it, so the self-heal copies *every* file
+// back, not only those written while it was away — then a full heal. Never on a directory that
+// holds anything, never while no other copy of its replica set is online to heal from.
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { VolumePlan } from '../../core/plan-types.js';
+import { boundary } from '../crash.js';
+import { brickOnline, brickVolumeId, gluster, healInfo } from '../gluster.js';
+import { log } from '../log.js';
+import { replicaSets } from '../plan-adopt.js';
+import { glusterdStart, restartGlusterd } from '../service.js';
+import { recordGlusterdStart } from './glusterd.js';
+import { done, NeedsAttention, todo, waiting, type Ctx, type Decision, type Step } from './step.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// glfsheal costs seconds of CPU, volume status locks the volume: while a brick is brought back, ask at most this often
+const HEAL_EVERY_MS = 10_000;
+const lastHeal = new Map<string, { at: number; pending: number }>();
+
+// `volume status` takes every glusterd's lock on the volume: asked often it makes other commands fail
+const lastOnline = new Map<string, { at: number; online: Record<string, boolean> }>();
+
+async function onlineBricks(volume: string): Promise<Record<string, boolean>> {
+  const prev = lastOnline.get(volume);
+  if (prev && Date.now() - prev.at < HEAL_EVERY_MS) return prev.online;
+  const online = await brickOnline(volume).catch(() => null);
+  if (!online) return prev?.online ?? {};
+  lastOnline.set(volume, { at: Date.now(), online });
+  return online;
+}
+
+async function healPending(volume: string): Promise<number | undefined> {
+  const prev = lastHeal.get(volume);
+  if (prev && Date.now() - prev.at < HEAL_EVERY_MS) return prev.pending;
+  const heal = await healInfo(volume).catch(() => null);
+  if (!heal) return undefined;
+  const pending = heal.reduce((n, h) => n + (h.connected ? Math.max(0, h.entries) : 1), 0);
+  lastHeal.set(volume, { at: Date.now(), pending });
+  return pending;
+}
+
+/** One brick of this node as its volume lists it, and what is on its directory. */
+export interface BrickSeen {
+  volume: string;
+  ref: string;
+  path: string;
+  /** Volume id on the directory (null: unmarked, i.e. blank). */
+  markedWith: string | null;
+  /** Entries in the directory besides Gluster's own `.glusterfs`. */
+  entries: number;
+  /** Whether each brick of the volume runs (asked only when one of ours is blank or healing). */
+  online?: Record<string, boolean>;
+  /** Heal entries pending on the volume's bricks (asked only while one of ours heals). */
+  healPending?: number;
+}
+
+export interface BricksSeen { bricks: BrickSeen[] }
+
+export type BricksAction = { do: 'reset'; volume: string; ref: string; path: string } | { do: 'healed'; ref: string };
+
+const replicated = (ctx: Ctx): VolumePlan[] => ctx.plan.volumes.filter((v) => v.kind === 'replicated');
+
+function volumeId(ctx: Ctx, volume: string): string | undefined {
+  return ctx.obs.volumes.find((x) => x.name === volume)?.id || undefined;
+}
+
+function brickDecision(ctx: Ctx, b: BrickSeen): { action?: BricksAction; note?: string; wait?: boolean } {
+  const id = volumeId(ctx, b.volume);
+  const resetting = ctx.state.data.brickResets?.[b.ref];
+  if (b.markedWith === id && resetting?.phase !== 'reset') {
+    if (!resetting) return {};
+    if (b.healPending === 0) return { action: { do: 'healed', ref: b.ref }, note: `${b.ref}: healed` };
+    return { note: `${b.ref}: healing${b.healPending !== undefined ? ` (${b.healPending} entries pending)` : ''}`, wait: true };
+  }
+  if (b.markedWith && b.markedWith !== id) throw new NeedsAttention(`${b.ref}: its directory is marked for another volume (${b.markedWith}, ${b.volume} is ${id}); left untouched`);
+  // a reset interrupted after glusterd marked the directory: marked, maybe already healing into
+  if (b.entries > 0 && !resetting) throw new NeedsAttention(`${b.ref}: ${b.volume} lists it, its directory is not marked as a brick but holds ${b.entries} entries; left untouched (move them away to let the agent bring the brick back)`);
+  const info = ctx.obs.volumes.find((x) => x.name === b.volume);
+  if (!info?.started) return { note: `${b.ref}: blank, ${b.volume} not started`, wait: true };
+  const set = replicaSets(ctx.plan, b.volume).find((s) => s.includes(b.ref)) ?? [];
+  const sources = set.filter((r) => r !== b.ref && b.online?.[r]);
+  if (!sources.length) return { note: `${b.ref}: blank, and no other copy of its replica set is online to heal from (${set.filter((r) => r !== b.ref).join(', ')})`, wait: true };
+  return { action: { do: 'reset', volume: b.volume, ref: b.ref, path: b.path }, note: `${b.ref}: blank brick (new disk or reinstalled node): to bring back and heal from ${sources.join(', ')}` };
+}
+
+export function bricksDecision(ctx: Ctx, seen: BricksSeen): Decision<BricksAction> {
+  if (!ctx.obs.glusterdRunning || ctx.obs.glusterUnanswered) return waiting('glusterd not answering');
+  const per = seen.bricks.map((b) => brickDecision(ctx, b));
+  const actions = per.flatMap((p) => (p.action ? [p.action] : []));
+  const notes = per.flatMap((p) => (p.note ? [p.note] : []));
+  if (actions.length) return todo(actions, notes.join('; '));
+  if (notes.length) return waiting(notes.join('; '));
+  return done(`${seen.bricks.length} bricks in their volumes`);
+}
+
+async function entriesOf(path: string): Promise<number> {
+  return (await readdir(path)).filter((e) => e !== '.glusterfs').length;
+}
+
+/** glusterd answering again after a restart of ours (or the restart failed). */
+async function glusterdAnswering(timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const s = glusterdStart();
+    if (!s) return;
+    if (s.failed) throw new Error(s.failed);
+    if (Date.now() > end) throw new Error('glusterd did not answer after its restart');
+    await sleep(250);
+  }
+}
+
+async function setPhase(ctx: Ctx, ref: string, volume: string, phase: 'reset' | 'healing'): Promise<void> {
+  const prev = ctx.state.data.brickResets?.[ref];
+  ctx.state.data.brickResets = { ...ctx.state.data.brickResets, [ref]: { volume, since: prev?.since ?? new Date().toISOString(), phase } };
+  await ctx.state.save();
+}
+
+async function resetBrick(ctx: Ctx, a: Extract<BricksAction, { do: 'reset' }>): Promise<void> {
+  await setPhase(ctx, a.ref, a.volume, 'reset');
+  boundary('bricks:intent');
+  log.warn(`${a.ref}: blank brick of ${a.volume}: resetting it onto the new directory, then a full heal`);
+  // the brick process' index translator starts before the storage one that would make this
+  await mkdir(join(a.path, '.glusterfs'), { recursive: true, mode: 0o600 });
+  await gluster(['volume', 'reset-brick', a.volume, a.ref, 'start'], true, 120_000);
+  boundary('bricks:reset-start');
+  const commit = () => gluster(['volume', 'reset-brick', a.volume, a.ref, a.ref, 'commit', 'force'], true, 120_000);
+  let r = await commit();
+  if (r.code !== 0 && /destination brick is new/i.test(r.stdout + r.stderr)) {
+    // a glusterd that received the volume from its peers (a reinstalled node) knows the brick's
+    // path only once it reads it back from its store: after a restart
+    log.info(`${a.ref}: restarting glusterd so it knows the brick it received from the pool`);
+    await restartGlusterd(recordGlusterdStart);
+    await glusterdAnswering(120_000);
+    // the peers reconnect to the restarted glusterd within seconds; until then they refuse the op
+    for (let i = 0; i < 60; i++) {
+      r = await commit();
+      const out = r.stdout + r.stderr;
+      if (r.code === 0 || !/not connected|must be stopped|already part of a volume/i.test(out)) break;
+      // the restarted glusterd started the brick process again: stopped anew before the commit
+      if (!/not connected/i.test(out)) await gluster(['volume', 'reset-brick', a.volume, a.ref, 'start'], true, 120_000);
+      await sleep(1000);
+    }
+  }
+  if (r.code !== 0) throw new Error(`reset-brick ${a.volume} ${a.ref}: ${(r.stderr || r.stdout).trim()}`);
+  boundary('bricks:reset-commit');
+  await setPhase(ctx, a.ref, a.volume, 'healing');
+  log.info(`${a.ref}: reset-brick committed: back in ${a.volume}, healing`);
+  for (let i = 0; i < 40 && !(await brickOnline(a.volume).catch(() => ({} as Record<string, boolean>)))[a.ref]; i++) {
+    // a brick process that died on its first start is not retried by glusterd by itself
+    if (i === 20) await gluster(['volume', 'start', a.volume, 'force'], true, 120_000);
+    await sleep(500);
+  }
+  const heal = await gluster(['volume', 'heal', a.volume, 'full'], true, 120_000);
+  // the reset marked the volume's root on the other copies as owed to this brick: the self-heal
+  // daemon's index crawl heals every file from there; the full crawl only hurries it along
+  if (heal.code !== 0) log.info(`heal ${a.volume} full: ${(heal.stderr || heal.stdout).trim().replace(/\s+/g, ' ')} (the index heal proceeds)`);
+  boundary('bricks:heal');
+}
+
+export const bricksStep: Step<BricksSeen, BricksAction> = {
+  name: 'bricks',
+  loop: 'storage',
+  changesGluster: true,
+  needsGluster: true,
+  async observe(ctx) {
+    const bricks: BrickSeen[] = [];
+    for (const v of replicated(ctx)) {
+      const info = ctx.obs.volumes.find((x) => x.name === v.name);
+      if (!info) continue;
+      for (const b of ctx.self.bricks.filter((x) => x.volume === v.name)) {
+        const ref = `${ctx.self.name}:${b.path}`;
+        if (!info.bricks.some((x) => x.name === ref) || !ctx.obs.readyBricks.includes(ref)) continue;
+        const markedWith = await brickVolumeId(b.path);
+        const seen: BrickSeen = { volume: v.name, ref, path: b.path, markedWith, entries: markedWith ? 0 : await entriesOf(b.path) };
+        const resetting = ctx.state.data.brickResets?.[ref];
+        if ((!markedWith || resetting?.phase === 'reset') && info.started) seen.online = await onlineBricks(v.name);
+        if (resetting && markedWith === info.id) {
+          const pending = await healPending(v.name);
+          if (pending !== undefined) seen.healPending = pending;
+        }
+        bricks.push(seen);
+      }
+    }
+    return { bricks };
+  },
+  plan: (ctx, seen) => bricksDecision(ctx, seen),
+  async apply(ctx, actions) {
+    for (const a of actions) {
+      if (a.do === 'reset') await resetBrick(ctx, a);
+      else {
+        const { [a.ref]: _, ...rest } = ctx.state.data.brickResets ?? {};
+        ctx.state.data.brickResets = rest;
+        await ctx.state.save();
+        log.info(`${a.ref}: back in its volume and healed`);
+      }
+    }
+  },
+};
