@@ -7,14 +7,16 @@ import { mkdir } from 'node:fs/promises';
 import type { AgentPlan } from '../core/plan-types.js';
 import { keyIdOf } from '../core/auth.js';
 import { loadAgentConfig, type AgentConfig } from '../core/agent-config.js';
-import type { NodeStatus, StepStatus } from '../core/status-types.js';
-import { nodeStatus } from './agent-status.js';
+import type { BrickCount, Degradation, NodeStatus, StepStatus } from '../core/status-types.js';
+import { lastErrorAfter, nodeStatus } from './agent-status.js';
+import { countEntries } from './brick-count.js';
 import { startAgentNetwork } from './agent-network.js';
 import { configureCrashes } from './crash.js';
 import type { Discovery } from './discovery.js';
 import type { AgentEnv } from './env.js';
 import { readText, writeDurable } from './fsx.js';
-import { healInfo, localUuid, peers, volumes, type HealBrick } from './gluster.js';
+import { healInfo, localUuid, peers, volumes, volumeStatus, type HealBrick } from './gluster.js';
+import { degradationKey, degradations, type BrickOnline } from './health.js';
 import { Leadership } from './leadership.js';
 import { log } from './log.js';
 import { Members } from './members.js';
@@ -40,6 +42,8 @@ export const STEPS = [hostsStep, tlsStep, glusterdStep, disksStep, peersStep, vo
 
 const LOOPS: Loop[] = ['storage', 'virt'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How often `volume status` is asked (brick processes): an offline brick shows within a pass or two. */
+const BRICK_STATUS_MS = 10_000;
 
 export class Agent {
   cfg!: AgentConfig;
@@ -56,6 +60,11 @@ export class Agent {
   private startedMs = Date.now();
   private stopping = false;
   private healRunning = false;
+  private brickStatus: { at: number; vols: Record<string, BrickOnline[]> } = { at: 0, vols: {} };
+  private counts = new Map<string, BrickCount>();
+  private countedAt = 0;
+  /** Degradations seen, by key, with when first seen: logged once when they appear and once when they clear. */
+  private degraded = new Map<string, string>();
   private loops = new Map<Loop, { converged: boolean; dirty: boolean; wake?: () => void }>(LOOPS.map((l) => [l, { converged: false, dirty: false }]));
   private markObserved!: () => void;
   private observedOnce = new Promise<void>((r) => { this.markObserved = r; });
@@ -151,11 +160,12 @@ export class Agent {
         try {
           const r = await reconcileStep(step, () => this.ctx(), (gluster) => (loop === 'storage' ? this.observe(gluster) : Promise.resolve()));
           st = { name: step.name, state: r.state, detail: r.detail, at: new Date().toISOString() };
+          this.lastError = lastErrorAfter(this.lastError, step.name, st);
         } catch (e) {
           const message = (e as Error).message;
           st = { name: step.name, state: e instanceof NeedsAttention ? 'attention' : 'error', detail: message, at: new Date().toISOString() };
           if ((prev?.state !== 'error' && prev?.state !== 'attention') || prev.detail !== message) log.error(`step ${step.name}: ${message}`);
-          this.lastError = { step: step.name, message, at: st.at };
+          this.lastError = lastErrorAfter(this.lastError, step.name, { state: st.state, error: message, at: st.at });
         }
       }
       if (prev?.state !== st.state) log.info(`step ${step.name}: ${st.state}${st.detail ? ` — ${st.detail}` : ''}`);
@@ -182,13 +192,67 @@ export class Agent {
     }
     const converged = await this.runSteps(loop);
     this.loops.get(loop)!.converged = converged;
-    if (loop === 'storage' && converged && !this.healRunning) { this.healRunning = true; void this.refreshHeal().finally(() => { this.healRunning = false; }); }
+    if (loop === 'storage') {
+      // also while a step waits: a cluster stuck half-formed is exactly when status must be honest
+      await this.refreshBrickStatus();
+      if (!this.healRunning) {
+        this.healRunning = true;
+        void Promise.all([this.refreshHeal(this.degraded.size ? 30_000 : 120_000), this.countBricks()]).finally(() => { this.healRunning = false; });
+      }
+    }
     await this.snapshot();
     return converged;
   }
 
-  /** Heal counts (glfsheal costs seconds of CPU): every 2 min in the background, fresh when someone asks. */
+  private glusterAnswers(): boolean { return this.obs.glusterdRunning && !this.obs.glusterUnanswered; }
+
+  /**
+   * Brick processes from `volume status` (cheap: ~15 ms of CPU against ~70 ms for heal info, which
+   * builds a whole client graph and grows with the entries it lists). It takes glusterd's volume
+   * lock for a moment, so it runs inside the storage pass (never beside this node's own volume
+   * commands) and not while the leader's volumes step is busy (its `volume set` could fail; a
+   * waiting leader issues none, and a long wait must not blind us).
+   */
+  private async refreshBrickStatus(): Promise<void> {
+    if (!this.glusterAnswers() || Date.now() - this.brickStatus.at < BRICK_STATUS_MS) return;
+    const leader = this.leadership.leader;
+    const leaderVolumes = leader && leader !== this.cfg.node.name ? this.members.get(leader)?.remote?.steps.find((s) => s.name === 'volumes') : undefined;
+    if (leaderVolumes && leaderVolumes.state !== 'done' && leaderVolumes.state !== 'waiting') return;
+    const vols: Record<string, BrickOnline[]> = {};
+    for (const v of this.obs.volumes.filter((x) => x.started)) {
+      try { vols[v.name] = await volumeStatus(v.name); } catch (e) {
+        // busy (another transaction) or timed out: the last answer stands
+        log.debug(`volume status ${v.name}: ${(e as Error).message}`);
+        if (this.brickStatus.vols[v.name]) vols[v.name] = this.brickStatus.vols[v.name];
+      }
+    }
+    this.brickStatus = { at: Date.now(), vols };
+  }
+
+  /** Entries of this node's bricks, every countInterval (a 20k-entry brick costs ~60 ms of CPU): the last two counts are kept. */
+  private async countBricks(): Promise<void> {
+    if (Date.now() - this.countedAt < this.env.countInterval * 1000) return;
+    this.countedAt = Date.now();
+    const mine = this.obs.volumes.filter((v) => v.started).flatMap((v) => v.bricks.filter((b) => b.host === this.cfg.node.name).map((b) => ({ volume: v.name, ...b })));
+    for (const k of this.counts.keys()) if (!mine.some((b) => b.name === k)) this.counts.delete(k);
+    for (const b of mine) {
+      try {
+        const c = await countEntries(b.path);
+        const prev = this.counts.get(b.name);
+        this.counts.set(b.name, {
+          volume: b.volume, brick: b.name, entries: c.entries, at: new Date().toISOString(),
+          ...(prev ? { previous: { entries: prev.entries, at: prev.at } } : {}), ...(c.capped ? { capped: true } : {}),
+        });
+      } catch (e) {
+        log.debug(`count ${b.name}: ${(e as Error).message}`);
+        this.counts.delete(b.name);
+      }
+    }
+  }
+
+  /** Heal counts (glfsheal costs seconds of CPU): every 2 min in the background (30 s while degraded), fresh when someone asks. */
   private async refreshHeal(maxAgeMs = 120_000): Promise<void> {
+    if (!this.glusterAnswers()) return;
     for (const v of this.obs.volumes) {
       if (!v.started) continue;
       const prev = this.heal.get(v.name);
@@ -212,7 +276,32 @@ export class Agent {
     return nodeStatus({
       plan: this.plan, node: this.cfg.node.name, key: this.cfg.key, startedAt: this.startedAt, leader: this.leadership.leader,
       obs: this.obs, members: this.members, steps: STEPS.map((s) => this.steps.get(s.name)!), heal: this.heal, lastError: this.lastError,
+      health: { degraded: this.health(), checkedAt: new Date().toISOString() },
+      brickCounts: [...this.counts.values()],
     });
+  }
+
+  /** What is degraded now, from what this agent and its members last saw; logs each degradation when it appears and when it clears. */
+  private health(): Degradation[] {
+    const list = degradations({
+      self: this.cfg.node.name,
+      nodes: this.plan.nodes.map((n) => n.name),
+      peers: this.obs.peers,
+      volumes: this.obs.volumes,
+      brickStatus: this.brickStatus.vols,
+      heal: Object.fromEntries([...this.heal].map(([k, v]) => [k, v.bricks])),
+      counts: [...this.counts.values(), ...this.members.live().flatMap((m) => m.remote?.brickCounts ?? [])],
+    });
+    const now = new Date().toISOString();
+    const keys = new Set<string>();
+    const out = list.map((d) => {
+      const k = degradationKey(d);
+      keys.add(k);
+      if (!this.degraded.has(k)) { this.degraded.set(k, now); log.warn(`degraded: ${k} — ${d.detail}`); }
+      return { ...d, since: this.degraded.get(k)! };
+    });
+    for (const k of this.degraded.keys()) if (!keys.has(k)) { this.degraded.delete(k); log.info(`no longer degraded: ${k}`); }
+    return out;
   }
 
   /**
