@@ -53,7 +53,9 @@ export interface BrickCount {
   brick: string;
   entries: number;
   at: string;
-  previous?: { entries: number; at: string };
+  /** Heal info, asked just before the count, showed every brick of the volume connected and nothing pending. */
+  settled: boolean;
+  previous?: { entries: number; at: string; settled: boolean };
   /** The walk stopped at its bound: the count is a lower limit, not compared. */
   capped?: boolean;
 }

@@ -95,8 +95,10 @@ const ms = (iso: string) => Date.parse(iso);
 /**
  * A brick below its replica set: in both of its last two counts it holds fewer entries than
  * another brick of the set held in both of that one's last two counts, the counts overlapping in
- * time. Growth while files are written never trips it (the newer count of a brick that keeps up
- * is at least the older count of the others), a deletion neither; only a brick that stays short.
+ * time and each taken while heal info showed the volume settled (all bricks connected, nothing
+ * pending: a brick counted during an outage or a heal is short for a known reason, and may be
+ * whole by now). Growth while files are written never trips it (the newer count of a brick that
+ * keeps up is at least the older count of the others), a deletion neither; only a brick that stays short.
  */
 function replicaProblems(h: HealthInput, v: HealthInput['volumes'][number], offline: Map<string, unknown>, heal: HealBrick[] | undefined): Degradation[] {
   // heal info must have been asked: only its "nothing pending" makes a short brick a silent loss
@@ -109,8 +111,8 @@ function replicaProblems(h: HealthInput, v: HealthInput['volumes'][number], offl
     // an offline brick or entries waiting for heal already say why the set differs
     if (set.some((b) => offline.has(b) || healing.has(b))) continue;
     const counts = set.map(count);
-    if (counts.some((c) => !c || !c.previous || c.capped)) continue;
-    const cs = counts as (BrickCount & { previous: { entries: number; at: string } })[];
+    if (counts.some((c) => !c || !c.previous || c.capped || !c.settled || !c.previous.settled)) continue;
+    const cs = counts as (BrickCount & { previous: NonNullable<BrickCount['previous']> })[];
     for (const b of cs) {
       const most = Math.max(b.entries, b.previous.entries);
       const over = cs
