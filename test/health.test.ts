@@ -1,12 +1,15 @@
 // Degradations as a pure function of what an agent knows (test/fixtures/health/*.json: its
 // observation, volume status, heal counts and every node's brick counts → the expected list),
 // how status shows them, and the last error's life.
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatStatus } from '../core/status-format.js';
 import type { Degradation, NodeStatus } from '../core/status-types.js';
 import { lastErrorAfter } from '../firstboot/agent-status.js';
+import { countEntries } from '../firstboot/brick-count.js';
+import { parseVolumeStatus } from '../firstboot/gluster.js';
 import { degradations, type HealthInput } from '../firstboot/health.js';
 
 const DIR = join(import.meta.dirname, 'fixtures/health');
@@ -27,6 +30,34 @@ describe('degradations (golden fixtures)', () => {
       expect(degradations({ ...f.input, counts: [...f.input.counts].reverse() })).toEqual(f.expect);
     });
   }
+});
+
+describe('gluster volume status --xml', () => {
+  // glusterfs 10.3 with node3 powered off: its brick is left out, the self-heal daemons are listed too
+  const xml = readFileSync(join(DIR, 'volume-status-node3-down.xml'), 'utf8');
+  const B = '/data/glusterfs/gv0/brick1/brick';
+  it('lists the bricks glusterd reaches with their process state, no daemons', () => {
+    expect(parseVolumeStatus(xml)).toEqual({ gv0: [{ brick: `node1:${B}`, online: true }, { brick: `node2:${B}`, online: true }] });
+  });
+  it('a brick whose process is not running is listed offline (status 0)', () => {
+    const killed = xml.replace(/(<hostname>node2<\/hostname>[\s\S]*?<status>)1(<\/status>)/, '$10$2');
+    expect(parseVolumeStatus(killed).gv0).toEqual([{ brick: `node1:${B}`, online: true }, { brick: `node2:${B}`, online: false }]);
+  });
+});
+
+describe('brick entry count', () => {
+  it('counts files and directories, shards included, Gluster\'s .glusterfs at the brick root left out; stops at its bound', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pc-brick-'));
+    try {
+      for (const d of ['.glusterfs/ab/cd', '.glusterfs/indices/xattrop', '.shard', 'vm/disks', 'iso']) mkdirSync(join(root, d), { recursive: true });
+      for (const f of ['.glusterfs/ab/cd/x', 'vm/disks/a.qcow2', 'vm/web.xml', 'iso/debian.iso', '.shard/gfid.1', '.shard/gfid.2']) writeFileSync(join(root, f), '');
+      // a directory named .glusterfs below the root is a user's and counts
+      mkdirSync(join(root, 'vm/.glusterfs'));
+      // .shard and its 2 shards, vm, vm/disks, vm/disks/a.qcow2, vm/web.xml, vm/.glusterfs, iso, iso/debian.iso
+      expect(await countEntries(root)).toEqual({ entries: 10, capped: false });
+      expect(await countEntries(root, 4)).toEqual({ entries: 4, capped: true });
+    } finally { rmSync(root, { recursive: true, force: true }); }
+  });
 });
 
 describe('status shows degradations', () => {
