@@ -92,4 +92,6 @@ export interface NodeStatus {
   health?: { degraded: Degradation[]; checkedAt: string };
   /** Entry counts of this node's bricks (replica completeness is compared across members). */
   brickCounts?: BrickCount[];
+  /** Brick processes per started volume as this node last asked `volume status` (the leader asks; the others read its answer). */
+  brickStatus?: { at: string; volumes: Record<string, { brick: string; online: boolean }[]> };
 }

@@ -22,6 +22,7 @@ export interface StatusParts {
   lastError: NodeStatus['lastError'];
   health: NodeStatus['health'];
   brickCounts: NodeStatus['brickCounts'];
+  brickStatus?: NodeStatus['brickStatus'];
 }
 
 /**
@@ -73,5 +74,6 @@ export async function nodeStatus(p: StatusParts): Promise<NodeStatus> {
     lastError: p.lastError,
     ...(p.health ? { health: p.health } : {}),
     ...(p.brickCounts ? { brickCounts: p.brickCounts } : {}),
+    ...(p.brickStatus ? { brickStatus: p.brickStatus } : {}),
   };
 }

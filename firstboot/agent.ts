@@ -42,7 +42,7 @@ export const STEPS = [hostsStep, tlsStep, glusterdStep, disksStep, peersStep, vo
 
 const LOOPS: Loop[] = ['storage', 'virt'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** How often `volume status` is asked (brick processes): an offline brick shows within a pass or two. */
+/** How often the leader asks `volume status` (brick processes): an offline brick shows within a pass or two. */
 const BRICK_STATUS_MS = 10_000;
 
 export class Agent {
@@ -60,7 +60,9 @@ export class Agent {
   private startedMs = Date.now();
   private stopping = false;
   private healRunning = false;
-  private brickStatus: { at: number; vols: Record<string, BrickOnline[]> } = { at: 0, vols: {} };
+  /** What this node last asked `volume status` (`at` 0: never), and what it goes by (its own or the leader's answer). */
+  private brickStatusOwn: { at: number; vols: Record<string, BrickOnline[]> } = { at: 0, vols: {} };
+  private brickStatus: Record<string, BrickOnline[]> = {};
   private counts = new Map<string, BrickCount>();
   private countedAt = 0;
   /** Degradations seen, by key, with when first seen: logged once when they appear and once when they clear. */
@@ -208,25 +210,33 @@ export class Agent {
 
   /**
    * Brick processes from `volume status` (cheap: ~15 ms of CPU against ~70 ms for heal info, which
-   * builds a whole client graph and grows with the entries it lists). It takes glusterd's volume
-   * lock for a moment, so it runs inside the storage pass (never beside this node's own volume
-   * commands) and not while the leader's volumes step is busy (its `volume set` could fail; a
-   * waiting leader issues none, and a long wait must not blind us).
+   * builds a whole client graph and grows with the entries it lists). It takes the volume's lock in
+   * every glusterd for a moment, and a command that meets it fails ("Another transaction is in
+   * progress"): so only the leader asks, inside its storage pass (never beside its own volume
+   * commands), and the others go by its answer; a node asks itself only while the leader's
+   * answer is missing or old (leader gone, older agent).
    */
   private async refreshBrickStatus(): Promise<void> {
-    if (!this.glusterAnswers() || Date.now() - this.brickStatus.at < BRICK_STATUS_MS) return;
+    if (!this.glusterAnswers()) return;
     const leader = this.leadership.leader;
-    const leaderVolumes = leader && leader !== this.cfg.node.name ? this.members.get(leader)?.remote?.steps.find((s) => s.name === 'volumes') : undefined;
-    if (leaderVolumes && leaderVolumes.state !== 'done' && leaderVolumes.state !== 'waiting') return;
-    const vols: Record<string, BrickOnline[]> = {};
-    for (const v of this.obs.volumes.filter((x) => x.started)) {
-      try { vols[v.name] = await volumeStatus(v.name); } catch (e) {
-        // busy (another transaction) or timed out: the last answer stands
-        log.debug(`volume status ${v.name}: ${(e as Error).message}`);
-        if (this.brickStatus.vols[v.name]) vols[v.name] = this.brickStatus.vols[v.name];
-      }
+    const r = leader && leader !== this.cfg.node.name ? this.members.get(leader)?.remote : undefined;
+    // its age by the leader's own clock: when it asked, against when it answered us
+    if (r?.brickStatus && r.health && Date.parse(r.health.checkedAt) - Date.parse(r.brickStatus.at) < 3 * BRICK_STATUS_MS) {
+      this.brickStatus = r.brickStatus.volumes;
+      return;
     }
-    this.brickStatus = { at: Date.now(), vols };
+    if (Date.now() - this.brickStatusOwn.at >= BRICK_STATUS_MS) {
+      const vols: Record<string, BrickOnline[]> = {};
+      for (const v of this.obs.volumes.filter((x) => x.started)) {
+        try { vols[v.name] = await volumeStatus(v.name); } catch (e) {
+          // busy (another transaction) or timed out: the last answer stands
+          log.debug(`volume status ${v.name}: ${(e as Error).message}`);
+          if (this.brickStatusOwn.vols[v.name]) vols[v.name] = this.brickStatusOwn.vols[v.name];
+        }
+      }
+      this.brickStatusOwn = { at: Date.now(), vols };
+    }
+    this.brickStatus = this.brickStatusOwn.vols;
   }
 
   /**
@@ -243,8 +253,9 @@ export class Agent {
     for (const v of vols) {
       let settled = false;
       try {
-        const heal = await healInfo(v.name);
-        this.heal.set(v.name, { at: Date.now(), bricks: heal });
+        const recent = this.heal.get(v.name);
+        const heal = recent && Date.now() - recent.at < 5_000 ? recent.bricks : await healInfo(v.name);
+        this.heal.set(v.name, { at: recent?.bricks === heal ? recent.at : Date.now(), bricks: heal });
         settled = heal.length === v.bricks.length && heal.every((b) => b.connected && b.entries === 0);
       } catch (e) { log.debug(`heal info ${v.name}: ${(e as Error).message}`); }
       for (const b of v.bricks.filter((x) => x.host === self)) {
@@ -291,6 +302,7 @@ export class Agent {
       obs: this.obs, members: this.members, steps: STEPS.map((s) => this.steps.get(s.name)!), heal: this.heal, lastError: this.lastError,
       health: { degraded: this.health(), checkedAt: new Date().toISOString() },
       brickCounts: [...this.counts.values()],
+      ...(this.brickStatusOwn.at ? { brickStatus: { at: new Date(this.brickStatusOwn.at).toISOString(), volumes: this.brickStatusOwn.vols } } : {}),
     });
   }
 
@@ -301,7 +313,7 @@ export class Agent {
       nodes: this.plan.nodes.map((n) => n.name),
       peers: this.obs.peers,
       volumes: this.obs.volumes,
-      brickStatus: this.brickStatus.vols,
+      brickStatus: this.brickStatus,
       heal: Object.fromEntries([...this.heal].map(([k, v]) => [k, v.bricks])),
       counts: [...this.counts.values(), ...this.members.live().flatMap((m) => m.remote?.brickCounts ?? [])],
     });

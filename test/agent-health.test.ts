@@ -3,9 +3,10 @@
 // nothing). Every node's status must name what is degraded, say DEGRADED, and clear once healed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Degradation, NodeStatus } from '../core/status-types.js';
+import { parseVolumeStatus } from '../firstboot/gluster.js';
 import { Harness } from './harness/cluster.js';
 import { planFor, testConfig } from './harness/plan.js';
-import { sh, waitFor } from './harness/sh.js';
+import { sh, sleep, waitFor } from './harness/sh.js';
 
 const NODES = ['node1', 'node2', 'node3'];
 const BRICK = '/data/glusterfs/gv0/brick1/brick';
@@ -18,22 +19,47 @@ const has = (s: NodeStatus | null, what: string, subject: string) => degraded(s)
 /** The status text a person reads on the node (`personal-cloud-agent status`, the same formatting as `personal-cloud status`). */
 const statusText = async (n: string) => (await h.on(n, process.execPath, [h.agentPath, 'status'], { allowFail: true })).stdout;
 
-/** Kills node3's gv0 brick process: its pid from the node's own /run, checked to live in the node's namespace (the pid space is the host's). */
+/**
+ * A gluster command as a person types it, again when it met another one's volume lock (the
+ * leader's agent asks `volume status` every 10 s: such a collision is rare but real).
+ */
+async function admin(args: string[]): Promise<string> {
+  for (let i = 0; ; i++) {
+    const r = await h.gluster('node1', args, true);
+    if (r.code === 0) return r.stdout;
+    if (i >= 5 || !/Another transaction|Locking failed/.test(r.stdout + r.stderr)) throw new Error(`gluster ${args.join(' ')}: ${r.stderr || r.stdout}`);
+    await sleep(1000);
+  }
+}
+
+const node3BrickOnline = async () => parseVolumeStatus(await admin(['volume', 'status', 'gv0', '--xml'])).gv0.find((b) => b.brick === `node3:${BRICK}`)?.online;
+
+/**
+ * Kills node3's gv0 brick process (its pid from the node's own /run, checked to live in the node's
+ * namespace: the pid space is the host's) and waits until glusterd knows: a `start force` before
+ * that finds the brick "running" and does nothing.
+ */
 async function killBrick(): Promise<void> {
   const pid = (await h.on('node3', 'sh', ['-c', 'cat /run/gluster/vols/gv0/*.pid'])).stdout.trim();
   const ours = (await sh('ip', ['netns', 'pids', h.node('node3').netns])).stdout.split('\n');
   if (!/^\d+$/.test(pid) || !ours.includes(pid)) throw new Error(`node3's brick pid ${pid} is not a process of node3`);
   await sh('kill', ['-KILL', pid]);
+  await waitFor('glusterd sees node3\'s brick stopped', 20_000, async () => (await node3BrickOnline()) === false);
 }
 
-const healEntries = async () => [...(await h.gluster('node1', ['volume', 'heal', 'gv0', 'info'])).stdout.matchAll(/Number of entries: (\S+)/g)].map((m) => m[1]);
+async function startBrick(): Promise<void> {
+  await admin(['volume', 'start', 'gv0', 'force']);
+  await waitFor('node3\'s brick running again', 20_000, async () => (await node3BrickOnline()) === true);
+}
+
+const healEntries = async () => [...(await admin(['volume', 'heal', 'gv0', 'info'])).matchAll(/Number of entries: (\S+)/g)].map((m) => m[1]);
 
 async function waitHealthy(what: string, timeoutMs: number): Promise<void> {
   const start = Date.now();
   let nudged = false;
   await waitFor(what, timeoutMs, async () => {
     // the self-heal daemon usually heals within seconds of the brick's return; nudge it once if not
-    if (!nudged && Date.now() - start > 40_000) { nudged = true; await h.gluster('node1', ['volume', 'heal', 'gv0'], true); }
+    if (!nudged && Date.now() - start > 40_000) { nudged = true; await admin(['volume', 'heal', 'gv0']).catch(() => ''); }
     for (const n of NODES) if (degraded(await h.status(n)).length) return false;
     return true;
   }, 2000);
@@ -61,8 +87,8 @@ describe('agent: honest status', () => {
   }, 90_000);
 
   it('names node3\'s killed brick on every node within ~30 s, says DEGRADED, shows the writes waiting, and clears after heal', async () => {
-    await killBrick();
     const killedAt = Date.now();
+    await killBrick();
     await waitFor('every node names the offline brick', 40_000, async () => NODES.every((n) => has(h.snapshot(n), 'brick-offline', NODE3_BRICK)), 500);
     const seconds = (Date.now() - killedAt) / 1000;
     console.log(`brick offline named on every node ${seconds.toFixed(1)} s after the kill`);
@@ -82,7 +108,7 @@ describe('agent: honest status', () => {
     }, 2000);
     expect(has(await h.status('node2'), 'heal-pending', 'gv0')!.detail).toMatch(/entries wait for heal: \d+ on node1:\S+, \d+ on node2:\S+ .*copied when node3:\S+ is back/);
 
-    await h.gluster('node1', ['volume', 'start', 'gv0', 'force']);
+    await startBrick();
     await waitHealthy('no degradation on any node after the brick is back and healed', 150_000);
     expect((await h.on('node3', 'cat', [`${BRICK}/during/f5`])).stdout.trim()).toBe('5');
     for (const n of NODES) {
@@ -106,7 +132,7 @@ describe('agent: honest status', () => {
       u="\${g:0:8}-\${g:8:4}-\${g:12:4}-\${g:16:4}-\${g:20:12}"
       rm -f "$f" ".glusterfs/\${g:0:2}/\${g:2:2}/$u" .glusterfs/indices/*/"$u"
     done`]);
-    await h.gluster('node1', ['volume', 'start', 'gv0', 'force']);
+    await startBrick();
     await waitFor('every node reports node3\'s brick replica-incomplete', 120_000, async () => NODES.every((n) => has(h.snapshot(n), 'replica-incomplete', NODE3_BRICK)), 1000);
     // heal info sees nothing: only the counts tell
     expect(await healEntries()).toEqual(['0', '0', '0']);
@@ -117,7 +143,7 @@ describe('agent: honest status', () => {
       expect(Number(m![2]) - Number(m![1])).toBe(5);
       expect(await statusText(n)).toMatch(new RegExp(`— converged — DEGRADED: \\d+ problems?;[^]*DEGRADED replica-incomplete ${NODE3_BRICK}`));
     }
-    await h.gluster('node1', ['volume', 'heal', 'gv0', 'full']);
+    await admin(['volume', 'heal', 'gv0', 'full']);
     await waitFor('the five files back on node3\'s brick', 120_000, async () => (await h.on('node3', 'sh', ['-c', `ls ${BRICK}/old | wc -l`])).stdout.trim() === '21', 2000);
     await waitHealthy('no degradation after the full heal', 60_000);
     // every step recovered from whatever it met on the way: no stale last error
