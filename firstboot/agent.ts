@@ -42,8 +42,8 @@ export const STEPS = [hostsStep, tlsStep, glusterdStep, disksStep, peersStep, vo
 
 const LOOPS: Loop[] = ['storage', 'virt'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** How often the leader asks `volume status` (brick processes): an offline brick shows within a pass or two. */
-const BRICK_STATUS_MS = 10_000;
+/** How often the leader asks `volume status` (brick processes): every idle pass (10 s), an offline brick shows within one. */
+const BRICK_STATUS_MS = 8_000;
 
 export class Agent {
   cfg!: AgentConfig;
@@ -60,9 +60,8 @@ export class Agent {
   private startedMs = Date.now();
   private stopping = false;
   private healRunning = false;
-  /** What this node last asked `volume status` (`at` 0: never), and what it goes by (its own or the leader's answer). */
+  /** What this node last asked `volume status` (`at` 0: never). */
   private brickStatusOwn: { at: number; vols: Record<string, BrickOnline[]> } = { at: 0, vols: {} };
-  private brickStatus: Record<string, BrickOnline[]> = {};
   private counts = new Map<string, BrickCount>();
   private countedAt = 0;
   /** Degradations seen, by key, with when first seen: logged once when they appear and once when they clear. */
@@ -217,26 +216,23 @@ export class Agent {
    * answer is missing or old (leader gone, older agent).
    */
   private async refreshBrickStatus(): Promise<void> {
-    if (!this.glusterAnswers()) return;
+    if (!this.glusterAnswers() || this.leaderBrickStatus() || Date.now() - this.brickStatusOwn.at < BRICK_STATUS_MS) return;
+    const vols: Record<string, BrickOnline[]> = {};
+    for (const v of this.obs.volumes.filter((x) => x.started)) {
+      try { vols[v.name] = await volumeStatus(v.name); } catch (e) {
+        // busy (another transaction) or timed out: the last answer stands
+        log.debug(`volume status ${v.name}: ${(e as Error).message}`);
+        if (this.brickStatusOwn.vols[v.name]) vols[v.name] = this.brickStatusOwn.vols[v.name];
+      }
+    }
+    this.brickStatusOwn = { at: Date.now(), vols };
+  }
+
+  /** The leader's recent `volume status` answer, when another node leads and answers; its age by the leader's own clock. */
+  private leaderBrickStatus(): Record<string, BrickOnline[]> | undefined {
     const leader = this.leadership.leader;
     const r = leader && leader !== this.cfg.node.name ? this.members.get(leader)?.remote : undefined;
-    // its age by the leader's own clock: when it asked, against when it answered us
-    if (r?.brickStatus && r.health && Date.parse(r.health.checkedAt) - Date.parse(r.brickStatus.at) < 3 * BRICK_STATUS_MS) {
-      this.brickStatus = r.brickStatus.volumes;
-      return;
-    }
-    if (Date.now() - this.brickStatusOwn.at >= BRICK_STATUS_MS) {
-      const vols: Record<string, BrickOnline[]> = {};
-      for (const v of this.obs.volumes.filter((x) => x.started)) {
-        try { vols[v.name] = await volumeStatus(v.name); } catch (e) {
-          // busy (another transaction) or timed out: the last answer stands
-          log.debug(`volume status ${v.name}: ${(e as Error).message}`);
-          if (this.brickStatusOwn.vols[v.name]) vols[v.name] = this.brickStatusOwn.vols[v.name];
-        }
-      }
-      this.brickStatusOwn = { at: Date.now(), vols };
-    }
-    this.brickStatus = this.brickStatusOwn.vols;
+    return r?.brickStatus && r.health && Date.parse(r.health.checkedAt) - Date.parse(r.brickStatus.at) < 3 * BRICK_STATUS_MS ? r.brickStatus.volumes : undefined;
   }
 
   /**
@@ -313,7 +309,7 @@ export class Agent {
       nodes: this.plan.nodes.map((n) => n.name),
       peers: this.obs.peers,
       volumes: this.obs.volumes,
-      brickStatus: this.brickStatus,
+      brickStatus: this.leaderBrickStatus() ?? this.brickStatusOwn.vols,
       heal: Object.fromEntries([...this.heal].map(([k, v]) => [k, v.bricks])),
       counts: [...this.counts.values(), ...this.members.live().flatMap((m) => m.remote?.brickCounts ?? [])],
     });

@@ -1,6 +1,7 @@
 // Honest status with real glusterd: three nodes form gv0; node3's brick process is killed and
 // comes back; then node3's brick silently loses files (as a wiped brick does: heal info shows
 // nothing). Every node's status must name what is degraded, say DEGRADED, and clear once healed.
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Degradation, NodeStatus } from '../core/status-types.js';
 import { parseVolumeStatus } from '../firstboot/gluster.js';
@@ -36,14 +37,16 @@ const node3BrickOnline = async () => parseVolumeStatus(await admin(['volume', 's
 
 /**
  * Kills node3's gv0 brick process (its pid from the node's own /run, checked to live in the node's
- * namespace: the pid space is the host's) and waits until glusterd knows: a `start force` before
- * that finds the brick "running" and does nothing.
+ * namespace: the pid space is the host's) and waits until it is gone and glusterd knows: a
+ * `start force` before that finds the brick "running" and does nothing.
  */
 async function killBrick(): Promise<void> {
   const pid = (await h.on('node3', 'sh', ['-c', 'cat /run/gluster/vols/gv0/*.pid'])).stdout.trim();
   const ours = (await sh('ip', ['netns', 'pids', h.node('node3').netns])).stdout.split('\n');
   if (!/^\d+$/.test(pid) || !ours.includes(pid)) throw new Error(`node3's brick pid ${pid} is not a process of node3`);
   await sh('kill', ['-KILL', pid]);
+  // glusterd takes a pid it finds in /proc (a zombie not yet reaped too) for a running brick
+  await waitFor('the killed brick process gone', 20_000, async () => !existsSync(`/proc/${pid}`));
   await waitFor('glusterd sees node3\'s brick stopped', 20_000, async () => (await node3BrickOnline()) === false);
 }
 
