@@ -124,10 +124,11 @@ function replicaProblems(h: HealthInput, v: HealthInput['volumes'][number], offl
       out.push({
         what: 'replica-incomplete', subject: `${v.name} ${b.brick}`,
         // (`heal full` crawls one brick per set, the one on the node with the highest UUID: when that
-        // is the short brick it copies nothing; a lookup of each name through a fresh client does)
+        // is the short brick it copies nothing; a lookup of each name through a fresh client does,
+        // and without readdirplus, whose answers spare the kernel those lookups)
         detail: `${b.brick} holds ${b.entries} entries where ${over.o.brick} holds ${over.o.entries} (two counts in a row), and heal info says nothing is pending, `
           + `so the self-heal daemon will not copy the missing ones on its own; a lookup of each name through a client does. On any node: `
-          + `\`mkdir -p /run/pc-heal && mount -t glusterfs $(hostname):/${v.name} /run/pc-heal && find /run/pc-heal -exec stat {} + >/dev/null; umount /run/pc-heal\` `
+          + `\`mkdir -p /run/pc-heal && mount -t glusterfs -o use-readdirp=no $(hostname):/${v.name} /run/pc-heal && find /run/pc-heal -exec stat {} + >/dev/null; umount /run/pc-heal\` `
           + `(\`gluster volume heal ${v.name} full\` may not help: it crawls from one brick of the set, which can be this short one)`,
       });
     }

@@ -148,6 +148,7 @@ describe('agent: honest status', () => {
     }
     // what the detail tells a person to do, word for word, on node2
     await h.on('node2', 'bash', ['-c', /`(mkdir -p \/run\/pc-heal [^`]*)`/.exec(has(h.snapshot('node2'), 'replica-incomplete', NODE3_BRICK)!.detail)![1]]);
+    console.log(`node3's brick after the walk: ${(await h.on('node3', 'sh', ['-c', `ls ${BRICK}/old | wc -l`])).stdout.trim()} of 21 in old/`);
     await waitFor('the five files back on node3\'s brick', 60_000, async () => (await h.on('node3', 'sh', ['-c', `ls ${BRICK}/old | wc -l`])).stdout.trim() === '21', 2000);
     await waitHealthy('no degradation after the full heal', 60_000);
     // every step recovered from whatever it met on the way: no stale last error
