@@ -216,9 +216,10 @@ export class Agent {
    * answer is missing or old (leader gone, older agent).
    */
   private async refreshBrickStatus(): Promise<void> {
-    if (!this.glusterAnswers() || this.leaderBrickStatus() || Date.now() - this.brickStatusOwn.at < BRICK_STATUS_MS) return;
+    const started = this.obs.volumes.filter((x) => x.started);
+    if (!started.length || !this.glusterAnswers() || this.leaderBrickStatus() || Date.now() - this.brickStatusOwn.at < BRICK_STATUS_MS) return;
     const vols: Record<string, BrickOnline[]> = {};
-    for (const v of this.obs.volumes.filter((x) => x.started)) {
+    for (const v of started) {
       try { vols[v.name] = await volumeStatus(v.name); } catch (e) {
         // busy (another transaction) or timed out: the last answer stands
         log.debug(`volume status ${v.name}: ${(e as Error).message}`);
