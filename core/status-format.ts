@@ -3,7 +3,11 @@ import type { NodeStatus } from './status-types.js';
 /** Human-readable status of one node (agent `status` and admin `personal-cloud status`). */
 export function formatStatus(s: NodeStatus): string {
   const out: string[] = [];
-  out.push(`${s.node} (cluster ${s.cluster}, key id ${s.keyId}) — ${s.converged ? 'converged' : 'converging'}; leader: ${s.leader ?? 'none yet'}`);
+  // `converged` is this agent's steps only: the verdict also names what is degraded
+  const degraded = s.health?.degraded ?? [];
+  const verdict = `${s.converged ? 'converged' : 'converging'}${degraded.length ? ` — DEGRADED: ${degraded.length} problem${degraded.length === 1 ? '' : 's'}` : ''}`;
+  out.push(`${s.node} (cluster ${s.cluster}, key id ${s.keyId}) — ${verdict}; leader: ${s.leader ?? 'none yet'}`);
+  for (const d of degraded) out.push(`  DEGRADED ${d.what} ${d.subject}${d.since ? ` (since ${d.since})` : ''}: ${d.detail}`);
   out.push(`  glusterd: ${s.glusterd.running ? 'running' : 'not running'}; peers: ${s.glusterd.peers.map((p) => `${p.name}${p.connected ? '' : ' (disconnected)'}`).join(', ') || 'none'}`);
   out.push(`  members: ${s.members.map((m) => `${m.name}@${m.address} ${m.admitted ? 'admitted' : m.error ? `(${m.error})` : 'unverified'}`).join(', ') || 'none'}`);
   for (const r of s.refused) out.push(`  REFUSED ${r.from} at ${r.address}: ${r.reason} (×${r.count}, last ${r.at})`);

@@ -29,6 +29,37 @@ export interface VolumeStatus {
   mounted: boolean;
 }
 
+/**
+ * Kinds of trouble that leave the cluster less safe than its steps say (new kinds are added here;
+ * status and `personal-cloud status` show any kind the same way).
+ */
+export type DegradationKind = 'brick-offline' | 'peer-rejected' | 'peer-disconnected' | 'heal-pending' | 'replica-incomplete';
+
+/** One thing wrong with the cluster as this node sees it, even when every step is done. */
+export interface Degradation {
+  what: DegradationKind;
+  /** What is degraded, e.g. `gv0 node3:/data/glusterfs/gv0/brick1/brick` or a node name. */
+  subject: string;
+  /** In plain words: what is wrong, what is being done about it, what to do. */
+  detail: string;
+  /** When this agent first saw it (set by the agent, not by the evaluation). */
+  since?: string;
+}
+
+/** Entries in one of this node's bricks (the brick directory walked, `.glusterfs` left out), last two counts. */
+export interface BrickCount {
+  volume: string;
+  /** `node:path` as the volume names it. */
+  brick: string;
+  entries: number;
+  at: string;
+  /** Heal info, asked just before the count, showed every brick of the volume connected and nothing pending. */
+  settled: boolean;
+  previous?: { entries: number; at: string; settled: boolean };
+  /** The walk stopped at its bound: the count is a lower limit, not compared. */
+  capped?: boolean;
+}
+
 export interface NodeStatus {
   node: string;
   cluster: string;
@@ -57,4 +88,10 @@ export interface NodeStatus {
   steps: StepStatus[];
   volumes: VolumeStatus[];
   lastError: { step: string; message: string; at: string } | null;
+  /** Degradations as this node sees them (absent from older agents); `converged` says nothing about them. */
+  health?: { degraded: Degradation[]; checkedAt: string };
+  /** Entry counts of this node's bricks (replica completeness is compared across members). */
+  brickCounts?: BrickCount[];
+  /** Brick processes per started volume as this node last asked `volume status` (the leader asks; the others read its answer). */
+  brickStatus?: { at: string; volumes: Record<string, { brick: string; online: boolean }[]> };
 }

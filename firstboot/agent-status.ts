@@ -20,6 +20,19 @@ export interface StatusParts {
   steps: StepStatus[];
   heal: Map<string, { bricks: HealBrick[] }>;
   lastError: NodeStatus['lastError'];
+  health: NodeStatus['health'];
+  brickCounts: NodeStatus['brickCounts'];
+  brickStatus?: NodeStatus['brickStatus'];
+}
+
+/**
+ * The last error after one step's turn: a new error replaces it; the step that set it clears it
+ * when it next runs without error and is done or only waiting (a stale error misleads).
+ */
+export function lastErrorAfter(prev: NodeStatus['lastError'], step: string, outcome: { state: StepStatus['state']; error?: string; at: string }): NodeStatus['lastError'] {
+  if (outcome.error !== undefined) return { step, message: outcome.error, at: outcome.at };
+  if (prev?.step === step && (outcome.state === 'done' || outcome.state === 'waiting')) return null;
+  return prev;
 }
 
 export async function nodeStatus(p: StatusParts): Promise<NodeStatus> {
@@ -59,5 +72,8 @@ export async function nodeStatus(p: StatusParts): Promise<NodeStatus> {
     steps: p.steps,
     volumes: vols,
     lastError: p.lastError,
+    ...(p.health ? { health: p.health } : {}),
+    ...(p.brickCounts ? { brickCounts: p.brickCounts } : {}),
+    ...(p.brickStatus ? { brickStatus: p.brickStatus } : {}),
   };
 }

@@ -7,14 +7,16 @@ import { mkdir } from 'node:fs/promises';
 import type { AgentPlan } from '../core/plan-types.js';
 import { keyIdOf } from '../core/auth.js';
 import { loadAgentConfig, type AgentConfig } from '../core/agent-config.js';
-import type { NodeStatus, StepStatus } from '../core/status-types.js';
-import { nodeStatus } from './agent-status.js';
+import type { BrickCount, Degradation, NodeStatus, StepStatus } from '../core/status-types.js';
+import { lastErrorAfter, nodeStatus } from './agent-status.js';
+import { countEntries } from './brick-count.js';
 import { startAgentNetwork } from './agent-network.js';
 import { configureCrashes } from './crash.js';
 import type { Discovery } from './discovery.js';
 import type { AgentEnv } from './env.js';
 import { readText, writeDurable } from './fsx.js';
-import { healInfo, localUuid, peers, volumes, type HealBrick } from './gluster.js';
+import { healInfo, localUuid, peers, volumes, volumeStatus, type HealBrick } from './gluster.js';
+import { degradationKey, degradations, type BrickOnline } from './health.js';
 import { Leadership } from './leadership.js';
 import { log } from './log.js';
 import { Members } from './members.js';
@@ -42,6 +44,8 @@ export const STEPS = [hostsStep, tlsStep, glusterdStep, identityStep, disksStep,
 
 const LOOPS: Loop[] = ['storage', 'virt'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How often the leader asks `volume status` (brick processes): every idle pass (10 s), an offline brick shows within one. */
+const BRICK_STATUS_MS = 8_000;
 
 export class Agent {
   cfg!: AgentConfig;
@@ -58,6 +62,12 @@ export class Agent {
   private startedMs = Date.now();
   private stopping = false;
   private healRunning = false;
+  /** What this node last asked `volume status` (`at` 0: never). */
+  private brickStatusOwn: { at: number; vols: Record<string, BrickOnline[]> } = { at: 0, vols: {} };
+  private counts = new Map<string, BrickCount>();
+  private countedAt = 0;
+  /** Degradations seen, by key, with when first seen: logged once when they appear and once when they clear. */
+  private degraded = new Map<string, string>();
   private loops = new Map<Loop, { converged: boolean; dirty: boolean; wake?: () => void }>(LOOPS.map((l) => [l, { converged: false, dirty: false }]));
   private markObserved!: () => void;
   private observedOnce = new Promise<void>((r) => { this.markObserved = r; });
@@ -153,11 +163,12 @@ export class Agent {
         try {
           const r = await reconcileStep(step, () => this.ctx(), (gluster) => (loop === 'storage' ? this.observe(gluster) : Promise.resolve()));
           st = { name: step.name, state: r.state, detail: r.detail, at: new Date().toISOString() };
+          this.lastError = lastErrorAfter(this.lastError, step.name, st);
         } catch (e) {
           const message = (e as Error).message;
           st = { name: step.name, state: e instanceof NeedsAttention ? 'attention' : 'error', detail: message, at: new Date().toISOString() };
           if ((prev?.state !== 'error' && prev?.state !== 'attention') || prev.detail !== message) log.error(`step ${step.name}: ${message}`);
-          this.lastError = { step: step.name, message, at: st.at };
+          this.lastError = lastErrorAfter(this.lastError, step.name, { state: st.state, error: message, at: st.at });
         }
       }
       if (prev?.state !== st.state) log.info(`step ${step.name}: ${st.state}${st.detail ? ` — ${st.detail}` : ''}`);
@@ -184,13 +195,87 @@ export class Agent {
     }
     const converged = await this.runSteps(loop);
     this.loops.get(loop)!.converged = converged;
-    if (loop === 'storage' && converged && !this.healRunning) { this.healRunning = true; void this.refreshHeal().finally(() => { this.healRunning = false; }); }
+    if (loop === 'storage') {
+      // also while a step waits: a cluster stuck half-formed is exactly when status must be honest
+      await this.refreshBrickStatus();
+      if (!this.healRunning) {
+        this.healRunning = true;
+        void this.refreshHeal(this.degraded.size ? 30_000 : 120_000).then(() => this.countBricks()).finally(() => { this.healRunning = false; });
+      }
+    }
     await this.snapshot();
     return converged;
   }
 
-  /** Heal counts (glfsheal costs seconds of CPU): every 2 min in the background, fresh when someone asks. */
+  private glusterAnswers(): boolean { return this.obs.glusterdRunning && !this.obs.glusterUnanswered; }
+
+  /**
+   * Brick processes from `volume status` (cheap: ~15 ms of CPU against ~70 ms for heal info, which
+   * builds a whole client graph and grows with the entries it lists). It takes the volume's lock in
+   * every glusterd for a moment, and a command that meets it fails ("Another transaction is in
+   * progress"): so only the leader asks, inside its storage pass (never beside its own volume
+   * commands), and the others go by its answer; a node asks itself only while the leader's
+   * answer is missing or old (leader gone, older agent).
+   */
+  private async refreshBrickStatus(): Promise<void> {
+    const started = this.obs.volumes.filter((x) => x.started);
+    if (!started.length || !this.glusterAnswers() || this.leaderBrickStatus() || Date.now() - this.brickStatusOwn.at < BRICK_STATUS_MS) return;
+    const vols: Record<string, BrickOnline[]> = {};
+    for (const v of started) {
+      try { vols[v.name] = await volumeStatus(v.name); } catch (e) {
+        // busy (another transaction) or timed out: the last answer stands
+        log.debug(`volume status ${v.name}: ${(e as Error).message}`);
+        if (this.brickStatusOwn.vols[v.name]) vols[v.name] = this.brickStatusOwn.vols[v.name];
+      }
+    }
+    this.brickStatusOwn = { at: Date.now(), vols };
+  }
+
+  /** The leader's recent `volume status` answer, when another node leads and answers; its age by the leader's own clock. */
+  private leaderBrickStatus(): Record<string, BrickOnline[]> | undefined {
+    const leader = this.leadership.leader;
+    const r = leader && leader !== this.cfg.node.name ? this.members.get(leader)?.remote : undefined;
+    return r?.brickStatus && r.health && Date.parse(r.health.checkedAt) - Date.parse(r.brickStatus.at) < 3 * BRICK_STATUS_MS ? r.brickStatus.volumes : undefined;
+  }
+
+  /**
+   * Entries of this node's bricks, every countInterval (20k entries cost ~60 ms of CPU, 100k
+   * ~250 ms), the last two kept. Heal info is asked first: a count taken while a brick of the
+   * volume is away or entries wait for heal is marked unsettled and never called a silent loss.
+   */
+  private async countBricks(): Promise<void> {
+    if (!this.glusterAnswers() || Date.now() - this.countedAt < this.env.countInterval * 1000) return;
+    this.countedAt = Date.now();
+    const self = this.cfg.node.name;
+    const vols = this.obs.volumes.filter((v) => v.started && v.bricks.some((b) => b.host === self));
+    for (const k of this.counts.keys()) if (!vols.some((v) => v.bricks.some((b) => b.name === k && b.host === self))) this.counts.delete(k);
+    for (const v of vols) {
+      let settled = false;
+      try {
+        const recent = this.heal.get(v.name);
+        const heal = recent && Date.now() - recent.at < 5_000 ? recent.bricks : await healInfo(v.name);
+        this.heal.set(v.name, { at: recent?.bricks === heal ? recent.at : Date.now(), bricks: heal });
+        settled = heal.length === v.bricks.length && heal.every((b) => b.connected && b.entries === 0);
+      } catch (e) { log.debug(`heal info ${v.name}: ${(e as Error).message}`); }
+      for (const b of v.bricks.filter((x) => x.host === self)) {
+        try {
+          const c = await countEntries(b.path);
+          const prev = this.counts.get(b.name);
+          this.counts.set(b.name, {
+            volume: v.name, brick: b.name, entries: c.entries, at: new Date().toISOString(), settled,
+            ...(prev ? { previous: { entries: prev.entries, at: prev.at, settled: prev.settled } } : {}), ...(c.capped ? { capped: true } : {}),
+          });
+        } catch (e) {
+          log.debug(`count ${b.name}: ${(e as Error).message}`);
+          this.counts.delete(b.name);
+        }
+      }
+    }
+  }
+
+  /** Heal counts (glfsheal costs seconds of CPU): every 2 min in the background (30 s while degraded), fresh when someone asks. */
   private async refreshHeal(maxAgeMs = 120_000): Promise<void> {
+    if (!this.glusterAnswers()) return;
     for (const v of this.obs.volumes) {
       if (!v.started) continue;
       const prev = this.heal.get(v.name);
@@ -214,7 +299,33 @@ export class Agent {
     return nodeStatus({
       plan: this.plan, node: this.cfg.node.name, key: this.cfg.key, startedAt: this.startedAt, leader: this.leadership.leader,
       obs: this.obs, members: this.members, steps: STEPS.map((s) => this.steps.get(s.name)!), heal: this.heal, lastError: this.lastError,
+      health: { degraded: this.health(), checkedAt: new Date().toISOString() },
+      brickCounts: [...this.counts.values()],
+      ...(this.brickStatusOwn.at ? { brickStatus: { at: new Date(this.brickStatusOwn.at).toISOString(), volumes: this.brickStatusOwn.vols } } : {}),
     });
+  }
+
+  /** What is degraded now, from what this agent and its members last saw; logs each degradation when it appears and when it clears. */
+  private health(): Degradation[] {
+    const list = degradations({
+      self: this.cfg.node.name,
+      nodes: this.plan.nodes.map((n) => n.name),
+      peers: this.obs.peers,
+      volumes: this.obs.volumes,
+      brickStatus: this.leaderBrickStatus() ?? this.brickStatusOwn.vols,
+      heal: Object.fromEntries([...this.heal].map(([k, v]) => [k, v.bricks])),
+      counts: [...this.counts.values(), ...this.members.live().flatMap((m) => m.remote?.brickCounts ?? [])],
+    });
+    const now = new Date().toISOString();
+    const keys = new Set<string>();
+    const out = list.map((d) => {
+      const k = degradationKey(d);
+      keys.add(k);
+      if (!this.degraded.has(k)) { this.degraded.set(k, now); log.warn(`degraded: ${k} — ${d.detail}`); }
+      return { ...d, since: this.degraded.get(k)! };
+    });
+    for (const k of this.degraded.keys()) if (!keys.has(k)) { this.degraded.delete(k); log.info(`no longer degraded: ${k}`); }
+    return out;
   }
 
   /**

@@ -12,6 +12,8 @@ export interface AgentEnv {
   idleInterval: number;
   /** How long the leader waits for every planned node before forming volumes with the ready ones. */
   formGraceSeconds: number;
+  /** Seconds between counts of this node's brick entries (replica completeness check). */
+  countInterval: number;
   /** Fault injection for tests: SIGKILL self at named step boundaries (see crash.ts). */
   crashAt?: string;
 }
@@ -29,6 +31,7 @@ export function agentEnv(env: NodeJS.ProcessEnv = process.env): AgentEnv {
     multicastGroup: env.PERSONAL_CLOUD_MULTICAST || MULTICAST_GROUP,
     idleInterval: num(env.PERSONAL_CLOUD_IDLE_INTERVAL, 10),
     formGraceSeconds: num(env.PERSONAL_CLOUD_FORM_GRACE, 20),
+    countInterval: num(env.PERSONAL_CLOUD_COUNT_INTERVAL, 300),
     ...(env.PERSONAL_CLOUD_CRASH_AT ? { crashAt: env.PERSONAL_CLOUD_CRASH_AT } : {}),
   };
 }

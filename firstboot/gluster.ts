@@ -156,19 +156,26 @@ export async function groupOptions(group: string): Promise<Record<string, string
   return out;
 }
 
-/** Bricks of a volume (`host:path`) with whether their process runs, from `volume status VOL --xml`. */
-export function parseBrickOnline(xml: string): Record<string, boolean> {
-  const out: Record<string, boolean> = {};
-  for (const n of blocks(xml, 'node')) {
-    const path = text(n, 'path') ?? '';
-    if (!path.startsWith('/')) continue; // self-heal daemons: "localhost"
-    out[`${text(n, 'hostname')}:${path}`] = text(n, 'status') === '1';
+/** Whether each brick process runs, per volume, as `volume status … --xml` lists them (daemons left out). */
+export function parseVolumeStatus(xml: string): Record<string, { brick: string; online: boolean }[]> {
+  const out: Record<string, { brick: string; online: boolean }[]> = {};
+  for (const v of blocks(xml, 'volume')) {
+    const name = text(v, 'volName') ?? '';
+    // self-heal daemons and the like are listed too, with a host name as their "path"
+    out[name] = blocks(v, 'node').filter((n) => (text(n, 'path') ?? '').startsWith('/'))
+      .map((n) => ({ brick: `${text(n, 'hostname')}:${text(n, 'path')}`, online: text(n, 'status') === '1' }));
   }
   return out;
 }
 
-export async function brickOnline(volume: string): Promise<Record<string, boolean>> {
-  return parseBrickOnline(checkXml(await gluster(['volume', 'status', volume, '--xml'], true, 30_000), `volume status ${volume}`));
+/**
+ * The brick processes of a started volume. glusterd lists the bricks of the peers it reaches; a
+ * brick it leaves out is on a node it cannot reach. It takes the volume's lock in every glusterd
+ * for a moment (a `volume set` at that instant fails with "Another transaction is in progress").
+ */
+export async function volumeStatus(volume: string): Promise<{ brick: string; online: boolean }[]> {
+  const xml = checkXml(await gluster(['volume', 'status', volume, '--xml'], true, 30_000), `volume status ${volume}`);
+  return parseVolumeStatus(xml)[volume] ?? [];
 }
 
 /** The volume id a brick directory is marked with (dashed, as `volume info` shows it), null when unmarked. */

@@ -7,7 +7,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VolumePlan } from '../../core/plan-types.js';
 import { boundary } from '../crash.js';
-import { brickOnline, brickVolumeId, gluster, healInfo } from '../gluster.js';
+import { brickVolumeId, gluster, healInfo, volumeStatus } from '../gluster.js';
 import { log } from '../log.js';
 import { replicaSets } from '../plan-adopt.js';
 import { glusterdStart, restartGlusterd } from '../service.js';
@@ -26,7 +26,7 @@ const lastOnline = new Map<string, { at: number; online: Record<string, boolean>
 async function onlineBricks(volume: string): Promise<Record<string, boolean>> {
   const prev = lastOnline.get(volume);
   if (prev && Date.now() - prev.at < HEAL_EVERY_MS) return prev.online;
-  const online = await brickOnline(volume).catch(() => null);
+  const online = await volumeStatus(volume).then((bs) => Object.fromEntries(bs.map((b) => [b.brick, b.online])), () => null);
   if (!online) return prev?.online ?? {};
   lastOnline.set(volume, { at: Date.now(), online });
   return online;
@@ -148,7 +148,8 @@ async function resetBrick(ctx: Ctx, a: Extract<BricksAction, { do: 'reset' }>): 
   boundary('bricks:reset-commit');
   await setPhase(ctx, a.ref, a.volume, 'healing');
   log.info(`${a.ref}: reset-brick committed: back in ${a.volume}, healing`);
-  for (let i = 0; i < 40 && !(await brickOnline(a.volume).catch(() => ({} as Record<string, boolean>)))[a.ref]; i++) {
+  const online = () => volumeStatus(a.volume).then((bs) => bs.some((b) => b.brick === a.ref && b.online), () => false);
+  for (let i = 0; i < 40 && !(await online()); i++) {
     // a brick process that died on its first start is not retried by glusterd by itself
     if (i === 20) await gluster(['volume', 'start', a.volume, 'force'], true, 120_000);
     await sleep(500);

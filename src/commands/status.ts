@@ -18,8 +18,9 @@ import { formatHa } from '../../core/ha-format.js';
 const HELP = `Usage: personal-cloud status --config cluster.yaml [--json] [--node NAME] [--port N] [--timeout SECONDS]
 
 Asks each node's agent (HTTP on port ${AGENT_PORT}, every request and answer authenticated with
-the join key derived from the cluster secret) for its members, steps, volumes (heal counts) and
-last error. Nodes with DHCP addresses are reached by name (NAME.DOMAIN).
+the join key derived from the cluster secret) for its members, steps, volumes (heal counts),
+degradations (offline bricks, rejected or disconnected peers, pending heals, bricks holding
+fewer entries than their replicas) and last error. Nodes with DHCP addresses are reached by name (NAME.DOMAIN).
 
 Options:
   -c, --config FILE   the cluster description (needs its secret)
@@ -28,7 +29,7 @@ Options:
       --port N        agent port (default ${AGENT_PORT})
       --timeout S     per-node timeout in seconds (default 20)
 
-Exit status: 0 when every node answered and is converged, 1 otherwise.
+Exit status: 0 when every node answered, is converged and reports nothing degraded, 1 otherwise.
 `;
 
 export interface NodeAnswer { node: string; address: string; ok: boolean; status?: NodeStatus; ha?: HaStatus; error?: string }
@@ -74,6 +75,6 @@ export const statusCommand: Command = {
     else {
       for (const a of answers) process.stdout.write(a.ok ? formatStatus(a.status!) + (a.ha ? formatHa(a.ha) : '') : `${a.node} (${a.address}): NOT ANSWERING — ${a.error}\n`);
     }
-    return answers.every((a) => a.ok && a.status!.converged) ? EXIT.ok : EXIT.failure;
+    return answers.every((a) => a.ok && a.status!.converged && !a.status!.health?.degraded.length) ? EXIT.ok : EXIT.failure;
   },
 };
