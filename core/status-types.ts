@@ -33,7 +33,7 @@ export interface VolumeStatus {
  * Kinds of trouble that leave the cluster less safe than its steps say (new kinds are added here;
  * status and `personal-cloud status` show any kind the same way).
  */
-export type DegradationKind = 'brick-offline' | 'peer-rejected' | 'peer-disconnected' | 'heal-pending' | 'replica-incomplete';
+export type DegradationKind = 'brick-offline' | 'peer-rejected' | 'peer-disconnected' | 'brick-returning' | 'heal-pending' | 'replica-incomplete';
 
 /** One thing wrong with the cluster as this node sees it, even when every step is done. */
 export interface Degradation {
@@ -58,6 +58,16 @@ export interface BrickCount {
   previous?: { entries: number; at: string; settled: boolean };
   /** The walk stopped at its bound: the count is a lower limit, not compared. */
   capped?: boolean;
+}
+
+/** A blank brick of this node brought back into its volume (new disk, reinstalled node), until healed. */
+export interface ReturningBrick {
+  volume: string;
+  /** `node:path` as the volume names it. */
+  brick: string;
+  since: string;
+  /** Entries on it now (counted every few seconds while it heals). */
+  entries?: number;
 }
 
 export interface NodeStatus {
@@ -92,6 +102,8 @@ export interface NodeStatus {
   health?: { degraded: Degradation[]; checkedAt: string };
   /** Entry counts of this node's bricks (replica completeness is compared across members). */
   brickCounts?: BrickCount[];
+  /** This node's bricks coming back blank and healing (every node shows them as `brick-returning`). */
+  returning?: ReturningBrick[];
   /** Brick processes per started volume as this node last asked `volume status` (the leader asks; the others read its answer). */
   brickStatus?: { at: string; volumes: Record<string, { brick: string; online: boolean }[]> };
 }

@@ -22,6 +22,7 @@ export interface StatusParts {
   lastError: NodeStatus['lastError'];
   health: NodeStatus['health'];
   brickCounts: NodeStatus['brickCounts'];
+  returning?: NodeStatus['returning'];
   brickStatus?: NodeStatus['brickStatus'];
 }
 
@@ -74,6 +75,7 @@ export async function nodeStatus(p: StatusParts): Promise<NodeStatus> {
     lastError: p.lastError,
     ...(p.health ? { health: p.health } : {}),
     ...(p.brickCounts ? { brickCounts: p.brickCounts } : {}),
+    ...(p.returning?.length ? { returning: p.returning } : {}),
     ...(p.brickStatus ? { brickStatus: p.brickStatus } : {}),
   };
 }

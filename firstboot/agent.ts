@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AgentPlan } from '../core/plan-types.js';
 import { keyIdOf } from '../core/auth.js';
 import { loadAgentConfig, type AgentConfig } from '../core/agent-config.js';
-import type { BrickCount, Degradation, NodeStatus, StepStatus } from '../core/status-types.js';
+import type { BrickCount, Degradation, NodeStatus, ReturningBrick, StepStatus } from '../core/status-types.js';
 import { lastErrorAfter, nodeStatus } from './agent-status.js';
 import { countEntries } from './brick-count.js';
 import { startAgentNetwork } from './agent-network.js';
@@ -24,7 +24,7 @@ import { adoptNewerPlan } from './plan-adopt.js';
 import { reconcileStep } from './reconcile.js';
 import { glusterdPid, glusterdStart } from './service.js';
 import { StateStore } from './state.js';
-import { bricksStep } from './steps/bricks.js';
+import { bricksStep, returningEntries } from './steps/bricks.js';
 import { disksStep, readyBrickRefs } from './steps/disks.js';
 import { foldersStep } from './steps/folders.js';
 import { glusterdStep } from './steps/glusterd.js';
@@ -301,7 +301,15 @@ export class Agent {
       obs: this.obs, members: this.members, steps: STEPS.map((s) => this.steps.get(s.name)!), heal: this.heal, lastError: this.lastError,
       health: { degraded: this.health(), checkedAt: new Date().toISOString() },
       brickCounts: [...this.counts.values()],
+      returning: this.returning(),
       ...(this.brickStatusOwn.at ? { brickStatus: { at: new Date(this.brickStatusOwn.at).toISOString(), volumes: this.brickStatusOwn.vols } } : {}),
+    });
+  }
+
+  private returning(): ReturningBrick[] {
+    return Object.entries(this.state.data.brickResets ?? {}).map(([brick, r]) => {
+      const entries = returningEntries.get(brick);
+      return { volume: r.volume, brick, since: r.since, ...(entries !== undefined ? { entries } : {}) };
     });
   }
 
@@ -315,6 +323,7 @@ export class Agent {
       brickStatus: this.leaderBrickStatus() ?? this.brickStatusOwn.vols,
       heal: Object.fromEntries([...this.heal].map(([k, v]) => [k, v.bricks])),
       counts: [...this.counts.values(), ...this.members.live().flatMap((m) => m.remote?.brickCounts ?? [])],
+      returning: [...this.returning(), ...this.members.live().flatMap((m) => m.remote?.returning ?? [])],
     });
     const now = new Date().toISOString();
     const keys = new Set<string>();

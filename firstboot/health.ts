@@ -2,7 +2,7 @@
 // gone, a brick offline, entries waiting for heal, a brick holding fewer entries than its
 // replicas. A pure function of what the agent already knows (its observation, heal counts,
 // `volume status`, every node's brick counts), covered by golden fixtures in test/fixtures/health/.
-import type { BrickCount, Degradation, DegradationKind } from '../core/status-types.js';
+import type { BrickCount, Degradation, DegradationKind, ReturningBrick } from '../core/status-types.js';
 import type { HealBrick, Peer, VolumeBrick, VolumeInfo } from './gluster.js';
 
 /** A brick as `gluster volume status` lists it; a brick it leaves out is on a node its glusterd cannot reach. */
@@ -20,10 +20,12 @@ export interface HealthInput {
   heal: Record<string, HealBrick[]>;
   /** The brick counts of this node and of every member that answers. */
   counts: BrickCount[];
+  /** Blank bricks brought back and healing, this node's and every member's. */
+  returning?: ReturningBrick[];
 }
 
 // the order status lists them in: causes first, consequences after
-const ORDER: DegradationKind[] = ['peer-rejected', 'peer-disconnected', 'brick-offline', 'replica-incomplete', 'heal-pending'];
+const ORDER: DegradationKind[] = ['peer-rejected', 'peer-disconnected', 'brick-offline', 'brick-returning', 'replica-incomplete', 'heal-pending'];
 
 const peerName = (p: HealthInput['peers'][number], nodes: string[]) => p.names.find((n) => nodes.includes(n)) ?? p.hostname;
 
@@ -136,8 +138,24 @@ function replicaProblems(h: HealthInput, v: HealthInput['volumes'][number], offl
   return out;
 }
 
+/** Blank bricks healing back (a node replaced, a disk swapped), with how far along by entries against their replicas. */
+function returningProblems(h: HealthInput): Degradation[] {
+  return (h.returning ?? []).map((r) => {
+    const v = h.volumes.find((x) => x.name === r.volume);
+    const i = v ? v.bricks.findIndex((b) => b.name === r.brick) : -1;
+    const set = v && i >= 0 ? v.bricks.slice(i - (i % v.replica), i - (i % v.replica) + v.replica).map((b) => b.name).filter((b) => b !== r.brick) : [];
+    const most = Math.max(0, ...set.map((b) => h.counts.find((c) => c.volume === r.volume && c.brick === b)?.entries ?? 0));
+    const pct = r.entries !== undefined && most > 0 ? `: heal ${Math.min(100, Math.floor((100 * r.entries) / most))} % (${r.entries} of about ${most} entries)` : '';
+    const node = r.brick.slice(0, r.brick.indexOf(':'));
+    return {
+      what: 'brick-returning' as const, subject: `${r.volume} ${r.brick}`,
+      detail: `${node} is being replaced (or got a new disk): its brick of ${r.volume} came back blank at ${r.since} and is healing from its replicas${pct}. Nothing to do; until it is whole the set has one copy less`,
+    };
+  });
+}
+
 export function degradations(h: HealthInput): Degradation[] {
-  const out = peerProblems(h);
+  const out = [...peerProblems(h), ...returningProblems(h)];
   for (const v of h.volumes) {
     if (!v.started) continue;
     const offline = offlineBricks(h, v);

@@ -188,6 +188,9 @@ describe('agent: replacing a dead node, a dead disk; rejoining after an absence'
     await replaceNode('node3');
     await waitFor('node3 back in the pool', 240_000, async () => (await poolOf('node1')).node3 === `${uuid3} Peer in Cluster (Connected)`, 2000);
     await waitFor('node3\'s gv0 brick back in gv0, healing', 240_000, async () => /healing/.test(h.snapshot('node3')?.steps.find((s) => s.name === 'bricks')?.detail ?? ''), 1000);
+    // every node says so, and no node calls itself healthy meanwhile
+    await waitFor('every node reports node3\'s brick coming back', 60_000, async () => NODES.filter((n) => n !== 'node2').every((n) =>
+      h.snapshot(n)?.health?.degraded.some((d) => d.what === 'brick-returning' && d.subject === `gv0 node3:${GV0}` && d.detail.startsWith('node3 is being replaced'))), 1000);
     await writeFiles('node3', '/mnt/gv0', 'late', 10);
     const t0 = Date.now();
     h.startAgent('node2');

@@ -20,7 +20,7 @@ describe('degradations (golden fixtures)', () => {
   const files = readdirSync(DIR).filter((f) => f.endsWith('.json'));
   it('has fixtures for every kind', () => {
     const kinds = new Set(files.flatMap((f) => (JSON.parse(readFileSync(join(DIR, f), 'utf8')) as Fixture).expect.map((d) => d.what)));
-    expect([...kinds].sort()).toEqual(['brick-offline', 'heal-pending', 'peer-disconnected', 'peer-rejected', 'replica-incomplete']);
+    expect([...kinds].sort()).toEqual(['brick-offline', 'brick-returning', 'heal-pending', 'peer-disconnected', 'peer-rejected', 'replica-incomplete']);
   });
   for (const file of files) {
     const f = JSON.parse(readFileSync(join(DIR, file), 'utf8')) as Fixture;

@@ -6,6 +6,7 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VolumePlan } from '../../core/plan-types.js';
+import { countEntries } from '../brick-count.js';
 import { boundary } from '../crash.js';
 import { brickVolumeId, gluster, healInfo, volumeStatus } from '../gluster.js';
 import { log } from '../log.js';
@@ -30,6 +31,17 @@ async function onlineBricks(volume: string): Promise<Record<string, boolean>> {
   if (!online) return prev?.online ?? {};
   lastOnline.set(volume, { at: Date.now(), online });
   return online;
+}
+
+/** Entries on this node's healing bricks by `node:path` (status shows how far along they are). */
+export const returningEntries = new Map<string, number>();
+const lastCount = new Map<string, number>();
+
+async function countHealing(ref: string, path: string): Promise<void> {
+  if (Date.now() - (lastCount.get(ref) ?? 0) < HEAL_EVERY_MS) return;
+  lastCount.set(ref, Date.now());
+  const c = await countEntries(path).catch(() => null);
+  if (c && !c.capped) returningEntries.set(ref, c.entries);
 }
 
 async function healPending(volume: string): Promise<number | undefined> {
@@ -179,6 +191,7 @@ export const bricksStep: Step<BricksSeen, BricksAction> = {
         const resetting = ctx.state.data.brickResets?.[ref];
         if ((!markedWith || resetting?.phase === 'reset') && info.started) seen.online = await onlineBricks(v.name);
         if (resetting && markedWith === info.id) {
+          await countHealing(ref, b.path);
           const pending = await healPending(v.name);
           if (pending !== undefined) seen.healPending = pending;
         }
@@ -195,6 +208,7 @@ export const bricksStep: Step<BricksSeen, BricksAction> = {
         const { [a.ref]: _, ...rest } = ctx.state.data.brickResets ?? {};
         ctx.state.data.brickResets = rest;
         await ctx.state.save();
+        returningEntries.delete(a.ref);
         log.info(`${a.ref}: back in its volume and healed`);
       }
     }
