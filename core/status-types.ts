@@ -14,6 +14,8 @@ export interface MemberStatus {
   admitted: boolean;
   lastSeen?: string;
   error?: string;
+  /** The glusterd UUID its agent reported at the last answer (tells a reinstalled box from its namesake). */
+  glusterdUuid?: string;
 }
 
 export interface RefusalStatus { from: string; address: string; reason: string; at: string; count: number }

@@ -40,7 +40,7 @@ import { volumesStep } from './steps/volumes.js';
 import { CA, CERT, fingerprint, splitPems } from './tls.js';
 
 // TLS and glusterd before the disks: glusterd's start (seconds of CPU) overlaps brick preparation
-export const STEPS = [hostsStep, tlsStep, glusterdStep, identityStep, disksStep, peersStep, volumesStep, bricksStep, mountsStep, foldersStep, virtStep, haStep] as Step[];
+export const STEPS = [hostsStep, tlsStep, identityStep, glusterdStep, disksStep, peersStep, volumesStep, bricksStep, mountsStep, foldersStep, virtStep, haStep] as Step[];
 
 const LOOPS: Loop[] = ['storage', 'virt'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -71,6 +71,7 @@ export class Members {
         else m.glusterdDownSinceMs ??= m.lastOkMs;
         if (changed) this.onChange?.();
         m.lastSeen = new Date().toISOString();
+        if (r.data.glusterd.uuid) m.glusterdUuid = r.data.glusterd.uuid; else delete m.glusterdUuid;
         delete m.error;
       } catch (e) {
         const err = e as CallError;
@@ -100,7 +101,7 @@ export class Members {
   statuses(): MemberStatus[] {
     return [...this.peers.values()].sort((a, b) => a.name.localeCompare(b.name)).map((m) => ({
       name: m.name, address: m.address, source: m.source, admitted: m.admitted,
-      ...(m.lastSeen ? { lastSeen: m.lastSeen } : {}), ...(m.error ? { error: m.error } : {}),
+      ...(m.lastSeen ? { lastSeen: m.lastSeen } : {}), ...(m.error ? { error: m.error } : {}), ...(m.glusterdUuid ? { glusterdUuid: m.glusterdUuid } : {}),
     }));
   }
 }

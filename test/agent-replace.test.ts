@@ -59,11 +59,11 @@ async function longestPause(): Promise<number> {
   return max;
 }
 
-async function replaceNode(name: string): Promise<number> {
+async function replaceNode(name: string, env: Record<string, string> = {}): Promise<number> {
   await h.killNode(name);
   await h.wipeNode(name);
   const t0 = Date.now();
-  h.startAgent(name);
+  h.startAgent(name, env);
   return t0;
 }
 
@@ -184,8 +184,9 @@ describe('agent: replacing a dead node, a dead disk; rejoining after an absence'
     await h.killNode('node2');
     await writeFiles('node1', '/mnt/gv0', 'away', 10);
     // meanwhile node3 is reinstalled again: new certificate, adopted UUID, blank bricks — with
-    // node2 away, node1 holds the only good copy
-    await replaceNode('node3');
+    // node2 away, node1 holds the only good copy; and its agent is killed once right after every
+    // side effect of taking its place (systemd would restart it, the harness does)
+    await replaceNode('node3', { PERSONAL_CLOUD_CRASH_AT: 'identity,bricks' });
     await waitFor('node3 back in the pool', 240_000, async () => (await poolOf('node1')).node3 === `${uuid3} Peer in Cluster (Connected)`, 2000);
     await waitFor('node3\'s gv0 brick back in gv0, healing', 240_000, async () => /healing/.test(h.snapshot('node3')?.steps.find((s) => s.name === 'bricks')?.detail ?? ''), 1000);
     // every node says so, and no node calls itself healthy meanwhile
@@ -206,6 +207,11 @@ describe('agent: replacing a dead node, a dead disk; rejoining after an absence'
       const pool = await poolOf(n);
       expect(Object.values(pool).every((p) => p.endsWith('Peer in Cluster (Connected)'))).toBe(true);
     }
+    const log3 = readFileSync(h.node('node3').log, 'utf8');
+    for (const b of ['identity:intent', 'identity:uuid', 'identity:peers', 'bricks:intent', 'bricks:reset-start', 'bricks:reset-commit', 'bricks:heal']) {
+      expect(log3, `crash at ${b}`).toContain(`SIGKILL at boundary ${b}`);
+    }
+    expect(h.node('node3').restarts).toBeGreaterThanOrEqual(7);
     // the returning node trusts the replaced node's new certificate
     const ca2 = (await h.on('node2', 'cat', ['/etc/ssl/glusterfs.ca'])).stdout;
     expect(ca2).toContain((await h.on('node3', 'cat', ['/etc/ssl/glusterfs.pem'])).stdout.trim());

@@ -12,7 +12,7 @@ import { brickVolumeId, gluster, healInfo, volumeStatus } from '../gluster.js';
 import { log } from '../log.js';
 import { replicaSets } from '../plan-adopt.js';
 import { glusterdStart, restartGlusterd } from '../service.js';
-import { recordGlusterdStart } from './glusterd.js';
+import { recordGlusterdStart } from '../glusterd-started.js';
 import { done, NeedsAttention, todo, waiting, type Ctx, type Decision, type Step } from './step.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -83,11 +83,11 @@ export const peersStep: Step<null, PeersAction> = {
       return status;
     }
     const outside = targets(ctx).filter((m) => !inPool(ctx, m.name));
-    // a known peer that is down is never probed again: glusterd would greet the box now answering
-    // to its name (reinstalled: a new UUID) as a stranger and reject it; it takes its place itself
-    const known = outside.filter((m) => peerOf(ctx, m.name)?.connected === false);
+    // a peer glusterd already knows is never probed again: the box now answering to its name may
+    // be a reinstalled one with a new UUID, which glusterd would reject; it takes its place itself
+    const known = outside.filter((m) => peerOf(ctx, m.name));
     const toProbe = outside.filter((m) => !known.includes(m));
-    if (known.length && !toProbe.length) return waiting(`known to the pool, not connected: ${known.map((m) => m.name).join(', ')} (a reinstalled node takes its old place by itself)`);
+    if (known.length && !toProbe.length) return waiting(`known to the pool, not in it: ${known.map((m) => m.name).join(', ')} (a reinstalled node takes its old place by itself)`);
     if (toProbe.length) {
       const detail = `to probe: ${toProbe.map((m) => m.name).join(', ')}`;
       if (!ctx.leaderStable) return waiting(`${detail} (leadership settling)`);
