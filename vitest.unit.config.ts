@@ -14,6 +14,7 @@ export const UNIT_TESTS = [
   'test/preseed.test.ts',
   'test/write-usb.test.ts',
   'test/node-files.test.ts',
+  'test/removal-plan.test.ts',
 ];
 
 export default defineConfig({

@@ -5,14 +5,14 @@
 import type { AgentNodePlan, AgentPlan, VolumePlan } from './plan-types.js';
 import type { RemovalDecision, RemovalSeen } from './removal-types.js';
 
-export interface ReplicaSet { bricks: string[]; nodes: string[] }
+export interface ReplicaSet { bricks: string[]; nodes: string[]; arbiter: boolean[] }
 
 /** A replicated volume's replica sets in plan order (consecutive groups of `replica` bricks). */
 export function planSets(v: VolumePlan): ReplicaSet[] {
   const out: ReplicaSet[] = [];
   for (let i = 0; i < v.bricks.length; i += v.replica) {
-    const group = v.bricks.slice(i, i + v.replica);
-    out.push({ bricks: group.map((b) => `${b.node}:${b.path}`), nodes: group.map((b) => b.node) });
+    const group = v.bricks.slice(i, i + v.replica).filter(Boolean); // a builder plan of an invalid layout may have holes
+    out.push({ bricks: group.map((b) => `${b.node}:${b.path}`), nodes: group.map((b) => b.node), arbiter: group.map((b) => b.arbiter) });
   }
   return out;
 }
@@ -33,7 +33,7 @@ function haShape(p: AgentPlan): string {
 const nodeFields = (n: AgentNodePlan) => Object.keys({ ...n }).sort();
 
 /** Why `target` is not the running plan with `gone` taken out (a whole replica set each); [] when it is. */
-export function targetProblems(plan: AgentPlan, target: AgentPlan, gone: Set<string>): string[] {
+export function targetProblems(plan: AgentPlan, target: AgentPlan, gone: Set<string>, removed: Set<string> = new Set()): string[] {
   const out: string[] = [];
   const names = [...gone];
   const without = `cluster.yaml without ${and(names)}`;
@@ -45,13 +45,15 @@ export function targetProblems(plan: AgentPlan, target: AgentPlan, gone: Set<str
   const lacks = survivors.filter((s) => !target.nodes.some((n) => n.name === s.name)).map((n) => n.name);
   if (extra.length) out.push(`${without} also lists ${and(extra)}, which the running cluster does not have: add nodes separately (scale-out)`);
   if (lacks.length) out.push(`${without} also lacks ${and(lacks)}: name every node to remove on the command line`);
-  for (const s of survivors) {
-    const t = target.nodes.find((n) => n.name === s.name);
-    if (!t) continue;
-    if (plan.ha?.enabled && t.nodeId !== s.nodeId) {
-      out.push(`HA: corosync node ids follow the order of cluster.yaml's nodes: without ${and(names)}, ${s.name} would become node ${t.nodeId} instead of ${s.nodeId}, which corosync cannot change on a running member; while HA is on only the last nodes of the list can be removed`);
-      continue;
-    }
+  const renumbered = survivors.map((s) => ({ s, t: target.nodes.find((n) => n.name === s.name) })).filter(({ s, t }) => plan.ha?.enabled && t && t.nodeId !== s.nodeId);
+  if (renumbered.length) {
+    out.push(`HA: corosync node ids follow the order of cluster.yaml's nodes: without ${and(names)}, ${and(renumbered.map(({ s, t }) => `${s.name} would be node ${t!.nodeId} instead of ${s.nodeId}`))}, which corosync cannot change on running members; while HA is on, only the last nodes of the list can be removed`);
+  }
+  for (const s0 of survivors) {
+    const t = target.nodes.find((n) => n.name === s0.name);
+    if (!t || renumbered.some((r) => r.s === s0)) continue;
+    // an arbiter node that stays loses the arbiter bricks of the sets that go
+    const s = { ...s0, bricks: s0.bricks.filter((b) => !removed.has(`${s0.name}:${b.path}`)) };
     const changed = [...new Set([...nodeFields(s), ...nodeFields(t)])].filter((k) => k !== 'nodeId' && JSON.stringify((s as unknown as Record<string, unknown>)[k]) !== JSON.stringify((t as unknown as Record<string, unknown>)[k]));
     if (changed.length) out.push(`${without} changes ${s.name} (${changed.join(', ')}) besides the removal: make that change on its own`);
   }
@@ -85,7 +87,8 @@ export function decideRemoval(s: RemovalSeen): RemovalDecision {
   }
   const survivors = names.filter((n) => !gone.has(n));
   const leaving = names.filter((n) => gone.has(n));
-  if (leaving.length && !survivors.length) refusals.push('that is every node of the cluster: at least one must remain');
+  const everyNode = leaving.length > 0 && !survivors.length;
+  if (everyNode) refusals.push('that is every node of the cluster: at least one must remain');
 
   // data: whole replica sets only, never below the copies, somewhere for the files to go
   const removeBricks: RemovalDecision['removeBricks'] = [];
@@ -93,17 +96,24 @@ export function decideRemoval(s: RemovalSeen): RemovalDecision {
   for (const v of s.plan.volumes.filter((x) => x.kind === 'replicated')) {
     const sets = planSets(v);
     const what = v.arbiterCount ? 'bricks (2 copies + arbiter)' : 'copies';
+    // a set goes whole when all its data bricks leave: its arbiter brick (on a node that stays
+    // and arbitrates other sets too) goes with it
+    const goes = (set: ReplicaSet) => set.nodes.every((n, i) => gone.has(n) || set.arbiter[i]);
     for (const set of sets) {
       const out = set.nodes.filter((n) => gone.has(n));
-      if (!out.length || out.length === set.nodes.length) continue;
-      refusals.push(`${v.name}: replica set ${set.bricks.join(' ')} would keep ${set.nodes.length - out.length} of its ${set.nodes.length} ${what} (${and(out)} leaving): name ${and(set.nodes)} together to remove the whole set (its files then move to the other sets)`);
+      if (!out.length || goes(set)) continue;
+      const named = set.nodes.filter((n, i) => !set.arbiter[i] || gone.has(n));
+      refusals.push(`${v.name}: replica set ${set.bricks.join(' ')} would keep ${set.nodes.length - out.length} of its ${set.nodes.length} ${what} (${and(out)} leaving): name ${and(named)} together to remove the whole set (its files then move to the other sets)`);
     }
-    const whole = sets.filter((set) => set.nodes.every((n) => gone.has(n)));
-    if (whole.length && whole.length === sets.length) refusals.push(`${v.name}: every replica set would go: its files would have nowhere to move`);
+    const whole = sets.filter((set) => set.nodes.some((n) => gone.has(n)) && goes(set));
+    if (whole.length && whole.length === sets.length && !everyNode) refusals.push(`${v.name}: every replica set would go: its files would have nowhere to move`);
     const copies = v.arbiterCount ? v.replica - v.arbiterCount : v.replica;
-    if (leaving.length && dataSurvivors.length < copies) refusals.push(`${v.name} keeps ${copies} copies of every file on different nodes: only ${plural(dataSurvivors.length, 'data node')} would remain${dataSurvivors.length ? ` (${and(dataSurvivors)})` : ''}`);
+    if (leaving.length && !everyNode && dataSurvivors.length < copies) refusals.push(`${v.name} keeps ${copies} copies of every file on different nodes: only ${plural(dataSurvivors.length, 'data node')} would remain${dataSurvivors.length ? ` (${and(dataSurvivors)})` : ''}`);
     if (whole.length) removeBricks.push({ volume: v.name, bricks: whole.flatMap((set) => set.bricks) });
   }
+
+  // cluster.yaml's layout without them is checked only for a removal that is otherwise whole
+  const structural = refusals.length;
 
   // quorum and things held by one node only
   const q = qnetdOf(s.plan);
@@ -140,7 +150,7 @@ export function decideRemoval(s: RemovalSeen): RemovalDecision {
   }
 
   if (s.targetProblem) refusals.push(`cluster.yaml without ${and(nodes)} is not a valid cluster:\n    ${s.targetProblem.split('\n').join('\n    ')}`);
-  else if (s.target && !unknown.length && leaving.length) refusals.push(...targetProblems(s.plan, s.target, gone));
+  else if (s.target && !structural && leaving.length) refusals.push(...targetProblems(s.plan, s.target, gone, new Set(removeBricks.flatMap((r) => r.bricks))));
 
   const actions: string[] = [];
   if (haMembers.length) actions.push(`drain ${and(haMembers)}: Pacemaker standby live-migrates their VMs to the other members`);

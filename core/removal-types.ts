@@ -18,6 +18,8 @@ export interface RemovalRecord {
   /** The plan the survivors end with: the builder's plan of cluster.yaml without those nodes. */
   target: AgentPlan;
   targetDigest: string;
+  /** Per replicated volume, the whole replica sets `remove-brick` takes out. */
+  removeBricks: { volume: string; bricks: string[] }[];
   phase: RemovalPhase;
   at: string;
   /** The agent that coordinates it (any survivor may take over when re-run). */

@@ -175,11 +175,11 @@ async function carryOut(d: RemovalDeps, rec: RemovalRecord, progress: RemovalPro
   }
   if (due('bricks')) {
     await enter('bricks');
-    for (const v of rec.target.volumes.filter((x) => x.kind === 'replicated')) {
-      const info = (await volumes()).find((x) => x.name === v.name);
-      const bricks = (info?.bricks ?? []).filter((b) => rec.nodes.some((n) => namesOf(d, before, n).includes(b.host))).map((b) => b.name);
-      if (!bricks.length) continue;
-      await migrateOff(v.name, bricks, say);
+    for (const r of rec.removeBricks) {
+      // what the volume still has of them: a resumed run may find them gone (committed)
+      const have = new Set((await volumes()).find((x) => x.name === r.volume)?.bricks.map((b) => b.name) ?? []);
+      const bricks = r.bricks.filter((b) => have.has(b));
+      if (bricks.length) await migrateOff(r.volume, bricks, say);
     }
   }
   if (due('leave') && haMembers.length) {
@@ -291,7 +291,7 @@ async function handleRemoval(d: RemovalDeps, r: RemovalRequest): Promise<Removal
   if (r.action === 'check') return { kind: 'plan', decision };
   if (!r.target) throw new Error('node remove: the request lacks the target plan');
   const target = agentPlan(r.target);
-  const fresh: RemovalRecord = { id: randomUUID(), nodes: decision.nodes, target, targetDigest: planDigest(target), phase: 'recorded', at: new Date().toISOString(), by: d.self() };
+  const fresh: RemovalRecord = { id: randomUUID(), nodes: decision.nodes, target, targetDigest: planDigest(target), removeBricks: decision.removeBricks, phase: 'recorded', at: new Date().toISOString(), by: d.self() };
   const everyone = d.plan().nodes.map((n) => n.name);
   try {
     await recordOn(d, everyone, fresh);
@@ -308,7 +308,7 @@ export function removalHandlers(d: RemovalDeps): Record<string, Handler> {
     removal: async (_from, body) => handleRemoval(d, parseRequest(body)),
     'removal-record': async (_from, body) => {
       const rec = (body as { record?: RemovalRecord | null } | null)?.record ?? null;
-      if (rec && (!Array.isArray(rec.nodes) || !REMOVAL_PHASES.includes(rec.phase) || rec.target?.schemaVersion !== 1)) throw new Error('bad removal record');
+      if (rec && (!Array.isArray(rec.nodes) || !Array.isArray(rec.removeBricks) || !REMOVAL_PHASES.includes(rec.phase) || rec.target?.schemaVersion !== 1)) throw new Error('bad removal record');
       // never a record replaced by an older one of the same removal (a late message)
       const cur = d.state.data.removal;
       if (rec && cur?.id === rec.id && REMOVAL_PHASES.indexOf(cur.phase) > REMOVAL_PHASES.indexOf(rec.phase)) return { ok: true };
