@@ -5,6 +5,7 @@
 // change nothing; removing node4..node6 moves their files to node1..node3 (remove-brick), detaches
 // them, and leaves the survivors on exactly the plan cluster.yaml gives without them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -16,7 +17,7 @@ import { deriveJoinKey } from '../src/plan/keys.js';
 import { agentPlan } from '../core/agent-plan.js';
 import { configWithout } from '../src/commands/node-remove.js';
 
-const ID = 'pcr';
+const ID = 'rmv';
 const ALL = ['node1', 'node2', 'node3', 'node4', 'node5', 'node6'];
 const SURVIVORS = ['node1', 'node2', 'node3'];
 const LEAVING = ['node4', 'node5', 'node6'];
@@ -51,15 +52,31 @@ function planOf(text: string) {
   return { plan: plan(r.config), joinKey: deriveJoinKey(r.config.secret, r.config.name) };
 }
 
+const adminArgv = (args: string[]) => [`--net=/run/netns/${ID}-admin`, process.execPath, join(CLI_DIR, 'cli.mjs'), ...args];
+
 /** The admin CLI, run from a namespace on the cluster's LAN like a workstation. */
 function admin(args: string[], timeoutMs = 900_000): Promise<Out> {
-  return sh('nsenter', [`--net=/run/netns/${ID}-admin`, process.execPath, join(CLI_DIR, 'cli.mjs'), ...args], { allowFail: true, timeoutMs });
+  return sh('nsenter', adminArgv(args), { allowFail: true, timeoutMs });
+}
+
+/** Starts the admin CLI and kills it (SIGKILL, as a closed laptop lid would) once its output matches. */
+function adminKilledAt(args: string[], at: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('nsenter', adminArgv(args), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`admin CLI never printed ${at}: ${out}`)); }, 300_000);
+    const look = (c: Buffer) => { out += c.toString(); if (at.test(out)) { clearTimeout(timer); child.kill('SIGKILL'); } };
+    child.stdout.on('data', look);
+    child.stderr.on('data', look);
+    child.on('exit', () => { clearTimeout(timer); resolve(out); });
+  });
 }
 
 const converged = (names: string[]) => names.every((n) => h.snapshot(n)?.converged);
 const gv0Info = async (n = 'node1') => (await h.gluster(n, ['volume', 'info', 'gv0'])).stdout;
 const checksums = async (n: string) => (await h.on(n, 'sh', ['-c', 'cd /mnt/gv0 && sha256sum data-* | sort -k2'])).stdout;
-const poolNames = async (n: string) => (await h.gluster(n, ['pool', 'list'])).stdout.split('\n').slice(1).filter(Boolean).map((l) => l.split('\t')[1]?.trim()).sort();
+// (a peer shows by the name it was probed with or by its FQDN)
+const poolNames = async (n: string) => (await h.gluster(n, ['pool', 'list'])).stdout.split('\n').slice(1).filter(Boolean).map((l) => l.split('\t')[1]?.trim().replace(/\.test\.internal$/, '')).sort();
 
 function dump(names: string[]): void {
   for (const n of names) console.error(`---- ${n}\n${h.logTail(n, 80)}`);
@@ -101,7 +118,7 @@ describe('node remove: retiring a whole replica set of a 6-node 2 x 3 cluster', 
     try {
       await waitFor('6 nodes converged with gv0 2 x 3', 600_000, async () => converged(ALL) && /Number of Bricks: 2 x 3 = 6/.test(await gv0Info()), 2000);
     } catch (e) { dump(ALL); throw e; }
-    await h.on('node1', 'sh', ['-c', 'for i in $(seq 1 60); do head -c $((4096 + i * 977)) /dev/urandom > /mnt/gv0/data-$i; done; sync']);
+    await h.on('node1', 'sh', ['-c', 'for i in $(seq 1 60); do head -c $((40960 + i * 9770)) /dev/urandom > /mnt/gv0/data-$i; done; sync']);
     before = await checksums('node1');
     expect(before.split('\n').filter(Boolean)).toHaveLength(60);
     // both replica sets hold some of them
@@ -139,10 +156,19 @@ describe('node remove: retiring a whole replica set of a 6-node 2 x 3 cluster', 
 
   it('removes node4, node5 and node6: files kept, gv0 1 x 3, peers detached, survivors on the plan without them', async () => {
     const written = join(BASE, 'cluster-after.yaml');
+    // interrupted: the admin machine goes away and the coordinating agent crashes while files move
+    const first = await adminKilledAt(['node', 'remove', ...LEAVING, '-c', cfgPath], /remove-brick .* start/);
+    expect(first).toMatch(/node1 coordinates the removal of node4, node5, node6/);
+    h.node('node1').agent!.kill('SIGKILL');
+    // the intent was on every node before anything changed
+    for (const n of ALL) expect(JSON.parse(readFileSync(join(h.node(n).dir, 'pc-lib', 'state.json'), 'utf8')).removal?.nodes, n).toEqual(LEAVING);
+    await waitFor('node1 agent back', 60_000, async () => Boolean(h.node('node1').agent) && h.node('node1').restarts > 0, 500);
+    // run again: it resumes where the record says
     const out = await admin(['node', 'remove', ...LEAVING, '-c', cfgPath, '--write-config', written]);
     if (out.code !== 0) dump(ALL);
     expect(out.code, out.stdout + out.stderr).toBe(0);
-    console.log(out.stdout);
+    console.log(first, out.stdout);
+    expect(out.stdout).toMatch(/resuming the removal of node4, node5, node6 at phase (recorded|bricks)/);
     expect(out.stdout).toMatch(/gv0: completed: \d+ files/);
     expect(out.stdout).toMatch(/Now delete node4, node5, node6 from/);
     const info = await gv0Info('node2');
