@@ -11,7 +11,7 @@ import { EXIT, UserError } from '../../core/errors.js';
 import { AGENT_PORT } from '../../core/paths.js';
 import type { AgentPlan } from '../../core/plan-types.js';
 import { formatDecision } from '../../core/removal-plan.js';
-import type { RemovalAnswer, RemovalRequest } from '../../core/removal-types.js';
+import type { RemovalAnswer, RemovalProgress, RemovalRequest } from '../../core/removal-types.js';
 import { parsePort } from '../../core/vm-cli.js';
 import { formatIssue, validateConfigText } from '../config/validate.js';
 import { invalidConfigError, readConfigText } from '../config/load.js';
@@ -43,7 +43,8 @@ export function configWithout(text: string, names: string[]): string {
   return doc.toString();
 }
 
-interface Coordinator { key: string; order: { name: string; address: string }[]; port: number }
+/** Who to ask: the cluster's key and the surviving nodes' agents, in the order to try them. */
+export interface Coordinator { key: string; order: { name: string; address: string }[]; port: number }
 
 async function ask(c: Coordinator, body: RemovalRequest, timeoutMs: number, prefer?: string): Promise<{ node: string; data: RemovalAnswer }> {
   const errors: string[] = [];
@@ -84,6 +85,24 @@ export async function runNodeRemove(names: string[], v: { config?: string; via?:
   }
   const c: Coordinator = { key: deriveJoinKey(config.secret, config.name), order, port };
   const body: RemovalRequest = { action: v['dry-run'] ? 'check' : 'start', nodes: names, ...(target ? { target } : {}), ...(targetProblem ? { targetProblem } : {}) };
+  const p = await driveRemoval(c, body, v);
+  if (!p) return EXIT.ok;
+  if (v['write-config']) {
+    await writeFile(v['write-config'], reducedText, { mode: 0o600 });
+    await chmod(v['write-config'], 0o600);
+  }
+  const left = running.nodes.filter((n) => names.includes(n.name)).map((n) => n.name);
+  if (v.json) process.stdout.write(`${JSON.stringify({ nodes: p.nodes, phase: p.phase, done: true, ...(v['write-config'] ? { configWritten: v['write-config'] } : {}) }, null, 2)}\n`);
+  else process.stdout.write(`removed ${p.nodes.join(', ')}.\n${left.length ? `Now delete ${left.join(', ')} from ${v.config}${v['write-config'] ? ` (${v['write-config']} is that file without them)` : ''}: the survivors run the plan it gives without them.\n` : ''}`);
+  return EXIT.ok;
+}
+
+/**
+ * Asks a survivor's agent to check (dry run) or start the removal, then follows its progress to
+ * the end. Null after a dry run; the finished progress otherwise. Refusals and failures are
+ * UserErrors (exit 6 and 1).
+ */
+export async function driveRemoval(c: Coordinator, body: RemovalRequest, v: { json?: boolean }): Promise<RemovalProgress | null> {
   const first = await ask(c, body, 300_000);
   const out = (s: string) => { if (!v.json) process.stdout.write(s); };
   if (first.data.kind === 'refused') {
@@ -93,7 +112,7 @@ export async function runNodeRemove(names: string[], v: { config?: string; via?:
   if (first.data.kind === 'plan') {
     if (v.json) process.stdout.write(`${JSON.stringify({ dryRun: true, nodes: first.data.decision.nodes, actions: first.data.decision.actions, ...(first.data.recorded ? { recorded: first.data.recorded } : {}) }, null, 2)}\n`);
     out(formatDecision(first.data.decision, true));
-    return EXIT.ok;
+    return null;
   }
   if (first.data.kind !== 'progress') throw new UserError(`${first.node}: unexpected answer`, EXIT.failure);
   out(`${first.node} coordinates the removal of ${first.data.progress.nodes.join(', ')} (recorded on every node; if this command is interrupted, run it again to resume)\n`);
@@ -102,9 +121,9 @@ export async function runNodeRemove(names: string[], v: { config?: string; via?:
   let p = first.data.progress;
   for (;;) {
     try {
-      const r = await ask(c, { action: 'status', nodes: names, since: seen }, 30_000, first.node);
+      const r = await ask(c, { action: 'status', nodes: body.nodes, since: seen }, 30_000, first.node);
       silentSince = 0;
-      if (r.data.kind !== 'progress') throw new UserError(`${r.node}: it has no removal of ${names.join(', ')} in progress`, EXIT.failure);
+      if (r.data.kind !== 'progress') throw new UserError(`${r.node}: it has no removal of ${body.nodes.join(', ')} in progress`, EXIT.failure);
       p = r.data.progress;
       for (const l of p.lines) out(`  ${l}\n`);
       seen += p.lines.length;
@@ -120,12 +139,5 @@ export async function runNodeRemove(names: string[], v: { config?: string; via?:
     if (v.json) process.stdout.write(`${JSON.stringify({ nodes: p.nodes, phase: p.phase, done: false, error: p.error ?? 'stopped' }, null, 2)}\n`);
     throw new UserError(`node remove ${p.nodes.join(' ')} stopped at phase ${p.phase}: ${p.error ?? 'the coordinator stopped'}\nFix that, then run the same command again: it resumes where it stopped.`, EXIT.failure);
   }
-  if (v['write-config']) {
-    await writeFile(v['write-config'], reducedText, { mode: 0o600 });
-    await chmod(v['write-config'], 0o600);
-  }
-  const left = running.nodes.filter((n) => names.includes(n.name)).map((n) => n.name);
-  if (v.json) process.stdout.write(`${JSON.stringify({ nodes: p.nodes, phase: p.phase, done: true, ...(v['write-config'] ? { configWritten: v['write-config'] } : {}) }, null, 2)}\n`);
-  out(`removed ${p.nodes.join(', ')}.\n${left.length ? `Now delete ${left.join(', ')} from ${v.config}${v['write-config'] ? ` (${v['write-config']} is that file without them)` : ''}: the survivors run the plan it gives without them.\n` : ''}`);
-  return EXIT.ok;
+  return p;
 }
