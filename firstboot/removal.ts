@@ -285,6 +285,13 @@ async function handleRemoval(d: RemovalDeps, r: RemovalRequest): Promise<Removal
     if (job?.progress.running) return { kind: 'progress', progress: job.progress };
     return { kind: 'progress', progress: startJob(d, busy) };
   }
+  // run again after it finished (the admin missed the end): nothing to do, say so
+  const inPlan = new Set(d.plan().nodes.map((n) => n.name));
+  if (nodes.length && nodes.every((n) => d.state.data.retired?.includes(n) && !inPlan.has(n))) {
+    const line = `${nodes.join(', ')} ${nodes.length === 1 ? 'was' : 'were'} removed already`;
+    if (r.action === 'check') return { kind: 'plan', decision: { nodes, refusals: [], actions: [`nothing: ${line}`], removeBricks: [], haMembers: [] } };
+    return { kind: 'progress', progress: { id: d.state.data.removal?.id ?? '', nodes, phase: 'done', running: false, lines: [line], done: true } };
+  }
   const decision = decideRemoval(await observeRemoval(d, { ...r, nodes }));
   if (job?.progress.running) decision.refusals.push(`the removal of ${job.rec.nodes.join(', ')} is running: wait for it to finish`);
   if (decision.refusals.length) return { kind: 'refused', decision };

@@ -202,6 +202,10 @@ describe('node remove: retiring a whole replica set of a 6-node 2 x 3 cluster', 
       const fresh = readFileSync(h.node(n).log, 'utf8').slice(logSize[n]);
       expect(fresh, n).not.toMatch(/peer probe|add-brick|adopted the plan of/);
     }
+    // the same command once more: nothing left to do, and it says so
+    const again = await admin(['node', 'remove', ...LEAVING, '-c', cfgPath]);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/node4, node5, node6 were removed already/);
     // the nodes that left know it: they form nothing on their own
     for (const n of LEAVING) expect(h.snapshot(n)?.steps.find((s) => s.name === 'volumes')?.detail, n).toMatch(/being removed/);
     expect(await checksums('node1')).toBe(before);

@@ -116,10 +116,11 @@ export async function driveRemoval(c: Coordinator, body: RemovalRequest, v: { js
   }
   if (first.data.kind !== 'progress') throw new UserError(`${first.node}: unexpected answer`, EXIT.failure);
   out(`${first.node} coordinates the removal of ${first.data.progress.nodes.join(', ')} (recorded on every node; if this command is interrupted, run it again to resume)\n`);
-  let seen = 0;
-  let silentSince = 0;
   let p = first.data.progress;
-  for (;;) {
+  for (const l of p.lines) out(`  ${l}\n`);
+  let seen = p.lines.length;
+  let silentSince = 0;
+  while (p.running) {
     try {
       const r = await ask(c, { action: 'status', nodes: body.nodes, since: seen }, 30_000, first.node);
       silentSince = 0;
