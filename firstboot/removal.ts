@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { agentPlan } from '../core/agent-plan.js';
 import { call, type Handler } from '../core/channel.js';
 import type { AgentPlan } from '../core/plan-types.js';
-import { decideRemoval, haMembersOf } from '../core/removal-plan.js';
+import { decideRemoval } from '../core/removal-plan.js';
 import { REMOVAL_PHASES, type RemovalAnswer, type RemovalDecision, type RemovalPhase, type RemovalProgress, type RemovalRecord, type RemovalRequest, type RemovalSeen } from '../core/removal-types.js';
 import { run } from './exec.js';
 import { healInfo, peers, volumes, type Peer } from './gluster.js';
@@ -161,7 +161,8 @@ async function carryOut(d: RemovalDeps, rec: RemovalRecord, progress: RemovalPro
   const enter = async (p: RemovalPhase) => { rec.phase = p; progress.phase = p; await saveRecord(d.state, rec); };
   const before = d.plan();
   const survivors = rec.target.nodes.map((n) => n.name);
-  const haMembers = haMembersOf(before).filter((n) => rec.nodes.includes(n));
+  // from the record, not the plan: a run resumed after the survivors switched plans still knows them
+  const haMembers = rec.target.ha?.enabled ? rec.nodes.filter((n) => n !== rec.target.ha?.qdevice?.node) : [];
   if (from > 0) say(`resuming the removal of ${rec.nodes.join(', ')} at phase ${rec.phase}`);
 
   if (due('drain') && haMembers.length) {
