@@ -12,6 +12,8 @@ import { decideRemoval, formatDecision, haMembersOf, planSets } from '../core/re
 import type { RemovalSeen } from '../core/removal-types.js';
 import { plan } from '../src/plan/plan.js';
 import { testConfig, type TestNode } from './harness/plan.js';
+import { configWithout } from '../src/commands/node-remove.js';
+import { validateConfigText } from '../src/config/validate.js';
 
 const DIR = new URL('./fixtures/removal/', import.meta.url).pathname;
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -78,4 +80,22 @@ describe('node remove: safety check (golden fixtures)', () => {
       expect(decideRemoval(seenOf(f))).toEqual(d);
     });
   }
+});
+
+describe('node remove: cluster.yaml without the nodes (--write-config)', () => {
+  it('drops exactly those nodes, keeps comments and everything else, and validates', () => {
+    const text = readFileSync(new URL('./fixtures/config/valid/six-nodes-gv1.yaml', import.meta.url), 'utf8');
+    const out = configWithout(text, ['n4', 'n5', 'n6']);
+    const before = validateConfigText(text, 'a.yaml').config!;
+    const after = validateConfigText(out, 'b.yaml');
+    expect(after.errors).toEqual([]);
+    expect(after.config!.nodes.map((n) => n.name)).toEqual(before.nodes.map((n) => n.name).filter((n) => !['n4', 'n5', 'n6'].includes(n)));
+    expect(after.config!.nodes.map((n) => n.name)).toEqual(['n1', 'n2', 'n3']);
+    expect(after.config!.nodes).toEqual(before.nodes.slice(0, 3));
+    expect({ ...after.config!, nodes: [] }).toEqual({ ...before, nodes: [] });
+    // every line of the file but those of the removed nodes, byte for byte
+    expect(out).toBe(text.split('\n').filter((l) => !/name: n[45]\b/.test(l)).join('\n').replace(/  - name: n6\n[\s\S]*$/, ''));
+    for (const line of text.split('\n').filter((l) => /^\s*#/.test(l) && !/n[456]/.test(l))) expect(out).toContain(line);
+    expect(configWithout(text, [])).toBe(text);
+  });
 });

@@ -35,12 +35,26 @@ export const NODE_REMOVE_HELP = `
       --write-config F   write cluster.yaml without those nodes to F (mode 0600: it holds the secret)
 `;
 
-/** cluster.yaml's text with the named nodes taken out of `nodes:` (comments and order kept). */
+/** cluster.yaml's text with the named nodes taken out of `nodes:` (every other byte kept). */
 export function configWithout(text: string, names: string[]): string {
   const doc = parseDocument(text);
   const nodes = isMap(doc.contents) ? doc.contents.get('nodes', true) : undefined;
-  if (isSeq(nodes)) nodes.items = nodes.items.filter((item) => !(isMap(item) && names.includes(String(item.get('name')))));
-  return doc.toString();
+  if (!isSeq(nodes)) return text;
+  const gone = nodes.items.filter((item) => isMap(item) && names.includes(String(item.get('name'))));
+  if (!gone.length) return text;
+  if (nodes.flow || gone.some((item) => !(item as { range?: number[] }).range)) {
+    nodes.items = nodes.items.filter((item) => !gone.includes(item));
+    return doc.toString({ lineWidth: 0 });
+  }
+  // a block list: cut each item's lines, from its `-` to the end of its last line
+  let out = text;
+  for (const item of [...gone].reverse()) {
+    const [startAt, , endAt] = (item as { range: [number, number, number] }).range;
+    const start = out.lastIndexOf('\n', startAt - 1) + 1;
+    const nl = out.indexOf('\n', Math.max(endAt - 1, startAt));
+    out = out.slice(0, start) + out.slice(nl < 0 ? out.length : nl + 1);
+  }
+  return out;
 }
 
 /** Who to ask: the cluster's key and the surviving nodes' agents, in the order to try them. */
