@@ -295,6 +295,7 @@ async function handleRemoval(d: RemovalDeps, r: RemovalRequest): Promise<Removal
   }
   const decision = decideRemoval(await observeRemoval(d, { ...r, nodes }));
   if (job?.progress.running) decision.refusals.push(`the removal of ${job.rec.nodes.join(', ')} is running: wait for it to finish`);
+  if (nodes.includes(d.self())) decision.refusals.push(`${d.self()} is one of the nodes to remove: ask a node that stays (--via)`);
   if (decision.refusals.length) return { kind: 'refused', decision };
   if (r.action === 'check') return { kind: 'plan', decision };
   if (!r.target) throw new Error('node remove: the request lacks the target plan');
