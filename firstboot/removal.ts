@@ -16,7 +16,7 @@ import { REMOVAL_PHASES, type RemovalAnswer, type RemovalDecision, type RemovalP
 import { run } from './exec.js';
 import { healInfo, peers, volumes, type Peer } from './gluster.js';
 import { haStatus } from './ha/api.js';
-import { cibDelete, cibUpsert, crmMon } from './ha/pcmk.js';
+import { cibDelete, cibQuery, cibUpsert, crmMon } from './ha/pcmk.js';
 import { fenceDevices } from './ha/cib.js';
 import { DAEMONS, stopDaemon } from './ha/procs.js';
 import { log } from './log.js';
@@ -222,7 +222,12 @@ async function carryOut(d: RemovalDeps, rec: RemovalRecord, progress: RemovalPro
       await callNode(d, n, 'removal-node', { action: 'stop', daemon: 'corosync' }, 180_000).catch((e: Error) => say(`${n}: ${e.message} (it left corosync's membership already)`));
       await run('crm_node', ['--force', '-R', n], { allowFail: true, timeoutMs: 60_000 });
       await cibDelete('resources', `<primitive id="fence-ipmi-${n}"/>`).catch(() => undefined);
-      await cibDelete('constraints', `<rsc_location id="fence-ipmi-${n}-not-self"/>`).catch(() => undefined);
+      // location constraints naming it (its fence device's, `vm migrate` preferences) would name a node that is no more
+      const constraints = await cibQuery('constraints').catch(() => '');
+      for (const m of constraints.matchAll(/<rsc_location\b[^>]*>/g)) {
+        const id = /\bid="([^"]+)"/.exec(m[0])?.[1];
+        if (id && m[0].includes(`node="${n}"`)) await cibDelete('constraints', `<rsc_location id="${id}"/>`);
+      }
       say(`Pacemaker forgot ${n}`);
     }
     if (rec.target.ha?.enabled) for (const dev of fenceDevices(rec.target)) await cibUpsert('resources', dev.xml);

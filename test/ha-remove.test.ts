@@ -67,7 +67,8 @@ describe('node remove with HA: VMs drained, corosync and Pacemaker membership sh
     const guest = await ensureGuest();
     c = await HaCluster.create(NAMES, { arbiter: 'arb' });
     driver = join(BASE, 'remove-driver.mjs');
-    await build({ entryPoints: [join(REPO, 'test/harness/remove-driver.ts')], outfile: driver, bundle: true, platform: 'node', format: 'esm', target: 'node18', logLevel: 'error' });
+    await build({ entryPoints: [join(REPO, 'test/harness/remove-driver.ts')], outfile: driver, bundle: true, platform: 'node', format: 'esm', target: 'node18', logLevel: 'error',
+      banner: { js: 'import { createRequire as __pcCreateRequire } from "node:module"; const require = __pcCreateRequire(import.meta.url);' } });
     await c.start();
     try {
       await waitFor('five agents converged (gluster, virt, ha)', 600_000, async () => NAMES.every((n) => c.h.snapshot(n)?.converged), 2000);
@@ -124,6 +125,8 @@ describe('node remove with HA: VMs drained, corosync and Pacemaker membership sh
     expect(nodesXml).not.toMatch(/uname="node[34]"/);
     expect((await c.on('node1', 'cibadmin', ['-Q', '-o', 'resources'])).stdout).toMatch(/name="pcmk_host_list" value="arb node1 node2"/);
     // (harness nodes share one PID space: look at the node's network namespace)
+    // no constraint still names them (the fence device's, `vm migrate`'s preference)
+    expect((await c.on('node1', 'cibadmin', ['-Q', '-o', 'constraints'])).stdout).not.toMatch(/node="node[34]"/);
     for (const n of LEAVING) {
       const comms = (await sh('sh', ['-c', `for p in $(ip netns pids ${c.h.node(n).netns}); do cat /proc/$p/comm 2>/dev/null; done`])).stdout.split('\n');
       expect(comms.filter((x) => x === 'corosync' || x === 'pacemakerd'), n).toEqual([]);
