@@ -115,6 +115,14 @@ export function decideRemoval(s: RemovalSeen): RemovalDecision {
   // cluster.yaml's layout without them is checked only for a removal that is otherwise whole
   const structural = refusals.length;
 
+  // Gluster skips a file a running VM holds locks on (QEMU's image locking): its disk cannot move
+  const leavingBricks = new Set(removeBricks.flatMap((r) => r.bricks));
+  const busy = (s.runningVms ?? []).filter((v) => v.bricks.some((b) => leavingBricks.has(b)));
+  if (busy.length && !s.stopVms) {
+    for (const v of busy) refusals.push(`VM ${v.vm} runs with its disk ${v.file} on the replica set leaving (${v.bricks.filter((b) => leavingBricks.has(b)).join(' ')}): Gluster does not move a file a running VM holds locks on; add --stop-vms to stop it while its disk moves (it is started again right after), or stop it yourself first`);
+  }
+  const stopVms = s.stopVms ? busy.map((v) => v.vm) : [];
+
   // quorum and things held by one node only
   const q = qnetdOf(s.plan);
   if (q && gone.has(q)) refusals.push(`${q} runs the quorum device (corosync-qnetd) of the HA cluster: the members would lose their deciding vote; change ha.qdevice first`);
@@ -154,12 +162,13 @@ export function decideRemoval(s: RemovalSeen): RemovalDecision {
 
   const actions: string[] = [];
   if (haMembers.length) actions.push(`drain ${and(haMembers)}: Pacemaker standby live-migrates their VMs to the other members`);
+  if (stopVms.length) actions.push(`stop VM ${and(stopVms)} (${stopVms.length === 1 ? 'its disk moves' : 'their disks move'} with the leaving set), start ${stopVms.length === 1 ? 'it' : 'them'} again after the commit`);
   for (const r of removeBricks) actions.push(`${r.volume}: remove-brick ${r.bricks.join(' ')} start, wait until their files have moved to the other replica sets, commit`);
   if (haMembers.length) actions.push(`stop Pacemaker and corosync on ${and(haMembers)}`);
   if (leaving.length) actions.push(`gluster peer detach ${leaving.join(' ')}`);
   if (leaving.length) actions.push(`${and(survivors)} adopt cluster.yaml's plan without ${and(leaving)}: their CA bundle and auth.ssl-allow drop ${leaving.length === 1 ? 'its certificate' : 'their certificates'}${haMembers.length ? ', corosync.conf loses them (corosync-cfgtool -R)' : ''}`);
   if (haMembers.length) actions.push(`crm_node --force -R ${haMembers.join(' ')}: Pacemaker forgets them (and their fence devices)`);
-  return { nodes, refusals, actions, removeBricks, haMembers };
+  return { nodes, refusals, actions, removeBricks, haMembers, stopVms };
 }
 
 export function formatDecision(d: RemovalDecision, dryRun = false): string {

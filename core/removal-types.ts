@@ -20,6 +20,8 @@ export interface RemovalRecord {
   targetDigest: string;
   /** Per replicated volume, the whole replica sets `remove-brick` takes out. */
   removeBricks: { volume: string; bricks: string[] }[];
+  /** VMs stopped while their disk moves with a leaving set, started again after (--stop-vms). */
+  stopVms: string[];
   phase: RemovalPhase;
   at: string;
   /** The agent that coordinates it (any survivor may take over when re-run). */
@@ -33,6 +35,8 @@ export interface RemovalRequest {
   target?: AgentPlan;
   /** Why cluster.yaml without those nodes is not a valid cluster (validate's errors). */
   targetProblem?: string;
+  /** Stop the running VMs whose disk lies on a leaving replica set while it moves (--stop-vms). */
+  stopVms?: boolean;
   /** status: progress lines from this index on. */
   since?: number;
 }
@@ -59,6 +63,9 @@ export interface RemovalSeen {
   localFiles: { node: string; volume: string; files: number }[];
   /** A removal already recorded on the coordinator. */
   recorded?: { nodes: string[]; phase: RemovalPhase };
+  /** Running VMs and the bricks their disk file lies on (Gluster's pathinfo). */
+  runningVms?: { vm: string; file: string; bricks: string[] }[];
+  stopVms?: boolean;
 }
 
 export interface RemovalDecision {
@@ -71,6 +78,8 @@ export interface RemovalDecision {
   removeBricks: { volume: string; bricks: string[] }[];
   /** HA members to drain and take out of corosync/Pacemaker. */
   haMembers: string[];
+  /** VMs to stop while their disk moves (only with stopVms). */
+  stopVms: string[];
 }
 
 export interface RemovalProgress {

@@ -1,6 +1,7 @@
 // The Gluster side of retiring nodes: what the safety check reads (brick status, running tasks)
 // and the commands a removal issues (remove-brick start/status/commit, peer detach). Kept apart
 // from steps/peers.ts and volumes.ts: only a recorded `node remove` runs these.
+import { run } from './exec.js';
 import { gluster } from './gluster.js';
 import { blocks, text } from './xml.js';
 
@@ -38,7 +39,7 @@ export async function removeBrickStatus(volume: string, bricks: string[]): Promi
   return parseRemoveBrickStatus(r.stdout);
 }
 
-export async function removeBrick(volume: string, bricks: string[], what: 'start' | 'commit'): Promise<void> {
+export async function removeBrick(volume: string, bricks: string[], what: 'start' | 'stop' | 'commit'): Promise<void> {
   const r = await gluster(['volume', 'remove-brick', volume, ...bricks, what], true, 120_000);
   const out = (r.stderr || r.stdout).trim();
   if (r.code !== 0 && !(what === 'start' && /in progress/i.test(out))) throw new Error(`gluster volume remove-brick ${volume} ${bricks.join(' ')} ${what}: ${out}`);
@@ -48,4 +49,14 @@ export async function peerDetach(name: string): Promise<void> {
   const r = await gluster(['peer', 'detach', name], true, 120_000);
   const out = (r.stderr || r.stdout).trim();
   if (r.code !== 0 && !/not .*(friend|part of the cluster|in the cluster)|does not exist/i.test(out)) throw new Error(`gluster peer detach ${name}: ${out}`);
+}
+
+/** The bricks a file of a mounted volume lies on (`trusted.glusterfs.pathinfo`), as `host:brick-path`. */
+export function parsePathinfo(info: string, bricks: string[]): string[] {
+  return bricks.filter((b) => info.includes(`:${b}/`));
+}
+
+export async function fileBricks(file: string, bricks: string[]): Promise<string[]> {
+  const r = await run('getfattr', ['-n', 'trusted.glusterfs.pathinfo', '--only-values', '--absolute-names', file], { allowFail: true, timeoutMs: 30_000 });
+  return r.code === 0 ? parsePathinfo(r.stdout, bricks) : [];
 }

@@ -22,9 +22,9 @@ import { DAEMONS, stopDaemon } from './ha/procs.js';
 import { log } from './log.js';
 import type { Members } from './members.js';
 import { planDigest } from './plan-adopt.js';
-import { peerDetach, removeBrick, removeBrickStatus, volumeStatus } from './removal-gluster.js';
+import { fileBricks, peerDetach, removeBrick, removeBrickStatus, volumeStatus } from './removal-gluster.js';
 import type { StateStore } from './state.js';
-import { nodeDrain } from './virt/vm.js';
+import { nodeDrain, vmDir, vmList, vmStart, vmStop } from './virt/vm.js';
 
 export interface RemovalDeps { key: string; self: () => string; plan: () => AgentPlan; members: Members; state: StateStore; port: number }
 
@@ -104,6 +104,16 @@ async function observeRemoval(d: RemovalDeps, r: RemovalRequest): Promise<Remova
       : h.corosync.running ? { quorate: Boolean(h.corosync.quorate), members: h.corosync.members ?? [] }
         : { quorate: false, members: [], error: `corosync on ${self}: ${h.corosync.error ?? 'not running'}` };
   }
+  // where each running VM's disk lies: Gluster cannot move a file QEMU holds locks on
+  const runningVms: NonNullable<RemovalSeen['runningVms']> = [];
+  if (plan.ha?.enabled) {
+    const allBricks = infos.flatMap((v) => v.bricks.map((b) => b.name));
+    const running = await crmMon().then((st) => vmList(st).filter((v) => v.role === 'Started' && v.nodes.length), () => []);
+    for (const v of running) {
+      const file = join(vmDir(plan, v.name), 'disk.qcow2');
+      runningVms.push({ vm: v.name, file, bricks: await fileBricks(file, allBricks) });
+    }
+  }
   const local: RemovalSeen['localFiles'] = [];
   for (const n of r.nodes.filter((x) => plan.nodes.some((p) => p.name === x) && (x === self || live.has(x)))) {
     try {
@@ -116,6 +126,7 @@ async function observeRemoval(d: RemovalDeps, r: RemovalRequest): Promise<Remova
     plan, nodes: r.nodes, target: r.target ? agentPlan(r.target) : null, ...(r.targetProblem ? { targetProblem: r.targetProblem } : {}),
     volumes: seenVolumes, unreachable, notInPool: pool ? notInPool : others, ...(ha ? { ha } : {}), localFiles: local,
     ...(rec && rec.phase !== 'done' ? { recorded: { nodes: rec.nodes, phase: rec.phase } } : {}),
+    runningVms, ...(r.stopVms ? { stopVms: true } : {}),
   };
 }
 
@@ -176,11 +187,19 @@ async function carryOut(d: RemovalDeps, rec: RemovalRecord, progress: RemovalPro
   }
   if (due('bricks')) {
     await enter('bricks');
-    for (const r of rec.removeBricks) {
-      // what the volume still has of them: a resumed run may find them gone (committed)
-      const have = new Set((await volumes()).find((x) => x.name === r.volume)?.bricks.map((b) => b.name) ?? []);
-      const bricks = r.bricks.filter((b) => have.has(b));
-      if (bricks.length) await migrateOff(r.volume, bricks, say);
+    // what the volumes still have of them: a resumed run may find them gone (committed)
+    const infos = await volumes();
+    const left = rec.removeBricks.map((r) => ({ volume: r.volume, bricks: r.bricks.filter((b) => infos.find((x) => x.name === r.volume)?.bricks.some((y) => y.name === b)) })).filter((r) => r.bricks.length);
+    if (left.length) {
+      for (const vm of rec.stopVms) {
+        say(`stopping VM ${vm}: its disk moves with the leaving set`);
+        await vmStop(vm);
+      }
+    }
+    for (const r of left) await migrateOff(r.volume, r.bricks, say);
+    for (const vm of rec.stopVms) {
+      const v = await vmStart(vm);
+      say(`VM ${vm} started again on ${v.nodes.join(', ')}`);
     }
   }
   if (due('leave') && haMembers.length) {
@@ -252,6 +271,12 @@ const size = (b: number) => (b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(1)} GiB` 
 /** remove-brick start → status until completed → commit; a run already started or completed is continued. */
 async function migrateOff(volume: string, bricks: string[], say: (l: string) => void): Promise<void> {
   let st = await removeBrickStatus(volume, bricks);
+  if (st && /^completed$/i.test(st.state) && (st.failures || st.skipped)) {
+    // an earlier run left files behind (in use then): move what is left once more
+    say(`${volume}: ${st.failures + st.skipped} files were left behind last time: remove-brick stop, then start again`);
+    await removeBrick(volume, bricks, 'stop');
+    st = null;
+  }
   if (!st) {
     say(`${volume}: remove-brick ${bricks.join(' ')} start (their files move to the other replica sets)`);
     await removeBrick(volume, bricks, 'start');
@@ -269,7 +294,7 @@ async function migrateOff(volume: string, bricks: string[], say: (l: string) => 
     await sleep(2000);
   }
   if (st.failures || st.skipped) {
-    throw new Error(`${volume}: ${st.failures} files failed and ${st.skipped} were skipped moving off ${bricks.join(' ')}: not committing (those bricks still hold them); see /var/log/glusterfs/${volume}-rebalance.log, free space on the other sets, then \`gluster volume remove-brick ${volume} ${bricks.join(' ')} stop\` and run node remove again`);
+    throw new Error(`${volume}: ${st.failures} files failed and ${st.skipped} were skipped moving off ${bricks.join(' ')}: not committing (those bricks still hold them). Gluster skips files in use with locks (a running VM's disk: --stop-vms) and files the other sets have no room for; /var/log/glusterfs/${volume}-rebalance.log on the nodes leaving names them ("Skipping file migration"). Fix that, then run node remove again: it moves what is left`);
   }
   await removeBrick(volume, bricks, 'commit');
   say(`${volume}: committed: ${bricks.join(' ')} removed`);
@@ -285,7 +310,7 @@ async function handleRemoval(d: RemovalDeps, r: RemovalRequest): Promise<Removal
   const busy = job?.progress.running ? job.rec : rec;
   if (busy && sameNodes(busy.nodes, nodes)) {
     if (r.action === 'check') {
-      const decision: RemovalDecision = { nodes, refusals: [], actions: [`resume the removal recorded ${busy.at} at phase ${busy.phase} (every phase checks what is already done)`], removeBricks: [], haMembers: [] };
+      const decision: RemovalDecision = { nodes, refusals: [], actions: [`resume the removal recorded ${busy.at} at phase ${busy.phase} (every phase checks what is already done)`], removeBricks: [], haMembers: [], stopVms: [] };
       return { kind: 'plan', decision, recorded: { nodes: busy.nodes, phase: busy.phase } };
     }
     if (job?.progress.running) return { kind: 'progress', progress: job.progress };
@@ -295,7 +320,7 @@ async function handleRemoval(d: RemovalDeps, r: RemovalRequest): Promise<Removal
   const inPlan = new Set(d.plan().nodes.map((n) => n.name));
   if (nodes.length && nodes.every((n) => d.state.data.retired?.includes(n) && !inPlan.has(n))) {
     const line = `${nodes.join(', ')} ${nodes.length === 1 ? 'was' : 'were'} removed already`;
-    if (r.action === 'check') return { kind: 'plan', decision: { nodes, refusals: [], actions: [`nothing: ${line}`], removeBricks: [], haMembers: [] } };
+    if (r.action === 'check') return { kind: 'plan', decision: { nodes, refusals: [], actions: [`nothing: ${line}`], removeBricks: [], haMembers: [], stopVms: [] } };
     return { kind: 'progress', progress: { id: d.state.data.removal?.id ?? '', nodes, phase: 'done', running: false, lines: [line], done: true } };
   }
   const decision = decideRemoval(await observeRemoval(d, { ...r, nodes }));
@@ -305,7 +330,7 @@ async function handleRemoval(d: RemovalDeps, r: RemovalRequest): Promise<Removal
   if (r.action === 'check') return { kind: 'plan', decision };
   if (!r.target) throw new Error('node remove: the request lacks the target plan');
   const target = agentPlan(r.target);
-  const fresh: RemovalRecord = { id: randomUUID(), nodes: decision.nodes, target, targetDigest: planDigest(target), removeBricks: decision.removeBricks, phase: 'recorded', at: new Date().toISOString(), by: d.self() };
+  const fresh: RemovalRecord = { id: randomUUID(), nodes: decision.nodes, target, targetDigest: planDigest(target), removeBricks: decision.removeBricks, stopVms: decision.stopVms, phase: 'recorded', at: new Date().toISOString(), by: d.self() };
   const everyone = d.plan().nodes.map((n) => n.name);
   try {
     await recordOn(d, everyone, fresh);
@@ -322,7 +347,7 @@ export function removalHandlers(d: RemovalDeps): Record<string, Handler> {
     removal: async (_from, body) => handleRemoval(d, parseRequest(body)),
     'removal-record': async (_from, body) => {
       const rec = (body as { record?: RemovalRecord | null } | null)?.record ?? null;
-      if (rec && (!Array.isArray(rec.nodes) || !Array.isArray(rec.removeBricks) || !REMOVAL_PHASES.includes(rec.phase) || rec.target?.schemaVersion !== 1)) throw new Error('bad removal record');
+      if (rec && (!Array.isArray(rec.nodes) || !Array.isArray(rec.removeBricks) || !Array.isArray(rec.stopVms) || !REMOVAL_PHASES.includes(rec.phase) || rec.target?.schemaVersion !== 1)) throw new Error('bad removal record');
       // never a record replaced by an older one of the same removal (a late message)
       const cur = d.state.data.removal;
       if (rec && cur?.id === rec.id && REMOVAL_PHASES.indexOf(cur.phase) > REMOVAL_PHASES.indexOf(rec.phase)) return { ok: true };

@@ -29,7 +29,9 @@ interface Fixture {
   seen?: {
     unreachable?: string[]; notInPool?: string[]; offline?: string[]; heal?: Record<string, number>; tasks?: Record<string, string[]>;
     missingVolume?: string[]; ha?: RemovalSeen['ha']; localFiles?: RemovalSeen['localFiles']; recorded?: RemovalSeen['recorded'];
+    runningVms?: RemovalSeen['runningVms'];
   };
+  stopVms?: boolean;
 }
 
 function config(c: Fixture['cluster'], names: string[], change: Fixture['yamlChange'] = {}): ClusterConfig {
@@ -61,6 +63,7 @@ function seenOf(f: Fixture): RemovalSeen {
     unreachable: s.unreachable ?? [], notInPool: s.notInPool ?? [],
     ...(running.ha?.enabled ? { ha: s.ha ?? { quorate: true, members: haMembersOf(running) } } : {}),
     localFiles: s.localFiles ?? [], ...(s.recorded ? { recorded: s.recorded } : {}),
+    ...(s.runningVms ? { runningVms: s.runningVms } : {}), ...(f.stopVms ? { stopVms: true } : {}),
   };
 }
 
@@ -71,7 +74,7 @@ describe('node remove: safety check (golden fixtures)', () => {
     const f = JSON.parse(readFileSync(join(DIR, file), 'utf8')) as Fixture;
     it(`${file}: ${f.why}`, () => {
       const d = decideRemoval(seenOf(f));
-      const text = `${formatDecision(d, true)}${d.refusals.length ? '' : `remove-brick: ${JSON.stringify(d.removeBricks)}\n`}`;
+      const text = `${formatDecision(d, true)}${d.refusals.length ? '' : `remove-brick: ${JSON.stringify(d.removeBricks)}\nstop VMs: ${JSON.stringify(d.stopVms)}\n`}`;
       const path = join(DIR, file.replace(/\.json$/, '.txt'));
       if (UPDATE) writeFileSync(path, text);
       expect(existsSync(path), `${path} missing: run with UPDATE_GOLDEN=1 and review it`).toBe(true);

@@ -18,10 +18,10 @@ import { invalidConfigError, readConfigText } from '../config/load.js';
 import { deriveJoinKey } from '../plan/keys.js';
 import { plan as makePlan } from '../plan/plan.js';
 
-export const NODE_REMOVE_OPTIONS = { 'dry-run': { type: 'boolean' }, 'write-config': { type: 'string' } } as const;
+export const NODE_REMOVE_OPTIONS = { 'dry-run': { type: 'boolean' }, 'write-config': { type: 'string' }, 'stop-vms': { type: 'boolean' } } as const;
 
 export const NODE_REMOVE_HELP = `
-  node remove NAME... -c cluster.yaml [--dry-run] [--write-config FILE]
+  node remove NAME... -c cluster.yaml [--dry-run] [--write-config FILE] [--stop-vms]
       retire nodes for good: their VMs are live-migrated away (HA), their bricks removed with
       their files moved to the other replica sets (remove-brick start, status, commit), they
       leave corosync and Pacemaker, are detached from the Gluster pool, and the survivors adopt
@@ -33,6 +33,9 @@ export const NODE_REMOVE_HELP = `
       after an interruption and it resumes. Nodes are not replaced onto other ones (replace-brick).
       --dry-run          print what would be done, or why it is refused, and change nothing
       --write-config F   write cluster.yaml without those nodes to F (mode 0600: it holds the secret)
+      --stop-vms         a running VM whose disk lies on a leaving replica set is stopped while the
+                         disk moves and started again right after (Gluster does not move a file a
+                         running VM holds locked); without it such a removal is refused
 `;
 
 /** cluster.yaml's text with the named nodes taken out of `nodes:` (every other byte kept). */
@@ -76,7 +79,7 @@ async function ask(c: Coordinator, body: RemovalRequest, timeoutMs: number, pref
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function runNodeRemove(names: string[], v: { config?: string; via?: string; port?: string; json?: boolean; 'dry-run'?: boolean; 'write-config'?: string }): Promise<number> {
+export async function runNodeRemove(names: string[], v: { config?: string; via?: string; port?: string; json?: boolean; 'dry-run'?: boolean; 'write-config'?: string; 'stop-vms'?: boolean }): Promise<number> {
   if (!names.length) throw new UserError('node remove: name at least one node\nRun `personal-cloud node --help` for usage.', EXIT.usage);
   if (!v.config) throw new UserError('node remove needs --config cluster.yaml: the survivors get the plan it gives without those nodes', EXIT.usage);
   const text = await readConfigText(v.config);
@@ -98,7 +101,7 @@ export async function runNodeRemove(names: string[], v: { config?: string; via?:
     throw new UserError(`node remove ${names.join(' ')}: refused\n  - that is every node of the cluster: at least one must remain`, EXIT.refused);
   }
   const c: Coordinator = { key: deriveJoinKey(config.secret, config.name), order, port };
-  const body: RemovalRequest = { action: v['dry-run'] ? 'check' : 'start', nodes: names, ...(target ? { target } : {}), ...(targetProblem ? { targetProblem } : {}) };
+  const body: RemovalRequest = { action: v['dry-run'] ? 'check' : 'start', nodes: names, ...(target ? { target } : {}), ...(targetProblem ? { targetProblem } : {}), ...(v['stop-vms'] ? { stopVms: true } : {}) };
   const p = await driveRemoval(c, body, v);
   if (!p) return EXIT.ok;
   if (v['write-config']) {
