@@ -239,10 +239,20 @@ async function carryOut(d: RemovalDeps, rec: RemovalRecord, progress: RemovalPro
   if (due('pacemaker') && haMembers.length) {
     await enter('pacemaker');
     // the survivors' corosync.conf lost them (HA step, reload); now their corosync may stop without costing quorum
-    await waitUntil('corosync membership without the removed nodes', 300_000, async () => {
+    const stay = rec.target.nodes.map((n) => n.name).filter((n) => n !== rec.target.ha?.qdevice?.node);
+    let votes: { expected?: number; total?: number } = {};
+    await waitUntil('corosync membership of the survivors alone', 300_000, async () => {
       const h = await haStatus(d.self(), d.plan()).catch(() => null);
-      return Boolean(h?.corosync.running && h.corosync.quorate && !h.corosync.members?.some((m) => haMembers.includes(m)));
+      votes = { expected: h?.corosync.expectedVotes, total: h?.corosync.totalVotes };
+      const m = h?.corosync.members ?? [];
+      return Boolean(h?.corosync.running && h.corosync.quorate && m.length === stay.length && stay.every((n) => m.includes(n)));
     });
+    // votequorum keeps the highest expected votes it has seen: without this, 3 survivors of 5 would
+    // need all 3 for quorum and lose it with the next failure
+    if (votes.expected !== undefined && votes.total !== undefined && votes.expected > votes.total) {
+      await run('corosync-quorumtool', ['-e', String(votes.total)], { timeoutMs: 30_000 });
+      say(`corosync: expected votes ${votes.expected} → ${votes.total}`);
+    }
     for (const n of haMembers) {
       say(`stopping corosync on ${n}`);
       await callNode(d, n, 'removal-node', { action: 'stop', daemon: 'corosync' }, 180_000).catch((e: Error) => say(`${n}: ${e.message} (it left corosync's membership already)`));

@@ -134,10 +134,13 @@ describe('node remove with HA: VMs drained, corosync and Pacemaker membership sh
     expect((await c.on('node2', 'gluster', ['--mode=script', 'volume', 'info', 'gv0'])).stdout).toMatch(/Number of Bricks: 1 x \(2 \+ 1\) = 3/);
     expect(await checksums('node2')).toBe(before);
     // corosync: the survivors alone, quorate, with nothing restarted
-    await waitFor('corosync membership of the survivors', 120_000, async () => {
-      const q = (await c.on('node1', 'corosync-quorumtool', ['-s'], { allowFail: true })).stdout;
-      return /Quorate:\s+Yes/.test(q) && /Total votes:\s+3/.test(q) && /Expected votes:\s+3/.test(q);
-    }, 2000);
+    let q = '';
+    try {
+      await waitFor('corosync membership of the survivors', 120_000, async () => {
+        q = (await c.on('node1', 'corosync-quorumtool', ['-s'], { allowFail: true })).stdout;
+        return /Quorate:\s+Yes/.test(q) && /Total votes:\s+3/.test(q) && /Expected votes:\s+3/.test(q);
+      }, 2000);
+    } catch (e) { console.error(q); throw e; }
     for (const n of SURVIVORS) expect((await c.on(n, 'cat', ['/etc/corosync/corosync.conf'])).stdout.match(/ring0_addr:/g), n).toHaveLength(3);
     // Pacemaker: forgot them; the fence device covers the survivors only
     const nodesXml = (await c.on('node1', 'cibadmin', ['-Q', '-o', 'nodes'])).stdout;
