@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { BASE, Harness } from './harness/cluster.js';
+import { buildCli } from './harness/ha-cluster.js';
 import { sh, waitFor, type Out } from './harness/sh.js';
 import { validateConfigText } from '../src/config/validate.js';
 import { plan } from '../src/plan/plan.js';
@@ -21,12 +21,11 @@ const ID = 'rmv';
 const ALL = ['node1', 'node2', 'node3', 'node4', 'node5', 'node6'];
 const SURVIVORS = ['node1', 'node2', 'node3'];
 const LEAVING = ['node4', 'node5', 'node6'];
-const REPO = new URL('../', import.meta.url).pathname;
-const CLI_DIR = join(REPO, `.${ID}-cli`);
 const diskLink = (n: string) => `/dev/disk/by-id/${ID}-harness-${n}-gv0`;
 let h: Harness;
 let yaml: string;
 let cfgPath: string;
+let cli: string;
 
 function clusterYaml(): string {
   const nodes = ALL.map((n) => `  - name: ${n}\n    address: 10.77.5.${10 + Number(n.slice(4))}\n    disks:\n      os: { id: /dev/disk/by-id/${ID}-harness-os }\n      gv0: [ { id: ${diskLink(n)} } ]\n`).join('');
@@ -52,7 +51,7 @@ function planOf(text: string) {
   return { plan: plan(r.config), joinKey: deriveJoinKey(r.config.secret, r.config.name) };
 }
 
-const adminArgv = (args: string[]) => [`--net=/run/netns/${ID}-admin`, process.execPath, join(CLI_DIR, 'cli.mjs'), ...args];
+const adminArgv = (args: string[]) => [`--net=/run/netns/${ID}-admin`, process.execPath, cli, ...args];
 
 /** The admin CLI, run from a namespace on the cluster's LAN like a workstation. */
 function admin(args: string[], timeoutMs = 900_000): Promise<Out> {
@@ -104,14 +103,12 @@ describe('node remove: retiring a whole replica set of a 6-node 2 x 3 cluster', 
     await sh('ip', ['-n', `${ID}-admin`, 'addr', 'add', '10.77.5.250/24', 'dev', `${ID}a-admin`]);
     await sh('ip', ['-n', `${ID}-admin`, 'link', 'set', `${ID}a-admin`, 'up']);
     await sh('ip', ['-n', `${ID}-admin`, 'link', 'set', 'lo', 'up']);
-    rmSync(CLI_DIR, { recursive: true, force: true });
-    await build({ entryPoints: [join(REPO, 'src/cli.ts')], outfile: join(CLI_DIR, 'cli.mjs'), bundle: true, platform: 'node', format: 'esm', target: 'node18', packages: 'external', logLevel: 'error' });
+    cli = await buildCli();
   }, 300_000);
 
   afterAll(async () => {
     await h?.teardown();
     for (const n of ALL) rmSync(diskLink(n), { force: true });
-    rmSync(CLI_DIR, { recursive: true, force: true });
   }, 180_000);
 
   it('forms gv0 2 x 3 over six nodes and stores files', async () => {
