@@ -247,8 +247,8 @@ async function carryOut(d: RemovalDeps, rec: RemovalRecord, progress: RemovalPro
       const m = h?.corosync.members ?? [];
       return Boolean(h?.corosync.running && h.corosync.quorate && m.length === stay.length && stay.every((n) => m.includes(n)));
     });
-    // votequorum keeps the highest expected votes it has seen: without this, 3 survivors of 5 would
-    // need all 3 for quorum and lose it with the next failure
+    // corosync recalculates expected votes from the new nodelist on reload (seen in the harness);
+    // should one keep a higher value, 3 survivors of 5 would need all 3 and lose quorum at the next failure
     if (votes.expected !== undefined && votes.total !== undefined && votes.expected > votes.total) {
       await run('corosync-quorumtool', ['-e', String(votes.total)], { timeoutMs: 30_000 });
       say(`corosync: expected votes ${votes.expected} → ${votes.total}`);
