@@ -5,7 +5,9 @@ import { defineConfig } from 'vitest/config';
 export const LONG_TESTS = [
   'test/agent-scale.test.ts',
   'test/agent-crash.test.ts',
+  'test/agent-remove.test.ts',
   'test/ha-vms.test.ts',
+  'test/ha-remove.test.ts',
   'test/ha-qdevice.test.ts',
   'test/pxe.test.ts',
   'test/disk.test.ts',

@@ -15,6 +15,7 @@ export const UNIT_TESTS = [
   'test/write-usb.test.ts',
   'test/node-files.test.ts',
   'test/health.test.ts',
+  'test/removal-plan.test.ts',
 ];
 
 export default defineConfig({

@@ -8,6 +8,8 @@ import { Discovery } from './discovery.js';
 import type { AgentEnv } from './env.js';
 import { haHandlers } from './ha/api.js';
 import type { Members } from './members.js';
+import { removalHandlers } from './removal.js';
+import type { StateStore } from './state.js';
 
 export interface NetworkInput {
   env: AgentEnv;
@@ -15,6 +17,7 @@ export interface NetworkInput {
   self: () => AgentNodePlan;
   plan: () => AgentPlan;
   members: Members;
+  state: StateStore;
   /** Resolves once the agent has looked at its node: an empty first answer would tell the leader its bricks vanished. */
   observed: Promise<void>;
   /** A status at most a moment old (every member polls every member while forming). */
@@ -34,6 +37,7 @@ export async function startAgentNetwork(o: NetworkInput): Promise<{ server: Serv
       },
       plan: async () => o.plan(),
       ...haHandlers({ key: o.key, node: () => o.self().name, plan: o.plan, stateDir: o.env.stateDir }),
+      ...removalHandlers({ key: o.key, self: () => o.self().name, plan: o.plan, members: o.members, state: o.state, port: o.env.port }),
     },
     onRefused: (r) => o.members.refuse(r.from, r.address, r.reason),
   });

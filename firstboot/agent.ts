@@ -93,7 +93,7 @@ export class Agent {
 
   async startNetwork(): Promise<void> {
     ({ server: this.server, discovery: this.discovery } = await startAgentNetwork({
-      env: this.env, key: this.cfg.key, self: () => this.cfg.node, plan: () => this.plan, members: this.members,
+      env: this.env, key: this.cfg.key, self: () => this.cfg.node, plan: () => this.plan, members: this.members, state: this.state,
       observed: this.observedOnce,
       recentStatus: () => this.recentStatus(),
       healedStatus: async () => { await this.refreshHeal(5_000); return this.status(); },
@@ -181,7 +181,7 @@ export class Agent {
   /** One pass of a loop; the storage loop also adopts a newer plan, looks at the node and picks the leader. */
   async pass(loop: Loop): Promise<boolean> {
     if (loop === 'storage') {
-      const adopted = await adoptNewerPlan({ plan: this.plan, key: this.cfg.key, self: this.cfg.node.name, members: this.members, configDir: this.env.configDir });
+      const adopted = await adoptNewerPlan({ plan: this.plan, key: this.cfg.key, self: this.cfg.node.name, members: this.members, configDir: this.env.configDir, state: this.state });
       if (adopted) {
         this.cfg.plan = adopted;
         this.cfg.node = adopted.nodes.find((n) => n.name === this.cfg.node.name)!;

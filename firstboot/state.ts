@@ -3,6 +3,7 @@
 // (e.g. "about to mkfs this disk with this UUID"), so a crash half-way is recognised as ours.
 import { join } from 'node:path';
 import { readText, writeDurable } from './fsx.js';
+import type { RemovalRecord } from '../core/removal-types.js';
 
 export interface DiskIntent { device: string; uuid: string; layout: string; vg?: string }
 
@@ -19,6 +20,10 @@ export interface DurableState {
   identity?: IdentityIntent;
   /** Blank bricks brought back into their volume, by `node:path`: `reset` until glusterd took the brick back, then `healing` until healed. */
   brickResets?: Record<string, { volume: string; since: string; phase: 'reset' | 'healing' }>;
+  /** A `node remove` recorded before acting (kept, phase done, once finished). */
+  removal?: RemovalRecord;
+  /** Nodes removed from this cluster: never probed, re-added or adopted back (firstboot/removal-hooks.ts). */
+  retired?: string[];
 }
 
 export class StateStore {

@@ -56,6 +56,13 @@ export async function restartDaemon(d: Daemon): Promise<void> {
   spawnDetached(d.start[0], d.start[1]);
 }
 
+/** Stops a daemon and waits for it to go (retiring a node: Pacemaker, then corosync). */
+export async function stopDaemon(d: Daemon): Promise<void> {
+  if (underSystemd()) { await run('systemctl', ['disable', '--now', d.unit]); return; }
+  for (const pid of await pidsOf(d.comm)) { try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ } }
+  await waitFor(`${d.unit} to stop`, 120_000, async () => (await pidsOf(d.comm)).length === 0);
+}
+
 export async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await probe())) {

@@ -21,6 +21,7 @@ import { clusterNodes, pacemakerLeader, qnetdNode } from '../ha/quorum-device.js
 import { ensureQnetdDb, qnetdClients, qnetdDbReady, startQnetd } from '../ha/qnetd.js';
 import { ensureQdeviceCerts, qdeviceDbReady, qdeviceState, startQdevice } from '../ha/qdevice.js';
 import { done, NeedsAttention, todo, waiting, type Ctx, type Step } from './step.js';
+import { retiredSelf } from '../removal-hooks.js';
 
 const CIB_FILE = '/var/lib/pacemaker/cib/cib.xml';
 
@@ -170,6 +171,9 @@ export const haStep: Step<HaSeen, HaAction> = {
   plan(ctx, seen) {
     const ha = ctx.plan.ha;
     if (seen.off || !ha) return done('HA VM stack disabled in cluster.yaml');
+    // a node being removed: its Pacemaker and corosync are stopped by the removal, never restarted
+    const retired = retiredSelf(ctx);
+    if (retired) return done(retired);
     if (seen.qnetd) {
       const actions: HaAction[] = [...(seen.secrets ? [] : [{ do: 'secrets' as const }]), ...(seen.qnetd.db && seen.qnetd.running ? [] : [{ do: 'qnetd' as const }])];
       if (actions.length) return todo(actions, !seen.secrets ? 'cluster secrets to obtain' : !seen.qnetd.db ? 'corosync-qnetd certificate database to initialise' : 'corosync-qnetd not running');

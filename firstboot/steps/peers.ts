@@ -2,6 +2,7 @@
 import { boundary } from '../crash.js';
 import { gluster } from '../gluster.js';
 import type { Member } from '../members.js';
+import { activeNodes, retiredSelf } from '../removal-hooks.js';
 import { fingerprint } from '../tls.js';
 import { done, todo, waiting, type Ctx, type Decision, type Step } from './step.js';
 
@@ -59,7 +60,7 @@ export function probeReady(ctx: Ctx, m: Member): boolean {
 }
 
 function targets(ctx: Ctx): Member[] {
-  return ctx.plan.nodes.filter((n) => n.name !== ctx.self.name).map((n) => ctx.members.get(n.name)).filter((m): m is Member => Boolean(m) && probeReady(ctx, m!));
+  return activeNodes(ctx).filter((n) => n.name !== ctx.self.name).map((n) => ctx.members.get(n.name)).filter((m): m is Member => Boolean(m) && probeReady(ctx, m!));
 }
 
 export type PeersAction = { probe: string; back?: true };
@@ -73,7 +74,9 @@ export const peersStep: Step<null, PeersAction> = {
   plan(ctx) {
     if (!ctx.obs.glusterdRunning) return waiting('glusterd not running');
     if (!ctx.leader) return waiting(`no leader yet${ctx.leaderWhy ? ` (${ctx.leaderWhy})` : ''}`);
-    const missing = ctx.plan.nodes.filter((n) => !inPool(ctx, n.name)).map((n) => n.name);
+    const retired = retiredSelf(ctx);
+    if (retired) return done(retired);
+    const missing = activeNodes(ctx).filter((n) => !inPool(ctx, n.name)).map((n) => n.name);
     let status: Decision<PeersAction>;
     if (ctx.leader !== ctx.self.name) {
       status = !inPool(ctx, ctx.leader) ? waiting(`waiting for leader ${ctx.leader} to probe this node`)

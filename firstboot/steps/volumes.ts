@@ -4,7 +4,7 @@ import type { VolumePlan } from '../../core/plan-types.js';
 import { boundary } from '../crash.js';
 import { ARBITER_DISK_ID } from '../disks.js';
 import { gluster, groupOptions, normOption, volumeDefaults, type VolumeInfo } from '../gluster.js';
-import { replicaSets } from '../plan-adopt.js';
+import { keptSets, retiredSelf } from '../removal-hooks.js';
 import { glusterdPid } from '../service.js';
 import { inPool, meshGaps } from './peers.js';
 import { NeedsAttention, todo, waiting, done, type Ctx, type Step } from './step.js';
@@ -19,7 +19,7 @@ function brickReady(ctx: Ctx, ref: string): boolean {
 /** Replica sets of the plan, each with whether all its nodes are ready and whether the volume has it. */
 function sets(ctx: Ctx, v: VolumePlan, info?: VolumeInfo) {
   const have = new Set(info?.bricks.map((b) => b.name) ?? []);
-  return replicaSets(ctx.plan, v.name).map((bricks) => ({
+  return keptSets(ctx, v.name).map((bricks) => ({
     bricks,
     ready: bricks.every((b) => brickReady(ctx, b)),
     present: bricks.every((b) => have.has(b)),
@@ -173,6 +173,8 @@ export const volumesStep: Step<VolumesSeen, VolumeAction> & { defaults: Map<stri
     return { options, ...(this.formableSince !== undefined ? { formableSince: this.formableSince } : {}) };
   },
   plan(ctx, seen) {
+    const retired = retiredSelf(ctx);
+    if (retired) return done(retired);
     const vols = replicated(ctx);
     if (ctx.leader !== ctx.self.name) {
       const notes = vols.map((v) => followerNote(ctx, v)).filter((n): n is string => Boolean(n));
