@@ -24,7 +24,8 @@ const HELP = `Usage: personal-cloud-agent <command>
 Commands:
   run              reconcile this node until stopped (what personal-cloud-agent.service runs)
   once             run one reconcile pass and print the status; exit 0 when converged
-  status [--json]  show this node's status (members, steps, volumes, last error)
+  status [--json]  show this node's status (members, steps, volumes, degradations, last error);
+                   exit 0 only when converged and nothing is degraded
   vm ACTION ...    create, list, start, stop, migrate, remove VMs of the HA cluster (vm --help)
   node drain|resume NAME   move every VM off a node for maintenance, and back (node --help)
 
@@ -54,7 +55,8 @@ async function status(json: boolean): Promise<number> {
       process.stdout.write(ha instanceof Error ? `  HA: no answer (${ha.message})\n` : formatHa(ha));
     }
   }
-  return s.converged ? 0 : 3;
+  // converged is not healthy: a degraded cluster (brick offline, heal pending, a brick coming back) is not a success
+  return s.converged && !s.health?.degraded.length ? 0 : 3;
 }
 
 const PROG = 'personal-cloud';
