@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BASE, Harness } from './harness/cluster.js';
-import { build } from 'esbuild';
+import { buildCli } from './harness/ha-cluster.js';
 import { sh, waitFor, type Out } from './harness/sh.js';
 import { validateConfigText } from '../src/config/validate.js';
 import { plan } from '../src/plan/plan.js';
@@ -103,12 +103,8 @@ describe('node remove: retiring a whole replica set of a 6-node 2 x 3 cluster', 
     await sh('ip', ['-n', `${ID}-admin`, 'addr', 'add', '10.77.5.250/24', 'dev', `${ID}a-admin`]);
     await sh('ip', ['-n', `${ID}-admin`, 'link', 'set', `${ID}a-admin`, 'up']);
     await sh('ip', ['-n', `${ID}-admin`, 'link', 'set', 'lo', 'up']);
-    // the CLI bundled whole (as an admin machine runs it), outside the checkout
-    cli = join(BASE, 'personal-cloud-cli.mjs');
-    await build({
-      entryPoints: [new URL('../src/cli.ts', import.meta.url).pathname], outfile: cli, bundle: true, platform: 'node', format: 'esm', target: 'node18', logLevel: 'error',
-      banner: { js: 'import { createRequire as __pcCreateRequire } from "node:module"; const require = __pcCreateRequire(import.meta.url);' },
-    });
+    // the CLI bundled whole, as the HA tests run it (it finds the project root from where it lies)
+    cli = await buildCli();
   }, 300_000);
 
   afterAll(async () => {
