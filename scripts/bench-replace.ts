@@ -53,11 +53,14 @@ try {
   await h.stopAgent('node3');
   const dev = h.node('node3').disks[0];
   await h.on('node3', 'sh', ['-ec', `pkill -KILL -f '[g]v0.node3.data-glusterfs-gv0-brick1-brick' || true; umount -l ${MOUNT}`]);
+  await sleep(1000);
   await h.blankDisk(dev);
-  await h.on('node3', 'sh', ['-ec', `mkfs.xfs -q -f -i size=512 ${dev} && mount ${dev} ${MOUNT} && mkdir -p ${BRICK}`]);
+  // (.glusterfs made by hand: the brick's index translator starts before the one that would make it)
+  await h.on('node3', 'sh', ['-ec', `mkfs.xfs -q -f -i size=512 ${dev} && mount ${dev} ${MOUNT} && mkdir -p ${BRICK}/.glusterfs && chmod 600 ${BRICK}/.glusterfs`]);
   const tf = Date.now();
-  await h.gluster('node3', ['volume', 'reset-brick', 'gv0', `node3:${BRICK}`, 'start']);
+  await h.gluster('node3', ['volume', 'reset-brick', 'gv0', `node3:${BRICK}`, 'start'], true);
   await h.gluster('node3', ['volume', 'reset-brick', 'gv0', `node3:${BRICK}`, `node3:${BRICK}`, 'commit', 'force']);
+  await h.gluster('node3', ['volume', 'start', 'gv0', 'force'], true);
   await h.gluster('node3', ['volume', 'heal', 'gv0', 'full'], true);
   const floor = await healed('by hand', tf);
   say(`floor (reset-brick + heal full by hand): ${floor.toFixed(1)} s, ${(MB / floor).toFixed(1)} MB/s`);
