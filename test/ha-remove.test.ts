@@ -70,14 +70,8 @@ describe('node remove with HA: VMs drained, corosync and Pacemaker membership sh
     await build({ entryPoints: [join(REPO, 'test/harness/remove-driver.ts')], outfile: driver, bundle: true, platform: 'node', format: 'esm', target: 'node18', logLevel: 'error',
       banner: { js: 'import { createRequire as __pcCreateRequire } from "node:module"; const require = __pcCreateRequire(import.meta.url);' } });
     await c.start();
-    try {
-      await waitFor('five agents converged (gluster, virt, ha)', 600_000, async () => NAMES.every((n) => c.h.snapshot(n)?.converged), 2000);
-    } catch (e) {
-      for (const n of NAMES) console.error(`---- ${n}\n${c.h.logTail(n, 40)}\n${JSON.stringify(c.h.snapshot(n)?.steps.filter((s) => s.state !== 'done'))}`);
-      throw e;
-    }
-    await c.on('node1', 'mkdir', ['-p', '/mnt/gv0/vm/boot']);
-    await c.on('node1', 'cp', [guest.kernel, guest.initrd, '/mnt/gv0/vm/boot/']);
+    await c.waitConverged('five agents converged (gluster, virt, ha)', 600_000);
+    await c.stageGuest(guest);
   }, 900_000);
 
   afterAll(async () => { if (process.env.PC_HA_KEEP !== '1') await c?.teardown(); }, 180_000);

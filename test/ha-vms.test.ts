@@ -58,14 +58,8 @@ describe('HA VMs: create, drain (live migration), failover with fencing, rejoin'
     cli = await buildCli();
     c = await HaCluster.create(NODES);
     await c.start();
-    try {
-      await waitFor('all three agents converged (gluster, virt, ha)', 420_000, async () => NODES.every((n) => c.h.snapshot(n)?.converged), 2000);
-    } catch (e) {
-      for (const n of NODES) console.error(`---- ${n}\n${c.h.logTail(n, 40)}\n${JSON.stringify(c.h.snapshot(n)?.steps.filter((s) => s.state !== 'done'))}`);
-      throw e;
-    }
-    await c.on('node1', 'mkdir', ['-p', '/mnt/gv0/vm/boot']);
-    await c.on('node1', 'cp', [guest.kernel, guest.initrd, '/mnt/gv0/vm/boot/']);
+    await c.waitConverged('all three agents converged (gluster, virt, ha)', 420_000);
+    await c.stageGuest(guest);
   }, 600_000);
 
   // PC_HA_KEEP=1 leaves the cluster running for a look (the next run tears it down first)

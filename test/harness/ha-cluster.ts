@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { BridgeConfig, ClusterConfig } from '../../core/config-types.js';
 import { BASE, Harness } from './cluster.js';
 import { planFor, testConfig } from './plan.js';
-import { sh, sleep } from './sh.js';
+import { sh, sleep, waitFor } from './sh.js';
 
 export const HA_DIR = '/tmp/pc-ha-harness';
 /** Our own namespace/directory names: other harness runs on this machine are left alone. */
@@ -183,6 +183,22 @@ export class HaCluster {
       writeFileSync(join(POWER_DIR, n), ino);
       this.h.startAgent(n, { PERSONAL_CLOUD_SANDBOX: '1' });
     }
+  }
+
+  /** Every agent converged (gluster, virt, ha); on timeout each node's log tail and unfinished steps are printed. */
+  async waitConverged(what: string, timeoutMs: number): Promise<void> {
+    try {
+      await waitFor(what, timeoutMs, async () => this.names.every((n) => this.h.snapshot(n)?.converged), 2000);
+    } catch (e) {
+      for (const n of this.names) console.error(`---- ${n}\n${this.h.logTail(n, 40)}\n${JSON.stringify(this.h.snapshot(n)?.steps.filter((s) => s.state !== 'done'))}`);
+      throw e;
+    }
+  }
+
+  /** The test guest's kernel and initrd on gv0, where `vm create --kernel /mnt/gv0/vm/boot/…` finds them. */
+  async stageGuest(guest: { kernel: string; initrd: string }, via = 'node1'): Promise<void> {
+    await this.on(via, 'mkdir', ['-p', '/mnt/gv0/vm/boot']);
+    await this.on(via, 'cp', [guest.kernel, guest.initrd, '/mnt/gv0/vm/boot/']);
   }
 
   /** After a power loss: /run and /dev/shm are empty again when the node boots. */
