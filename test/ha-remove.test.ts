@@ -47,14 +47,7 @@ async function agentCli(node: string, args: string[]) {
   return r.stdout;
 }
 
-async function runningOn(nodes = NAMES): Promise<string[]> {
-  const out: string[] = [];
-  for (const n of nodes) {
-    const r = await c.on(n, 'virsh', ['-c', 'qemu:///system', 'list', '--name', '--state-running'], { allowFail: true });
-    if (r.stdout.split('\n').map((x) => x.trim()).includes(VM)) out.push(n);
-  }
-  return out;
-}
+const runningOn = (nodes = NAMES) => c.runningOn(VM, nodes);
 
 const lines = (n: string) => parseConsole(c.serialLog(n, VM));
 const checksums = async (n: string) => (await c.on(n, 'sh', ['-c', 'cd /mnt/gv0 && sha256sum data-* | sort -k2'])).stdout;

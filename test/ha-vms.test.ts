@@ -38,14 +38,7 @@ async function whereVm(node: string): Promise<string | null> {
 }
 
 /** Nodes whose libvirtd reports the VM running. */
-async function runningOn(nodes = NODES): Promise<string[]> {
-  const out: string[] = [];
-  for (const n of nodes) {
-    const r = await c.on(n, 'virsh', ['-c', 'qemu:///system', 'list', '--name', '--state-running'], { allowFail: true });
-    if (r.stdout.split('\n').map((x) => x.trim()).includes(VM)) out.push(n);
-  }
-  return out;
-}
+const runningOn = (nodes = NODES) => c.runningOn(VM, nodes);
 
 const lines = (n: string) => parseConsole(c.serialLog(n, VM));
 

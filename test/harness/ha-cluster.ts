@@ -201,6 +201,16 @@ export class HaCluster {
     await this.on(via, 'cp', [guest.kernel, guest.initrd, '/mnt/gv0/vm/boot/']);
   }
 
+  /** Nodes (of `nodes`, default all) whose libvirtd reports domain `vm` running. */
+  async runningOn(vm: string, nodes = this.names): Promise<string[]> {
+    const out: string[] = [];
+    for (const n of nodes) {
+      const r = await this.on(n, 'virsh', ['-c', 'qemu:///system', 'list', '--name', '--state-running'], { allowFail: true });
+      if (r.stdout.split('\n').map((x) => x.trim()).includes(vm)) out.push(n);
+    }
+    return out;
+  }
+
   /** After a power loss: /run and /dev/shm are empty again when the node boots. */
   async reboot(n: string): Promise<void> {
     this.poweredOff.delete(n);
