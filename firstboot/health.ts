@@ -130,12 +130,24 @@ function replicaProblems(h: HealthInput, v: HealthInput['volumes'][number], offl
         // and without readdirplus, whose answers spare the kernel those lookups)
         detail: `${b.brick} holds ${b.entries} entries where ${over.o.brick} holds ${over.o.entries} (two counts in a row), and heal info says nothing is pending, `
           + `so the self-heal daemon will not copy the missing ones on its own; a lookup of each name through a client does. On any node: `
-          + `\`mkdir -p /run/pc-heal && mount -t glusterfs -o use-readdirp=no $(hostname):/${v.name} /run/pc-heal && find /run/pc-heal -exec stat {} + >/dev/null; umount /run/pc-heal\` `
+          + `\`${lookupEveryName(v.name)}\` `
           + `(\`gluster volume heal ${v.name} full\` may not help: it crawls from one brick of the set, which can be this short one)`,
       });
     }
   }
   return out;
+}
+
+/**
+ * The command that looks up every name of a volume through a fresh client. The lookups wait (up
+ * to 30 s) until the client reaches every brick: a fresh mount answers as soon as one replica is
+ * up, and a lookup that does not see the short brick heals nothing (seen on a slow machine).
+ */
+export function lookupEveryName(volume: string): string {
+  const m = '/run/pc-heal';
+  return `mkdir -p ${m} && mount -t glusterfs -o use-readdirp=no $(hostname):/${volume} ${m} && `
+    + `for i in $(seq 30); do grep -qs '^child_up.* = 0$' ${m}/.meta/graphs/active/${volume}-replicate-*/private || break; sleep 1; done; `
+    + `find ${m} -exec stat {} + >/dev/null; umount ${m}`;
 }
 
 /** Blank bricks healing back (a node replaced, a disk swapped), with how far along by entries against their replicas. */
