@@ -16,6 +16,7 @@ export const UNIT_TESTS = [
   'test/node-files.test.ts',
   'test/health.test.ts',
   'test/removal-plan.test.ts',
+  'test/heal-nudge.test.ts',
 ];
 
 export default defineConfig({

@@ -15,8 +15,9 @@ import { configureCrashes } from './crash.js';
 import type { Discovery } from './discovery.js';
 import type { AgentEnv } from './env.js';
 import { readText, writeDurable } from './fsx.js';
-import { healInfo, localUuid, peers, volumes, volumeStatus, type HealBrick } from './gluster.js';
+import { gluster, healInfo, localUuid, peers, volumes, volumeStatus, type HealBrick } from './gluster.js';
 import { degradationKey, degradations, type BrickOnline } from './health.js';
+import { addSample, healSample, healStalled, type HealSample } from './heal-nudge.js';
 import { Leadership } from './leadership.js';
 import { log } from './log.js';
 import { Members } from './members.js';
@@ -58,6 +59,8 @@ export class Agent {
   private obs: Observed = { glusterdRunning: false, peers: [], volumes: [], bricksReady: false, readyBricks: [], cert: null, caTrusts: [] };
   private leadership = new Leadership();
   private heal = new Map<string, { at: number; bricks: HealBrick[] }>();
+  /** Pending heal entries per volume over the last minutes, and when the leader last asked for a crawl. */
+  private healHistory = new Map<string, { samples: HealSample[]; askedAt?: number }>();
   private startedAt = new Date().toISOString();
   private startedMs = Date.now();
   private stopping = false;
@@ -200,7 +203,8 @@ export class Agent {
       await this.refreshBrickStatus();
       if (!this.healRunning) {
         this.healRunning = true;
-        void this.refreshHeal(this.degraded.size ? 30_000 : 120_000).then(() => this.countBricks()).finally(() => { this.healRunning = false; });
+        void this.refreshHeal(this.degraded.size ? 30_000 : 120_000).then(() => this.countBricks()).then(() => this.askStalledHeals())
+          .finally(() => { this.healRunning = false; });
       }
     }
     await this.snapshot();
@@ -281,6 +285,22 @@ export class Agent {
       const prev = this.heal.get(v.name);
       if (prev && Date.now() - prev.at < maxAgeMs) continue;
       try { this.heal.set(v.name, { at: Date.now(), bricks: await healInfo(v.name) }); } catch (e) { log.debug(`heal info ${v.name}: ${(e as Error).message}`); }
+    }
+  }
+
+  /** The leader asks the self-heal daemons to crawl again when a volume's pending entries stopped shrinking (heal-nudge.ts). */
+  private async askStalledHeals(): Promise<void> {
+    const leading = this.leadership.leader === this.cfg.node.name;
+    for (const [name, { at, bricks }] of this.heal) {
+      const h = this.healHistory.get(name) ?? { samples: [] };
+      h.samples = addSample(h.samples, healSample(at, bricks));
+      this.healHistory.set(name, h);
+      if (!leading || !this.glusterAnswers() || !healStalled(h.samples, h.askedAt, Date.now())) continue;
+      h.askedAt = Date.now();
+      const r = await gluster(['volume', 'heal', name], true, 60_000);
+      const pending = h.samples[h.samples.length - 1].pending;
+      log.info(`heal of ${name} has not moved for a while (${pending} entries pending, every brick connected): asked the self-heal daemons to crawl again`
+        + (r.code === 0 ? '' : ` — ${(r.stderr || r.stdout).trim().replace(/\s+/g, ' ')}`));
     }
   }
 

@@ -58,11 +58,8 @@ async function startBrick(): Promise<void> {
 const healEntries = async () => [...(await admin(['volume', 'heal', 'gv0', 'info'])).matchAll(/Number of entries: (\S+)/g)].map((m) => m[1]);
 
 async function waitHealthy(what: string, timeoutMs: number): Promise<void> {
-  const start = Date.now();
-  let nudged = false;
+  // (no help from the test: a heal the self-heal daemons left idle is the leader agent's to restart)
   await waitFor(what, timeoutMs, async () => {
-    // the self-heal daemon usually heals within seconds of the brick's return; nudge it once if not
-    if (!nudged && Date.now() - start > 40_000) { nudged = true; await admin(['volume', 'heal', 'gv0']).catch(() => ''); }
     for (const n of NODES) if (degraded(await h.status(n)).length) return false;
     return true;
   }, 2000);
@@ -80,7 +77,7 @@ describe('agent: honest status', () => {
       throw e;
     }
     await h.on('node1', 'sh', ['-c', 'mkdir -p /mnt/gv0/base && for i in $(seq 1 10); do echo $i > /mnt/gv0/base/f$i; done && sync']);
-  }, 300_000);
+  }, 480_000);
 
   afterAll(async () => { await h?.teardown(); }, 120_000);
 
@@ -112,7 +109,7 @@ describe('agent: honest status', () => {
     expect(has(await h.status('node2'), 'heal-pending', 'gv0')!.detail).toMatch(/entries wait for heal: \d+ on node1:\S+, \d+ on node2:\S+ .*copied when node3:\S+ is back/);
 
     await startBrick();
-    await waitHealthy('no degradation on any node after the brick is back and healed', 150_000);
+    await waitHealthy('no degradation on any node after the brick is back and healed', 240_000);
     expect((await h.on('node3', 'cat', [`${BRICK}/during/f5`])).stdout.trim()).toBe('5');
     for (const n of NODES) {
       expect((await statusText(n)).split('\n')[0]).toMatch(/— converged; leader:/);
@@ -122,7 +119,7 @@ describe('agent: honest status', () => {
       expect(log.split('\n').filter((l) => l.includes(`no longer degraded: brick-offline ${NODE3_BRICK}`)).length).toBe(1);
       expect(log).not.toContain('degraded: replica-incomplete');
     }
-  }, 300_000);
+  }, 480_000);
 
   it('reports a brick that silently lacks files (heal info 0) as replica-incomplete on every node, until each name is looked up again as the status says', async () => {
     await h.on('node1', 'sh', ['-c', 'mkdir -p /mnt/gv0/old && for i in $(seq 1 21); do echo old$i > /mnt/gv0/old/f$i; done && sync']);
@@ -149,8 +146,8 @@ describe('agent: honest status', () => {
     // what the detail tells a person to do, word for word, on node2
     await h.on('node2', 'bash', ['-c', /`(mkdir -p \/run\/pc-heal [^`]*)`/.exec(has(h.snapshot('node2'), 'replica-incomplete', NODE3_BRICK)!.detail)![1]]);
     await waitFor('the five files back on node3\'s brick', 60_000, async () => (await h.on('node3', 'sh', ['-c', `ls ${BRICK}/old | wc -l`])).stdout.trim() === '21', 2000);
-    await waitHealthy('no degradation after the full heal', 60_000);
+    await waitHealthy('no degradation after the full heal', 180_000);
     // every step recovered from whatever it met on the way: no stale last error
     for (const n of NODES) expect((await h.status(n)).lastError).toBeNull();
-  }, 300_000);
+  }, 480_000);
 });
