@@ -59,6 +59,16 @@ async function longestPause(): Promise<number> {
   return max;
 }
 
+/** What a person would look at when a heal does not finish: heal info, what differs between the bricks, the self-heal daemons' last words. */
+async function healDiagnosis(): Promise<string> {
+  const out = [(await h.gluster('node1', ['volume', 'heal', 'gv0', 'info'], true)).stdout];
+  const sums = await Promise.all(NODES.map((n) => brickSums(n, GV0).catch(() => ({} as Record<string, string>))));
+  const names = [...new Set(sums.flatMap((s) => Object.keys(s)))].sort();
+  for (const f of names) if (new Set(sums.map((s) => s[f] ?? '-')).size > 1) out.push(`differs ${f}: ${sums.map((s, i) => `${NODES[i]}=${(s[f] ?? '-').slice(0, 8)}`).join(' ')}`);
+  for (const n of NODES) out.push(`---- ${n} glustershd.log\n${(await h.on(n, 'sh', ['-c', 'tail -n 25 /var/log/glusterfs/glustershd.log'], { allowFail: true })).stdout}`);
+  return out.join('\n');
+}
+
 async function replaceNode(name: string, env: Record<string, string> = {}): Promise<number> {
   await h.killNode(name);
   await h.wipeNode(name);
@@ -200,6 +210,7 @@ describe('agent: replacing a dead node, a dead disk; rejoining after an absence'
       await waitFor('every agent converged', 180_000, async () => converged(NODES), 1000);
     } catch (e) {
       for (const n of NODES) console.error(`---- ${n}\n${h.logTail(n, 40)}`);
+      console.error(await healDiagnosis());
       throw e;
     }
     figures.push(`node2 back after node3's replacement → both healed: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
