@@ -89,7 +89,8 @@ export async function vmStart(name: string): Promise<VmInfo> {
 export async function vmStop(name: string): Promise<VmInfo> {
   const id = await known(name);
   await setTargetRole(id, 'Stopped');
-  return vmList(await waitState(`${name} to stop`, 180_000, (s) => whereRuns(s, id).length === 0)).find((x) => x.resource === id)!;
+  // (stopped, not merely not started: while Pacemaker says "Stopping" QEMU still holds the disk)
+  return vmList(await waitState(`${name} to stop`, 180_000, (s) => { const r = s.resources.find((x) => x.id === id); return !r || (!r.active && r.role === 'Stopped'); })).find((x) => x.resource === id)!;
 }
 
 export async function vmRemove(plan: AgentPlan, name: string, deleteDisk = false): Promise<{ removed: string; diskKept?: string }> {
