@@ -320,7 +320,8 @@ async function replaceNode(i: number, vms: DiskVm[], boot: (i: number) => Promis
   await rm(join(work, `${name}-pc-gv0.qcow2`), { force: true });
   const token = randomBytes(8).toString('hex');
   for (let k = 0; ; k++) {
-    const w = await shells.node1.tryRoot(`for n in $(seq 1 20); do head -c 300000 /dev/urandom > /mnt/gv0/replaced-${token}-$n; done && sync`);
+    // (through the Gluster mount, checked: a write into an unmounted /mnt/gv0 lands on node1's root disk and proves nothing)
+    const w = await shells.node1.tryRoot(`findmnt -n -t fuse.glusterfs /mnt/gv0 >/dev/null && for n in $(seq 1 20); do head -c 300000 /dev/urandom > /mnt/gv0/replaced-${token}-$n; done && sync`);
     if (w.code === 0) break;
     if (k > 20) throw new Error(`node1 cannot write to gv0 while ${name} is away: ${w.out}`);
     await sleep(3000);
@@ -343,7 +344,10 @@ async function replaceNode(i: number, vms: DiskVm[], boot: (i: number) => Promis
     await sleep(10_000);
   }
   const healedSeconds = (Date.now() - tr) / 1000;
-  const files = (await sh.root(BRICK_SUMS, 180_000)).trim().split('\n').length;
+  const listed = (await sh.root(BRICK_SUMS, 180_000)).trim().split('\n');
+  const files = listed.length;
+  const outage = listed.filter((l) => l.includes(`/replaced-${token}-`)).length;
+  if (outage !== 20) throw new Error(`replacing ${name}: its brick holds ${outage} of the 20 files written while it was away (${files} files in all)`);
   const uuidNow = (await sh.root('sed -n "s/^UUID=//p" /var/lib/glusterd/glusterd.info', 180_000)).trim();
   let haMembers = 0;
   const haEnd = Date.now() + HA_WAIT_MS;
