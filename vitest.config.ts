@@ -8,6 +8,7 @@ export const LONG_TESTS = [
   'test/agent-remove.test.ts',
   'test/ha-vms.test.ts',
   'test/ha-remove.test.ts',
+  'test/ha-replace.test.ts',
   'test/ha-qdevice.test.ts',
   'test/pxe.test.ts',
   'test/disk.test.ts',

@@ -131,6 +131,20 @@ export class HaCluster {
     await this.h.killNode(n);
   }
 
+  /**
+   * A reinstall of a powered-off node: what the base harness wipes (glusterd state, TLS, agent
+   * state, bricks) and the HA stack's own state (corosync's key and config, Pacemaker's CIB,
+   * libvirt's definitions and keys, OVS database) back to a fresh package install.
+   */
+  async wipeNode(n: string): Promise<void> {
+    await this.h.wipeNode(n);
+    for (const p of PRIVATE) {
+      const d = slugDir(n, p);
+      await sh('sh', ['-ec', `find '${d}' -mindepth 1 -delete; if [ -d '${p}' ] && [ '${p}' != /dev/shm ]; then cp -a '${p}/.' '${d}/'; fi`]);
+    }
+    this.prepareNode(n);
+  }
+
   static async create(names: string[], o: HaClusterOptions = {}): Promise<HaCluster> {
     await requireHaPrerequisites();
     rmSync(HA_DIR, { recursive: true, force: true });
