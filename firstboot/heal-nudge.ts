@@ -9,7 +9,7 @@ import type { HealBrick } from './gluster.js';
 export interface HealSample { at: number; pending: number; allConnected: boolean }
 
 /** How long pending entries may stay without shrinking before the crawl is asked again (also the least time between two asks). */
-export const HEAL_STALL_MS = 90_000;
+export const HEAL_STALL_MS = 60_000;
 /** Samples older than this are dropped. */
 const KEEP_MS = 10 * 60_000;
 

@@ -10,14 +10,15 @@ const every30s = (...xs: [number, boolean][]): HealSample[] => xs.map(([pending,
 describe('heal nudge', () => {
   const cases: [string, HealSample[], number | undefined, boolean][] = [
     ['the same entries for 90 s, all bricks up', every30s([12, true], [12, true], [12, true], [12, true]), undefined, true],
+    ['the same entries for 60 s: the window', every30s([12, true], [12, true], [12, true]), undefined, true],
     ['more entries than 90 s ago (writes keep coming, nothing heals)', every30s([5, true], [7, true], [9, true], [12, true]), undefined, true],
     ['shrinking: the daemons are at it', every30s([40, true], [30, true], [20, true], [12, true]), undefined, false],
     ['a brick was away within the window: the heal waits for it, a crawl cannot help', every30s([12, true], [12, false], [12, true], [12, true]), undefined, false],
     ['a brick away now', every30s([12, true], [12, true], [12, true], [12, false]), undefined, false],
     ['nothing pending', every30s([0, true], [0, true], [0, true], [0, true]), undefined, false],
     ['healed once within the window: a new stall starts its own clock', every30s([12, true], [0, true], [12, true], [12, true]), undefined, false],
-    ['not 90 s of history yet', every30s([12, true], [12, true], [12, true]), undefined, false],
-    ['asked a minute ago', every30s([12, true], [12, true], [12, true], [12, true]), T - 60_000, false],
+    ['not 60 s of history yet', every30s([12, true], [12, true]), undefined, false],
+    ['asked half a minute ago', every30s([12, true], [12, true], [12, true], [12, true]), T - 30_000, false],
     ['asked longer ago than the window', every30s([12, true], [12, true], [12, true], [12, true]), T - HEAL_STALL_MS, true],
     ['no samples', [], undefined, false],
   ];
