@@ -138,6 +138,8 @@ export class Agent {
         o.peers = this.obs.peers; o.volumes = this.obs.volumes; o.glusterUnanswered = true;
       }
     }
+    const online = this.leaderBrickStatus() ?? (Date.now() - this.brickStatusOwn.at < 3 * BRICK_STATUS_MS ? this.brickStatusOwn.vols : undefined);
+    if (online) o.brickOnline = Object.fromEntries(Object.entries(online).map(([v, bs]) => [v, Object.fromEntries(bs.map((b) => [b.brick, b.online]))]));
     o.readyBricks = await readyBrickRefs(this.ctx(o));
     o.bricksReady = o.readyBricks.length === this.cfg.node.bricks.length;
     this.obs = o;

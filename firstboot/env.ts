@@ -14,6 +14,8 @@ export interface AgentEnv {
   formGraceSeconds: number;
   /** Seconds between counts of this node's brick entries (replica completeness check). */
   countInterval: number;
+  /** Seconds a brick of this node may stay down (its process not running) before the agent starts it again. */
+  brickRestartSeconds: number;
   /** Fault injection for tests: SIGKILL self at named step boundaries (see crash.ts). */
   crashAt?: string;
 }
@@ -32,6 +34,7 @@ export function agentEnv(env: NodeJS.ProcessEnv = process.env): AgentEnv {
     idleInterval: num(env.PERSONAL_CLOUD_IDLE_INTERVAL, 10),
     formGraceSeconds: num(env.PERSONAL_CLOUD_FORM_GRACE, 20),
     countInterval: num(env.PERSONAL_CLOUD_COUNT_INTERVAL, 300),
+    brickRestartSeconds: num(env.PERSONAL_CLOUD_BRICK_RESTART, 30),
     ...(env.PERSONAL_CLOUD_CRASH_AT ? { crashAt: env.PERSONAL_CLOUD_CRASH_AT } : {}),
   };
 }

@@ -72,7 +72,7 @@ function brickProblems(h: HealthInput, v: HealthInput['volumes'][number], offlin
       ? `${b.host} is not connected, so its brick of ${v.name} is offline: writes go to the other replicas and wait there for heal until it is back`
       : offline.get(b.name) === 'status'
         ? `the brick process (glusterfsd) of ${v.name} on ${b.host} is not running: writes go to the other replicas and wait there for heal. `
-          + `glusterd starts it again when glusterd restarts; ${restart}`
+          + `The agent on ${b.host} starts it again once it has been down a while (its bricks step says when); to start it now, ${restart}`
         : `heal info cannot reach the brick of ${v.name} on ${b.host} (its process stopped or the network between): writes go to the other replicas and wait there for heal. `
           + `If its process is not running, ${restart}`,
   }));

@@ -12,6 +12,8 @@ import { sh, sleep, waitFor } from './harness/sh.js';
 const NODES = ['node1', 'node2', 'node3'];
 const BRICK = '/data/glusterfs/gv0/brick1/brick';
 const NODE3_BRICK = `gv0 node3:${BRICK}`;
+/** How long node3's agent leaves its killed brick down before starting it (long enough to watch the degradations). */
+const RESTART_S = 90;
 let h: Harness;
 
 const degraded = (s: NodeStatus | null): Degradation[] => s?.health?.degraded ?? [];
@@ -69,7 +71,7 @@ describe('agent: honest status', () => {
   beforeAll(async () => {
     h = await Harness.create(NODES.map((name) => ({ name, disks: [{}] })), { id: 'hlt' });
     const { plan, joinKey } = planFor(testConfig(NODES.map((name, i) => ({ name, hostPart: 11 + i, gv0: [h.node(name).disks[0]] }))));
-    for (const n of NODES) { h.writeAgentConfig(n, plan, joinKey); h.startAgent(n, { PERSONAL_CLOUD_COUNT_INTERVAL: '5' }); }
+    for (const n of NODES) { h.writeAgentConfig(n, plan, joinKey); h.startAgent(n, { PERSONAL_CLOUD_COUNT_INTERVAL: '5', PERSONAL_CLOUD_BRICK_RESTART: String(RESTART_S) }); }
     try {
       await waitFor('all three agents converged', 240_000, async () => NODES.every((n) => h.snapshot(n)?.converged), 1000);
     } catch (e) {
@@ -108,7 +110,11 @@ describe('agent: honest status', () => {
     }, 2000);
     expect(has(await h.status('node2'), 'heal-pending', 'gv0')!.detail).toMatch(/entries wait for heal: \d+ on node1:\S+, \d+ on node2:\S+ .*copied when node3:\S+ is back/);
 
-    await startBrick();
+    // nobody types `volume start force`: node3's agent starts its brick once it has been down RESTART_S
+    const t = Date.now();
+    await waitFor('node3\'s agent starts its brick again', (RESTART_S + 60) * 1000, async () => (await node3BrickOnline()) === true, 2000);
+    console.log(`brick back ${((Date.now() - t) / 1000).toFixed(1)} s after the writes (restart delay ${RESTART_S} s)`);
+    expect(h.logTail('node3', 100_000)).toMatch(new RegExp(`node3:${BRICK}: brick process of gv0 not running: starting it \\(volume start gv0 force\\)`));
     await waitHealthy('no degradation on any node after the brick is back and healed', 240_000);
     expect((await h.on('node3', 'cat', [`${BRICK}/during/f5`])).stdout.trim()).toBe('5');
     for (const n of NODES) {
@@ -144,8 +150,15 @@ describe('agent: honest status', () => {
       expect(await statusText(n)).toMatch(new RegExp(`— converged — DEGRADED: \\d+ problems?;[^]*DEGRADED replica-incomplete ${NODE3_BRICK}`));
     }
     // what the detail tells a person to do, word for word, on node2
-    await h.on('node2', 'bash', ['-c', /`(mkdir -p \/run\/pc-heal [^`]*)`/.exec(has(h.snapshot('node2'), 'replica-incomplete', NODE3_BRICK)!.detail)![1]]);
-    await waitFor('the five files back on node3\'s brick', 60_000, async () => (await h.on('node3', 'sh', ['-c', `ls ${BRICK}/old | wc -l`])).stdout.trim() === '21', 2000);
+    const typed = await h.on('node2', 'bash', ['-c', /`(mkdir -p \/run\/pc-heal [^`]*)`/.exec(has(h.snapshot('node2'), 'replica-incomplete', NODE3_BRICK)!.detail)![1]], { allowFail: true });
+    try {
+      await waitFor('the five files back on node3\'s brick', 60_000, async () => (await h.on('node3', 'sh', ['-c', `ls ${BRICK}/old | wc -l`])).stdout.trim() === '21', 2000);
+    } catch (e) {
+      const mountLog = await h.on('node2', 'sh', ['-c', 'grep -v "^ *[0-9]*: " /var/log/glusterfs/run-pc-heal.log | tail -n 60'], { allowFail: true });
+      const listing = await h.on('node3', 'sh', ['-c', `ls -la ${BRICK}/old; getfattr -d -m . -e hex ${BRICK}/old`], { allowFail: true });
+      console.error(`the command on node2 → exit ${typed.code}\n${typed.stdout}${typed.stderr}\n---- node2 run-pc-heal.log\n${mountLog.stdout}\n---- node3's brick\n${listing.stdout}${listing.stderr}`);
+      throw e;
+    }
     await waitHealthy('no degradation after the full heal', 180_000);
     // every step recovered from whatever it met on the way: no stale last error
     for (const n of NODES) expect((await h.status(n)).lastError).toBeNull();

@@ -1,3 +1,4 @@
+// A brick of ours whose process stays down is started again (`volume start … force`).
 // A brick of ours that its volume lists but whose directory is blank (a replaced disk, or a node
 // reinstalled in its old place) is brought back with `reset-brick … commit force` — which also
 // marks the volume's root on the other copies as owed to it, so the self-heal copies *every* file
@@ -67,11 +68,23 @@ export interface BrickSeen {
   online?: Record<string, boolean>;
   /** Heal entries pending on the volume's bricks (asked only while one of ours heals). */
   healPending?: number;
+  /** Seconds since its process was first seen not running, this time (absent: running, or not known). */
+  downSeconds?: number;
 }
 
 export interface BricksSeen { bricks: BrickSeen[] }
 
-export type BricksAction = { do: 'reset'; volume: string; ref: string; path: string } | { do: 'healed'; ref: string };
+export type BricksAction = { do: 'reset'; volume: string; ref: string; path: string } | { do: 'healed'; ref: string }
+  | { do: 'start'; volume: string; refs: string[] };
+
+/**
+ * When each brick of ours was first seen down, this time (a start attempt counts as a new first
+ * sighting: the next one waits as long again). glusterd starts bricks only when it starts or
+ * regains server quorum; a brick that died later, or whose start lost a race with the volume
+ * arriving anew from the peers (seen when a node came back while another was replaced), stays
+ * down until someone runs `volume start … force`.
+ */
+const downSince = new Map<string, number>();
 
 const replicated = (ctx: Ctx): VolumePlan[] => ctx.plan.volumes.filter((v) => v.kind === 'replicated');
 
@@ -83,7 +96,12 @@ function brickDecision(ctx: Ctx, b: BrickSeen): { action?: BricksAction; note?: 
   const id = volumeId(ctx, b.volume);
   const resetting = ctx.state.data.brickResets?.[b.ref];
   if (b.markedWith === id && resetting?.phase !== 'reset') {
-    if (!resetting) return {};
+    if (!resetting) {
+      if (b.downSeconds === undefined) return {};
+      const after = ctx.env.brickRestartSeconds;
+      if (b.downSeconds < after) return { note: `${b.ref}: its brick process is not running (${Math.round(b.downSeconds)} s; started again after ${after} s)`, wait: true };
+      return { action: { do: 'start', volume: b.volume, refs: [b.ref] }, note: `${b.ref}: its brick process has not run for ${Math.round(b.downSeconds)} s: starting it (volume start ${b.volume} force)` };
+    }
     if (b.healPending === 0) return { action: { do: 'healed', ref: b.ref }, note: `${b.ref}: healed` };
     return { note: `${b.ref}: healing${b.healPending !== undefined ? ` (${b.healPending} entries pending)` : ''}`, wait: true };
   }
@@ -101,7 +119,12 @@ function brickDecision(ctx: Ctx, b: BrickSeen): { action?: BricksAction; note?: 
 export function bricksDecision(ctx: Ctx, seen: BricksSeen): Decision<BricksAction> {
   if (!ctx.obs.glusterdRunning || ctx.obs.glusterUnanswered) return waiting('glusterd not answering');
   const per = seen.bricks.map((b) => brickDecision(ctx, b));
-  const actions = per.flatMap((p) => (p.action ? [p.action] : []));
+  // one `start force` per volume starts every brick of it that is down
+  const actions: BricksAction[] = [];
+  for (const a of per.flatMap((p) => (p.action ? [p.action] : []))) {
+    const same = a.do === 'start' ? actions.find((x): x is Extract<BricksAction, { do: 'start' }> => x.do === 'start' && x.volume === a.volume) : undefined;
+    if (same && a.do === 'start') same.refs.push(...a.refs); else actions.push(a);
+  }
   const notes = per.flatMap((p) => (p.note ? [p.note] : []));
   if (actions.length) return todo(actions, notes.join('; '));
   if (notes.length) return waiting(notes.join('; '));
@@ -189,6 +212,11 @@ export const bricksStep: Step<BricksSeen, BricksAction> = {
         const markedWith = await brickVolumeId(b.path);
         const seen: BrickSeen = { volume: v.name, ref, path: b.path, markedWith, entries: markedWith ? 0 : await entriesOf(b.path) };
         const resetting = ctx.state.data.brickResets?.[ref];
+        const up = info.started ? ctx.obs.brickOnline?.[v.name]?.[ref] : undefined;
+        if (up === false && markedWith === info.id && !resetting) {
+          if (!downSince.has(ref)) downSince.set(ref, Date.now());
+          seen.downSeconds = (Date.now() - downSince.get(ref)!) / 1000;
+        } else if (up !== undefined || !info.started) downSince.delete(ref);
         if ((!markedWith || resetting?.phase === 'reset') && info.started) seen.online = await onlineBricks(v.name);
         if (resetting && markedWith === info.id) {
           await countHealing(ref, b.path);
@@ -204,7 +232,12 @@ export const bricksStep: Step<BricksSeen, BricksAction> = {
   async apply(ctx, actions) {
     for (const a of actions) {
       if (a.do === 'reset') await resetBrick(ctx, a);
-      else {
+      else if (a.do === 'start') {
+        for (const ref of a.refs) downSince.set(ref, Date.now());
+        log.warn(`${a.refs.join(', ')}: brick process of ${a.volume} not running: starting it (volume start ${a.volume} force)`);
+        const r = await gluster(['volume', 'start', a.volume, 'force'], true, 120_000);
+        if (r.code !== 0) log.warn(`volume start ${a.volume} force: ${(r.stderr || r.stdout).trim().replace(/\s+/g, ' ')}`);
+      } else {
         const { [a.ref]: _, ...rest } = ctx.state.data.brickResets ?? {};
         ctx.state.data.brickResets = rest;
         await ctx.state.save();

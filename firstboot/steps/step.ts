@@ -18,6 +18,8 @@ export interface Observed {
   cert: string | null;
   /** sha256 fingerprints of the certificates in our CA bundle. */
   caTrusts: string[];
+  /** Whether each brick's process runs, by volume and `node:path` (the leader's recent `volume status`, or this node's own). */
+  brickOnline?: Record<string, Record<string, boolean>>;
 }
 
 export interface Ctx {
