@@ -68,23 +68,27 @@ export interface BrickSeen {
   online?: Record<string, boolean>;
   /** Heal entries pending on the volume's bricks (asked only while one of ours heals). */
   healPending?: number;
-  /** Seconds since its process was first seen not running, this time (absent: running, or not known). */
+  /** Seconds since its process was first seen not running, or since the agent last tried to start it (absent: running, or not known). */
   downSeconds?: number;
+  /** How often the agent tried to start it since it went down. */
+  startsTried?: number;
 }
 
 export interface BricksSeen { bricks: BrickSeen[] }
 
 export type BricksAction = { do: 'reset'; volume: string; ref: string; path: string } | { do: 'healed'; ref: string }
-  | { do: 'start'; volume: string; refs: string[] };
+  | { do: 'start'; volume: string; refs: string[] } | { do: 'restart-glusterd'; refs: string[] };
 
 /**
- * When each brick of ours was first seen down, this time (a start attempt counts as a new first
- * sighting: the next one waits as long again). glusterd starts bricks only when it starts or
- * regains server quorum; a brick that died later, or whose start lost a race with the volume
- * arriving anew from the peers (seen when a node came back while another was replaced), stays
- * down until someone runs `volume start … force`.
+ * Since when each brick of ours is down, and how often the agent tried to start it (each try
+ * restarts the clock: the next one waits as long again). glusterd starts bricks only when it
+ * starts or regains server quorum: a brick that died later stays down until someone runs `volume
+ * start … force`. And when a node comes back to a volume its peers changed meanwhile, glusterd
+ * starts the brick, then restarts it for each newer copy of the volume it receives — and a brick
+ * killed while starting leaves glusterd believing its start is under way: `start force` then does
+ * nothing (seen when node2 came back while node3 was replaced); only a glusterd restart clears that.
  */
-const downSince = new Map<string, number>();
+const down = new Map<string, { since: number; tries: number }>();
 
 const replicated = (ctx: Ctx): VolumePlan[] => ctx.plan.volumes.filter((v) => v.kind === 'replicated');
 
@@ -99,7 +103,12 @@ function brickDecision(ctx: Ctx, b: BrickSeen): { action?: BricksAction; note?: 
     if (!resetting) {
       if (b.downSeconds === undefined) return {};
       const after = ctx.env.brickRestartSeconds;
-      if (b.downSeconds < after) return { note: `${b.ref}: its brick process is not running (${Math.round(b.downSeconds)} s; started again after ${after} s)`, wait: true };
+      const tries = b.startsTried ?? 0;
+      // a brick that dies on every start (a failing disk, say) is tried less often after a while
+      const wait = tries >= 6 ? after * 10 : after;
+      if (b.downSeconds < wait) return { note: `${b.ref}: its brick process is not running (${Math.round(b.downSeconds)} s${tries ? `, ${tries} starts tried` : ''}; started again after ${wait} s${tries >= 6 ? `: see /var/log/glusterfs/bricks/ on ${ctx.self.name}` : ''})`, wait: true };
+      // every other try restarts glusterd: a `start force` that did not help met a start glusterd believes under way
+      if (tries % 2 === 1) return { action: { do: 'restart-glusterd', refs: [b.ref] }, note: `${b.ref}: still not running ${Math.round(b.downSeconds)} s after \`volume start ${b.volume} force\`: restarting glusterd (running bricks and clients are not touched)` };
       return { action: { do: 'start', volume: b.volume, refs: [b.ref] }, note: `${b.ref}: its brick process has not run for ${Math.round(b.downSeconds)} s: starting it (volume start ${b.volume} force)` };
     }
     if (b.healPending === 0) return { action: { do: 'healed', ref: b.ref }, note: `${b.ref}: healed` };
@@ -122,8 +131,8 @@ export function bricksDecision(ctx: Ctx, seen: BricksSeen): Decision<BricksActio
   // one `start force` per volume starts every brick of it that is down
   const actions: BricksAction[] = [];
   for (const a of per.flatMap((p) => (p.action ? [p.action] : []))) {
-    const same = a.do === 'start' ? actions.find((x): x is Extract<BricksAction, { do: 'start' }> => x.do === 'start' && x.volume === a.volume) : undefined;
-    if (same && a.do === 'start') same.refs.push(...a.refs); else actions.push(a);
+    const same = actions.find((x) => x.do === a.do && (a.do !== 'start' || (x.do === 'start' && x.volume === a.volume)));
+    if (same && (same.do === 'start' || same.do === 'restart-glusterd') && (a.do === 'start' || a.do === 'restart-glusterd')) same.refs.push(...a.refs); else actions.push(a);
   }
   const notes = per.flatMap((p) => (p.note ? [p.note] : []));
   if (actions.length) return todo(actions, notes.join('; '));
@@ -214,9 +223,11 @@ export const bricksStep: Step<BricksSeen, BricksAction> = {
         const resetting = ctx.state.data.brickResets?.[ref];
         const up = info.started ? ctx.obs.brickOnline?.[v.name]?.[ref] : undefined;
         if (up === false && markedWith === info.id && !resetting) {
-          if (!downSince.has(ref)) downSince.set(ref, Date.now());
-          seen.downSeconds = (Date.now() - downSince.get(ref)!) / 1000;
-        } else if (up !== undefined || !info.started) downSince.delete(ref);
+          const d = down.get(ref) ?? { since: Date.now(), tries: 0 };
+          down.set(ref, d);
+          seen.downSeconds = (Date.now() - d.since) / 1000;
+          if (d.tries) seen.startsTried = d.tries;
+        } else if (up !== undefined || !info.started) down.delete(ref);
         if ((!markedWith || resetting?.phase === 'reset') && info.started) seen.online = await onlineBricks(v.name);
         if (resetting && markedWith === info.id) {
           await countHealing(ref, b.path);
@@ -232,11 +243,17 @@ export const bricksStep: Step<BricksSeen, BricksAction> = {
   async apply(ctx, actions) {
     for (const a of actions) {
       if (a.do === 'reset') await resetBrick(ctx, a);
-      else if (a.do === 'start') {
-        for (const ref of a.refs) downSince.set(ref, Date.now());
-        log.warn(`${a.refs.join(', ')}: brick process of ${a.volume} not running: starting it (volume start ${a.volume} force)`);
-        const r = await gluster(['volume', 'start', a.volume, 'force'], true, 120_000);
-        if (r.code !== 0) log.warn(`volume start ${a.volume} force: ${(r.stderr || r.stdout).trim().replace(/\s+/g, ' ')}`);
+      else if (a.do === 'start' || a.do === 'restart-glusterd') {
+        for (const ref of a.refs) down.set(ref, { since: Date.now(), tries: (down.get(ref)?.tries ?? 0) + 1 });
+        if (a.do === 'start') {
+          log.warn(`${a.refs.join(', ')}: brick process of ${a.volume} not running: starting it (volume start ${a.volume} force)`);
+          const r = await gluster(['volume', 'start', a.volume, 'force'], true, 120_000);
+          if (r.code !== 0) log.warn(`volume start ${a.volume} force: ${(r.stderr || r.stdout).trim().replace(/\s+/g, ' ')}`);
+        } else {
+          log.warn(`${a.refs.join(', ')}: still not running after \`volume start force\`: restarting glusterd, which starts its bricks anew`);
+          await restartGlusterd(recordGlusterdStart);
+          await glusterdAnswering(120_000);
+        }
       } else {
         const { [a.ref]: _, ...rest } = ctx.state.data.brickResets ?? {};
         ctx.state.data.brickResets = rest;

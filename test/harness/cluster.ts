@@ -22,7 +22,7 @@ export const SUBNET = '10.77.5';
  */
 let PREFIX = 'pca';
 export let BASE = '/tmp/pc-agent-harness';
-/** Agent and glusterd logs of the last run are copied here at teardown. */
+/** Agent, glusterd, self-heal daemon and brick logs of the last run are copied here at teardown. */
 export let LOG_KEEP = '/tmp/pc-agent-harness-logs';
 let SW = `${PREFIX}-sw`;
 function useId(id: string): void {
@@ -361,7 +361,7 @@ export class Harness {
   async teardown(): Promise<void> {
     this.stopping = true;
     // keep the last run's agent logs for a look after a failure
-    await sh('sh', ['-c', `rm -rf ${LOG_KEEP} && mkdir -p ${LOG_KEEP} && for d in ${BASE}/nodes/*; do n=$(basename $d); cp $d/agent.log ${LOG_KEEP}/$n.log 2>/dev/null; cp $d/log/glusterd.log ${LOG_KEEP}/$n-glusterd.log 2>/dev/null; done; true`], { allowFail: true });
+    await sh('sh', ['-c', `rm -rf ${LOG_KEEP} && mkdir -p ${LOG_KEEP} && for d in ${BASE}/nodes/*; do n=$(basename $d); cp $d/agent.log ${LOG_KEEP}/$n.log 2>/dev/null; cp $d/log/glusterd.log ${LOG_KEEP}/$n-glusterd.log 2>/dev/null; cp $d/log/glustershd.log ${LOG_KEEP}/$n-glustershd.log 2>/dev/null; for b in $d/log/bricks/*.log; do cp $b ${LOG_KEEP}/$n-brick-$(basename $b) 2>/dev/null; done; done; true`], { allowFail: true });
     for (const n of this.nodes.values()) n.supervise = false;
     await teardownAll();
   }
