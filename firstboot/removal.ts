@@ -193,14 +193,7 @@ async function carryOut(d: RemovalDeps, rec: RemovalRecord, progress: RemovalPro
     if (left.length) {
       for (const vm of rec.stopVms) {
         say(`stopping VM ${vm}: its disk moves with the leaving set`);
-        await vmStop(vm);
-        // vmStop returns once Pacemaker no longer shows it Started; QEMU (and its locks) may still be there while it is Stopping
-        await waitUntil(`VM ${vm} to stop`, 300_000, async () => {
-          const st = await crmMon().catch(() => null);
-          const id = st && vmList(st).find((x) => x.name === vm)?.resource;
-          const r = st?.resources.find((x) => x.id === id);
-          return Boolean(st && (!r || (!r.active && r.role === 'Stopped')));
-        });
+        await vmStop(vm); // (returns once Pacemaker says Stopped: QEMU and its image locks are gone)
       }
     }
     for (const r of left) await migrateOff(r.volume, r.bricks, say);
