@@ -17,6 +17,9 @@ export interface MemberStatus {
   error?: string;
   /** The glusterd UUID its agent reported at the last answer (tells a reinstalled box from its namesake). */
   glusterdUuid?: string;
+  /** Its steps and whether it converged, as it last answered (the web console shows every node's agent). */
+  steps?: StepStatus[];
+  converged?: boolean;
 }
 
 export interface RefusalStatus { from: string; address: string; reason: string; at: string; count: number }
