@@ -16,6 +16,7 @@ export const UNIT_TESTS = [
   'test/node-files.test.ts',
   'test/health.test.ts',
   'test/removal-plan.test.ts',
+  'test/console-view.test.ts',
 ];
 
 export default defineConfig({
