@@ -144,7 +144,8 @@ function show(content: HTMLElement, key: string): void {
 }
 
 async function refresh(): Promise<void> {
-  const r = await cli(['status', '--json'], 'try');
+  // --recent: no fresh `gluster volume heal info` (seconds of CPU) at every refresh
+  const r = await cli(['status', '--json', '--recent'], 'try');
   const json = r.out.slice(r.out.indexOf('{'));
   // exit 3: not converged or degraded, which the report itself says
   if ((r.exit === 0 || r.exit === 3) && json.startsWith('{')) {

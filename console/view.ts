@@ -129,7 +129,7 @@ export function consoleView(s: StatusReport): ConsoleView {
 
   const problems: ConsoleView['problems'] = [];
   if (s.unanswered) problems.push({ subject: s.node, detail: `The agent on ${s.node} is not answering (${plainError(s.unanswered)}): this page shows the status it saved last. Check it with \`systemctl status personal-cloud-agent\` on ${s.node}.` });
-  for (const n of nodes) if (n.state === 'down') problems.push({ subject: n.name, detail: `${n.name} is down: ${n.why}.` });
+  for (const n of nodes) if (n.state === 'down' || n.state === 'fenced') problems.push({ subject: n.name, detail: `${n.name} is ${n.state}: ${n.why}.` });
   for (const d of s.health?.degraded ?? []) problems.push({ subject: d.subject, detail: d.detail });
   for (const n of nodes) {
     for (const st of n.steps) if (st.state === 'error' || st.state === 'attention') problems.push({ subject: `${n.name} ${st.name}`, detail: st.detail });

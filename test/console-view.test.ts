@@ -80,7 +80,8 @@ describe('web console view', () => {
       { name: 'db', running: false, state: 'stopped', node: undefined, failed: false },
       { name: 'bad', running: false, state: 'failed', node: undefined, failed: true },
     ]);
-    expect(v.problems.map((p) => p.subject)).toEqual(['node1 disks', 'bad']);
+    expect(v.problems.map((p) => p.subject)).toEqual(['node3', 'node1 disks', 'bad']);
+    expect(v.problems[0].detail).toBe('node3 is fenced: lost and fenced (or being fenced) by the cluster: its VMs restart elsewhere.');
     expect(consoleView(report({ ha: { error: 'timed out after 30000 ms' } }))).toMatchObject({ haError: 'timed out after 30000 ms', vms: null, verdict: 'degraded' });
   });
 
