@@ -61,7 +61,7 @@ function nodeCard(n: NodeView, v: ConsoleView): HTMLElement {
     el('h3', {}, n.name, ' ', badge(n.state), n.leader ? el('span', { class: 'tag' }, 'leader') : null, n.self ? el('span', { class: 'tag' }, 'this node') : null),
     el('p', { class: 'why' }, n.why),
     n.vms.length ? el('p', {}, `VMs: ${n.vms.join(', ')}`) : null,
-    el('details', {}, el('summary', {}, `Agent steps${n.converged === false ? ' (working)' : ''}`), steps),
+    el('details', {}, el('summary', { 'data-key': `steps-${n.name}` }, `Agent steps${n.converged === false ? ' (working)' : ''}`), steps),
     ha && n.state !== 'down' && n.state !== 'fenced'
       ? el('div', { class: 'actions' }, n.state === 'standby' || n.state === 'draining'
         ? actionButton(`resume-${n.name}`, `Resume ${n.name}`, `Resume ${n.name}: it runs VMs again.`, ['node', 'resume', n.name])
