@@ -85,7 +85,7 @@ function nodeViews(s: StatusReport): NodeView[] {
     const base = { name, self, leader: s.leader === name, vms: vmsOn(name), address: m?.address };
     let view: NodeView;
     if (self) {
-      view = { ...base, state: s.unanswered ? 'unknown' : 'up', why: s.unanswered ? `its agent is not answering (${plainError(s.unanswered)})` : 'this node', converged: s.converged, steps: s.steps };
+      view = { ...base, state: s.unanswered ? 'unknown' : 'up', why: s.unanswered ? 'this node, its agent is not answering' : 'this node', converged: s.converged, steps: s.steps };
     } else if (m?.error) {
       view = { ...base, state: 'down', why: plainError(m.error), converged: m.converged, steps: m.steps ?? [] };
     } else if (!m?.lastSeen) {
@@ -103,12 +103,15 @@ function nodeViews(s: StatusReport): NodeView[] {
 
 function volumeViews(s: StatusReport): VolumeView[] {
   const degraded = s.health?.degraded ?? [];
+  // the leader asks `volume status` every 10 s: a brick named offline, or on a disconnected peer, is offline now
+  const offline = (vol: string, brick: string) => degraded.some((d) => d.what === 'brick-offline' && d.subject === `${vol} ${brick}`)
+    || peerConnected(s, brick.slice(0, brick.indexOf(':'))) === false;
   return s.volumes.map((v) => {
     const online = s.brickStatus?.volumes[v.name];
     const bricks: BrickView[] = v.bricks.map((b) => {
       const i = b.indexOf(':');
       const heal = v.heal?.find((x) => x.brick === b);
-      const up = online?.find((x) => x.brick === b)?.online ?? heal?.connected;
+      const up = offline(v.name, b) ? false : online?.find((x) => x.brick === b)?.online ?? heal?.connected;
       return { node: b.slice(0, i), path: b.slice(i + 1), ...(up === undefined ? {} : { online: up }), ...(heal ? { heal: Math.max(0, heal.entries) } : {}) };
     });
     const problems = degraded.filter((d) => d.subject === v.name || d.subject.startsWith(`${v.name} `));
@@ -128,7 +131,7 @@ export function consoleView(s: StatusReport): ConsoleView {
   }) : null;
 
   const problems: ConsoleView['problems'] = [];
-  if (s.unanswered) problems.push({ subject: s.node, detail: `The agent on ${s.node} is not answering (${plainError(s.unanswered)}): this page shows the status it saved last. Check it with \`systemctl status personal-cloud-agent\` on ${s.node}.` });
+  if (s.unanswered) problems.push({ subject: s.node, detail: `The agent on ${s.node} is not answering (${plainError(s.unanswered).replace(/^its /, '')}): this page shows the status it saved last. Check it with \`systemctl status personal-cloud-agent\` on ${s.node}.` });
   for (const n of nodes) if (n.state === 'down' || n.state === 'fenced') problems.push({ subject: n.name, detail: `${n.name} is ${n.state}: ${n.why}.` });
   for (const d of s.health?.degraded ?? []) problems.push({ subject: d.subject, detail: d.detail });
   for (const n of nodes) {
@@ -142,6 +145,8 @@ export function consoleView(s: StatusReport): ConsoleView {
   let quorum: string;
   if (ha?.corosync.running && ha.corosync.totalVotes !== undefined) {
     quorum = `${ha.corosync.quorate ? 'quorate' : 'NOT quorate'}: ${ha.corosync.totalVotes} of ${ha.corosync.expectedVotes ?? '?'} votes`;
+  } else if (s.unanswered) {
+    quorum = 'storage: unknown (this node\'s agent is not answering)';
   } else {
     const up = nodes.filter((n) => n.state === 'up').length;
     quorum = `storage: ${up} of ${nodes.length} nodes up${up * 2 > nodes.length ? '' : ' — no majority'}`;

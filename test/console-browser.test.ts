@@ -109,7 +109,7 @@ describe('web console in a real browser', () => {
     expect(await page.textContent('#headline')).toBe('The agent on node1 is not answering');
     await shot('4-local-agent-down');
     h.startAgent('node1');
-    await page.waitForSelector('#banner[hidden]', { timeout: 60_000 });
+    await page.waitForSelector('#banner[hidden]', { state: 'attached', timeout: 60_000 });
     expect(await nodeCard('node1').getAttribute('class')).toContain('node-up');
     expect(wc.errors).toEqual([]);
   }, 120_000);

@@ -36,10 +36,11 @@ describe('web console view', () => {
     expect(v.quorum).toBe('storage: 3 of 3 nodes up');
   });
 
-  it('a node killed: down with the reason in plain words, gv0 degraded with its degradations', () => {
+  it('a node killed: down with the reason in plain words, gv0 degraded with its degradations, its brick offline before `volume status` says so', () => {
     const s = report({
       members: [report().members[0], { name: 'node3', address: '10.0.0.14', source: 'plan', admitted: true, lastSeen: 't', error: 'connect ECONNREFUSED 10.0.0.14:7447' }],
       glusterd: { running: true, peers: [{ name: 'node2', connected: true, state: 'Peer in Cluster' }, { name: 'node3', connected: false, state: 'Peer in Cluster' }] },
+      brickStatus: { at: 't', volumes: { gv0: bricks.map((brick) => ({ brick, online: true })) } },
       volumes: [{ ...report().volumes[0], heal: bricks.map((brick) => ({ brick, connected: !brick.startsWith('node3'), entries: brick.startsWith('node3') ? -1 : 4 })) }],
       health: { checkedAt: 't', degraded: [{ what: 'peer-disconnected', subject: 'node3', detail: 'node3 is not connected' }, { what: 'brick-offline', subject: `gv0 node3:${BRICK}`, detail: 'brick offline' }] },
     });
@@ -58,8 +59,9 @@ describe('web console view', () => {
     const v = consoleView(report({ unanswered: 'connect ECONNREFUSED 127.0.0.1:7447' }));
     expect(v.verdict).toBe('stale');
     expect(v.stale).toBeTruthy();
-    expect(v.nodes[0]).toMatchObject({ state: 'unknown', why: 'its agent is not answering (its agent is not running (connection refused))' });
-    expect(v.problems[0].detail).toMatch(/not answering .*saved last.*systemctl status personal-cloud-agent/);
+    expect(v.nodes[0]).toMatchObject({ state: 'unknown', why: 'this node, its agent is not answering' });
+    expect(v.problems[0].detail).toBe('The agent on node1 is not answering (agent is not running (connection refused)): this page shows the status it saved last. Check it with `systemctl status personal-cloud-agent` on node1.');
+    expect(v.quorum).toBe('storage: unknown (this node\'s agent is not answering)');
   });
 
   it('HA: quorum and votes, drained and fenced nodes, where each VM runs, failed VMs and step errors as problems', () => {
