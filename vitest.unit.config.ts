@@ -17,6 +17,7 @@ export const UNIT_TESTS = [
   'test/health.test.ts',
   'test/removal-plan.test.ts',
   'test/heal-nudge.test.ts',
+  'test/console-view.test.ts',
 ];
 
 export default defineConfig({

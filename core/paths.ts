@@ -11,3 +11,7 @@ export const CLI_WRAPPER = '/usr/local/sbin/personal-cloud';
 /** TCP port of the agents' authenticated HTTP channel; the UDP beacon uses the same number. */
 export const AGENT_PORT = 7447;
 export const MULTICAST_GROUP = '239.255.74.47';
+
+/** The web console: Cockpit's port (cockpit.socket) and where our page ("Personal Cloud") is installed. */
+export const COCKPIT_PORT = 9090;
+export const COCKPIT_PAGE_DIR = '/usr/share/cockpit/personal-cloud';

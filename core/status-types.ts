@@ -1,5 +1,6 @@
 // What an agent reports about itself: `personal-cloud-agent status --json`, the `status`
 // operation of the authenticated channel, and `personal-cloud status` on the admin machine.
+import type { HaStatus } from './ha-status.js';
 
 /** `attention`: the step refuses to go on until a person acts (e.g. a brick disk holds data). */
 export type StepState = 'done' | 'waiting' | 'error' | 'attention' | 'pending';
@@ -16,6 +17,9 @@ export interface MemberStatus {
   error?: string;
   /** The glusterd UUID its agent reported at the last answer (tells a reinstalled box from its namesake). */
   glusterdUuid?: string;
+  /** Its steps and whether it converged, as it last answered (the web console shows every node's agent). */
+  steps?: StepStatus[];
+  converged?: boolean;
 }
 
 export interface RefusalStatus { from: string; address: string; reason: string; at: string; count: number }
@@ -108,4 +112,15 @@ export interface NodeStatus {
   returning?: ReturningBrick[];
   /** Brick processes per started volume as this node last asked `volume status` (the leader asks; the others read its answer). */
   brickStatus?: { at: string; volumes: Record<string, { brick: string; online: boolean }[]> };
+}
+
+/**
+ * `personal-cloud-agent status --json` on a node (what the web console reads): the node's status,
+ * whether it is the agent's answer or the status it saved last, and its view of the HA stack.
+ */
+export interface StatusReport extends NodeStatus {
+  /** The agent did not answer (why): this is the status it saved after its last pass. */
+  unanswered?: string;
+  /** HA enabled: corosync, Pacemaker and the VMs as this node's agent sees them, or why it did not answer. */
+  ha?: HaStatus | { error: string };
 }

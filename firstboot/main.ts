@@ -16,7 +16,7 @@ import { log } from './log.js';
 import { formatStatus } from '../core/status-format.js';
 import type { HaStatus } from '../core/ha-status.js';
 import { formatHa } from '../core/ha-format.js';
-import type { NodeStatus } from '../core/status-types.js';
+import type { NodeStatus, StatusReport } from '../core/status-types.js';
 import { cliWrapper, nodeHelp, nodeRequest, runNode, runVm, TARGET_HELP, TARGET_OPTIONS, VM_OPTIONS, vmHelp, vmRequest, type AgentTarget } from '../core/vm-cli.js';
 
 const HELP = `Usage: personal-cloud-agent <command>
@@ -24,8 +24,10 @@ const HELP = `Usage: personal-cloud-agent <command>
 Commands:
   run              reconcile this node until stopped (what personal-cloud-agent.service runs)
   once             run one reconcile pass and print the status; exit 0 when converged
-  status [--json]  show this node's status (members, steps, volumes, degradations, last error);
-                   exit 0 only when converged and nothing is degraded
+  status [--json] [--recent]
+                   show this node's status (members, steps, volumes, degradations, last error);
+                   exit 0 only when converged and nothing is degraded; --recent: heal counts of
+                   the agent's last background check instead of fresh ones (what the web console polls)
   vm ACTION ...    create, list, start, stop, migrate, remove VMs of the HA cluster (vm --help)
   node drain|resume NAME   move every VM off a node for maintenance, and back (node --help)
 
@@ -33,27 +35,30 @@ Configuration: /etc/personal-cloud/{cluster.json,node.json,join.key}; state: /va
 Environment: PERSONAL_CLOUD_CONFIG_DIR, PERSONAL_CLOUD_STATE_DIR, PERSONAL_CLOUD_PORT, PERSONAL_CLOUD_DEBUG=1.
 `;
 
-async function status(json: boolean): Promise<number> {
+/** `recent`: the last pass's status with the background heal counts (no fresh heal info: cheap enough to poll). */
+async function status(json: boolean, recent: boolean): Promise<number> {
   const env = agentEnv();
   const cfg = await loadAgentConfig(env.configDir);
   let s: NodeStatus;
-  let note = '';
+  let unanswered: string | undefined;
   try {
-    s = (await call<NodeStatus>(cfg.key, cfg.node.name, '127.0.0.1', env.port, 'status', { heal: true }, 60_000)).data;
+    s = (await call<NodeStatus>(cfg.key, cfg.node.name, '127.0.0.1', env.port, 'status', { heal: !recent }, 60_000)).data;
   } catch (e) {
     const snap = await readText(join(env.stateDir, 'status.json'));
     if (!snap) { process.stderr.write(`personal-cloud-agent status: the agent is not answering (${(e as Error).message}) and has left no status yet\n`); return 1; }
     s = JSON.parse(snap);
-    note = `(agent not answering: ${(e as Error).message}; last saved status)\n`;
+    unanswered = (e as Error).message;
   }
-  if (json) process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
-  else {
-    process.stdout.write(note + formatStatus(s));
-    // corosync quorum, Pacemaker resources and where each VM runs, as this node's agent sees them
-    if (cfg.plan.ha?.enabled && !note) {
-      const ha = await call<HaStatus>(cfg.key, cfg.node.name, '127.0.0.1', env.port, 'ha-status', null, 30_000).then((r) => r.data, (e: Error) => e);
-      process.stdout.write(ha instanceof Error ? `  HA: no answer (${ha.message})\n` : formatHa(ha));
-    }
+  // corosync quorum, Pacemaker resources and where each VM runs, as this node's agent sees them
+  const ha = cfg.plan.ha?.enabled && !unanswered
+    ? await call<HaStatus>(cfg.key, cfg.node.name, '127.0.0.1', env.port, 'ha-status', null, 30_000).then((r) => r.data, (e: Error) => e)
+    : undefined;
+  if (json) {
+    const report: StatusReport = { ...s, ...(unanswered ? { unanswered } : {}), ...(ha ? { ha: ha instanceof Error ? { error: ha.message } : ha } : {}) };
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } else {
+    process.stdout.write((unanswered ? `(agent not answering: ${unanswered}; last saved status)\n` : '') + formatStatus(s));
+    if (ha) process.stdout.write(ha instanceof Error ? `  HA: no answer (${ha.message})\n` : formatHa(ha));
   }
   // converged is not healthy: a degraded cluster (brick offline, heal pending, a brick coming back) is not a success
   return s.converged && !s.health?.degraded.length ? 0 : 3;
@@ -88,7 +93,7 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === 'vm' || cmd === 'node') return cluster(cmd, rest);
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') { process.stdout.write(HELP); return cmd ? 0 : 2; }
-  if (cmd === 'status') return status(rest.includes('--json'));
+  if (cmd === 'status') return status(rest.includes('--json'), rest.includes('--recent'));
   if (cmd !== 'run' && cmd !== 'once') { process.stderr.write(`personal-cloud-agent: unknown command "${cmd}"\n${HELP}`); return 2; }
   const agent = new Agent(agentEnv());
   await agent.init();

@@ -102,6 +102,7 @@ export class Members {
     return [...this.peers.values()].sort((a, b) => a.name.localeCompare(b.name)).map((m) => ({
       name: m.name, address: m.address, source: m.source, admitted: m.admitted,
       ...(m.lastSeen ? { lastSeen: m.lastSeen } : {}), ...(m.error ? { error: m.error } : {}), ...(m.glusterdUuid ? { glusterdUuid: m.glusterdUuid } : {}),
+      ...(m.remote ? { steps: m.remote.steps, converged: m.remote.converged } : {}),
     }));
   }
 }

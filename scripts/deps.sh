@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages personal-cloud needs on the build machine.
 #   scripts/deps.sh build   — what `make iso` needs (image building)
-#   scripts/deps.sh test    — plus what the default test suite needs (QEMU, OVMF, glusterfs, …)
+#   scripts/deps.sh test    — plus what the default test suite needs (QEMU, OVMF, glusterfs, chromium + Cockpit, …)
 #   scripts/deps.sh long    — plus what the long scenarios and e2e need (libvirt, pacemaker, …)
 # Idempotent; skips apt when everything is already there.
 set -euo pipefail
@@ -12,7 +12,8 @@ BUILD_PKGS=(xorriso grub-efi-amd64-bin
   mtools dosfstools gpgv debian-archive-keyring xz-utils cpio ca-certificates dnsmasq-base)
 TEST_PKGS=(qemu-system-x86 qemu-utils ovmf debconf glusterfs-server glusterfs-client xfsprogs
   iproute2 util-linux procps psmisc openssl e2fsprogs lvm2 kmod bc attr openssh-client dpkg curl ipxe-qemu
-  shim-signed grub-efi-amd64-signed isolinux syslinux-common)
+  shim-signed grub-efi-amd64-signed isolinux syslinux-common
+  chromium cockpit-ws cockpit-bridge cockpit-system sudo)
 LONG_PKGS=(libvirt-daemon-system libvirt-clients corosync pacemaker pacemaker-cli-utils resource-agents
   fence-agents corosync-qdevice corosync-qnetd openvswitch-switch busybox-static sbd debootstrap grub-pc-bin gdisk)
 pkgs=("${BUILD_PKGS[@]}")

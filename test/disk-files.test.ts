@@ -18,7 +18,7 @@ import { cli } from './helpers/cli.js';
 import { sampleConfig, sampleNode } from './helpers/sample-config.js';
 import type { NodeAnswer } from '../src/commands/status.js';
 
-const agent = { script: Buffer.from('// agent\n'), unit: Buffer.from('[Unit]\n') };
+const agent = { script: Buffer.from('// agent\n'), unit: Buffer.from('[Unit]\n'), console: [{ name: 'index.html', content: Buffer.from('<!DOCTYPE html>\n') }] };
 
 function files(over = {}) {
   const p = makePlan(sampleConfig(over));

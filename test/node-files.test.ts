@@ -105,6 +105,8 @@ describe('what a node receives', () => {
         '/usr/lib/personal-cloud/personal-cloud-agent.mjs', '/etc/systemd/system/personal-cloud-agent.service',
         '/etc/personal-cloud/cluster.json', '/etc/personal-cloud/node.json', '/etc/personal-cloud/join.key',
         '/etc/chrony/sources.d/personal-cloud.sources',
+        '/usr/share/cockpit/personal-cloud/manifest.json', '/usr/share/cockpit/personal-cloud/index.html',
+        '/usr/share/cockpit/personal-cloud/console.js', '/usr/share/cockpit/personal-cloud/console.css',
       ]));
 
       const payloads: [string, Buffer][] = [

@@ -20,19 +20,25 @@ import type { Manifest, ManifestInput, ManifestOutput } from '../write/manifest.
 
 export const AGENT_BUNDLE = 'dist/personal-cloud-agent.mjs';
 export const AGENT_UNIT = 'firstboot/personal-cloud-agent.service';
+/** The web console's Cockpit page, built by scripts/build.mjs from console/. */
+export const CONSOLE_DIR = 'dist/console';
+export const CONSOLE_FILES = ['manifest.json', 'index.html', 'console.js', 'console.css'];
 
 export interface AgentBundle {
   script: Buffer;
   unit: Buffer;
+  /** The Cockpit page's files by name (COCKPIT_PAGE_DIR on the node). */
+  console: { name: string; content: Buffer }[];
 }
 
 export function loadAgentBundle(): AgentBundle {
   const script = projectPath(AGENT_BUNDLE);
   const unit = projectPath(AGENT_UNIT);
-  for (const f of [script, unit]) {
+  const page = CONSOLE_FILES.map((name) => ({ name, path: projectPath(`${CONSOLE_DIR}/${name}`) }));
+  for (const f of [script, unit, ...page.map((p) => p.path)]) {
     if (!existsSync(f)) throw new UserError(`the first-boot agent is missing (${f})`, EXIT.failure, 'run `npm run build` in the checkout');
   }
-  return { script: readFileSync(script), unit: readFileSync(unit) };
+  return { script: readFileSync(script), unit: readFileSync(unit), console: page.map((p) => ({ name: p.name, content: readFileSync(p.path) })) };
 }
 
 /** SOURCE_DATE_EPOCH (reproducible builds), else now. */
@@ -57,7 +63,7 @@ export interface BuildContext extends NodeFilesContext {
   epoch: number;
   cacheDir: string;
   toolVersion: string;
-  /** Inputs every output of the command is made from: cluster.yaml and the agent bundle. */
+  /** Inputs every output of the command is made from: cluster.yaml, the agent bundle and the web console page. */
   inputs: ManifestInput[];
 }
 
@@ -78,6 +84,7 @@ export async function loadBuildContext(o: { config?: string; cache?: string; who
     inputs: [
       { name: 'cluster.yaml', sha256: await sha256File(configPath), size: (await stat(configPath)).size },
       { name: AGENT_BUNDLE, sha256: sha256(agent.script), size: agent.script.length },
+      ...agent.console.map((f) => ({ name: `${CONSOLE_DIR}/${f.name}`, sha256: sha256(f.content), size: f.content.length })),
     ],
   };
 }

@@ -15,6 +15,7 @@ an image, as a tree under DIR (or DIR/NODE with --all) laid out like the node's 
   etc/personal-cloud/cluster.json, node.json, join.key (all 0600; join.key: the derived join key)
   usr/lib/personal-cloud/personal-cloud-agent.mjs, etc/systemd/system/personal-cloud-agent.service
   etc/chrony/sources.d/personal-cloud.sources (the cluster's NTP servers)
+  usr/share/cockpit/personal-cloud/ (the web console's "Personal Cloud" page for Cockpit)
   preseed.cfg (the node's installer answers, for reference; 0600, holds password hashes)
 Copy it onto any Debian machine (or point the agent at it with PERSONAL_CLOUD_CONFIG_DIR)
 to run the first-boot agent from a cluster.yaml.

@@ -23,6 +23,8 @@ export function nodePackages(config: ClusterConfig): string[] {
     'openvswitch-switch',
     'corosync', 'pacemaker', 'pacemaker-cli-utils', 'resource-agents', 'fence-agents',
     'prometheus-node-exporter', 'prometheus-libvirt-exporter',
+    // the web console: Debian's admin UI, its VM pages, and our page (/usr/share/cockpit/personal-cloud)
+    'cockpit', 'cockpit-machines',
   ];
   if (config.tang) pkgs.push('cryptsetup', 'clevis', 'clevis-luks', 'clevis-systemd');
   pkgs.push(...haPackages(config));

@@ -18,7 +18,8 @@ export const POWER_DIR = join(HA_DIR, 'power');
 export const FENCE_LOG = join(HA_DIR, 'fence.log');
 
 const PRIVATE = ['/etc/corosync', '/var/lib/corosync', '/var/log/corosync', '/var/lib/pacemaker', '/var/log/pacemaker', '/dev/shm',
-  '/etc/libvirt', '/var/lib/libvirt', '/var/log/libvirt', '/var/cache/libvirt', '/etc/pki', '/etc/openvswitch', '/var/lib/openvswitch', '/var/log/openvswitch'];
+  '/etc/libvirt', '/var/lib/libvirt', '/var/log/libvirt', '/var/cache/libvirt', '/etc/pki', '/etc/openvswitch', '/var/lib/openvswitch', '/var/log/openvswitch',
+  '/etc/cockpit'];
 
 export const slugDir = (node: string, path: string) => join(BASE, 'nodes', node, `priv${path.replace(/\//g, '-')}`);
 

@@ -1,0 +1,116 @@
+// The web console in a real browser: Debian's chromium (driven by playwright-core) logs in to a
+// real cockpit-ws + cockpit-bridge running inside node1 of a three-node namespace cluster (real
+// agents, real glusterd), as a sudo-capable user made for the test, and opens the "Personal
+// Cloud" page installed where a node has it (/usr/share/cockpit/personal-cloud, the built page).
+// Chromium runs in node1's network namespace: all traffic stays on node1's loopback.
+// Screenshots of each state: /tmp/pc-cockpit-shots.
+import { rmSync } from 'node:fs';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Harness } from './harness/cluster.js';
+import { planFor, testConfig } from './harness/plan.js';
+import { waitFor } from './harness/sh.js';
+import { PAGE_URL, requireWebConsolePrerequisites, WebConsole } from './harness/web-console.js';
+
+const NODES = ['node1', 'node2', 'node3'];
+const SHOTS = '/tmp/pc-cockpit-shots';
+
+let h: Harness;
+let wc: WebConsole;
+let page: Page;
+const shot = (name: string) => wc.shot(SHOTS, name);
+const nodeCard = (n: string) => page.locator(`[data-node="${n}"]`);
+
+describe('web console in a real browser', () => {
+  beforeAll(async () => {
+    await requireWebConsolePrerequisites();
+    rmSync(SHOTS, { recursive: true, force: true });
+    h = await Harness.create(NODES.map((name) => ({ name, disks: [{}] })), { id: 'ckp' });
+    const { plan, joinKey } = planFor(testConfig(NODES.map((name, i) => ({ name, hostPart: 11 + i, gv0: [h.node(name).disks[0]] }))));
+    for (const n of NODES) { h.writeAgentConfig(n, plan, joinKey); h.startAgent(n); }
+    wc = new WebConsole(h, 'node1', 'pcckpadmin');
+    await wc.install();
+    await waitFor('all three agents converged', 240_000, async () => NODES.every((n) => h.snapshot(n)?.converged), 1000)
+      .catch((e) => { for (const n of NODES) console.error(`---- ${n}\n${h.logTail(n, 60)}`); throw e; });
+    await wc.start();
+    page = wc.page;
+  }, 400_000);
+
+  afterAll(async () => {
+    await wc?.stop();
+    await h?.teardown();
+    await wc?.removeUser();
+  }, 120_000);
+
+  it('logs in with the node\'s PAM, Cockpit lists the page, and it shows 3 nodes up and gv0 healthy', async () => {
+    await wc.login();
+    // the page is Cockpit's landing page (menu order 5, before System), drawn in the shell's frame
+    await page.waitForURL(/\/personal-cloud$/, { timeout: 30_000 });
+    await page.getByRole('link', { name: 'Personal Cloud' }).first().waitFor({ timeout: 20_000 });
+    const frame = await waitFor('the page in the shell', 30_000, async () => page.frames().find((f) => f.url().includes('/personal-cloud/index.html')));
+    await frame.waitForSelector('[data-volume="gv0"].volume-healthy', { timeout: 60_000 });
+    await shot('0-in-cockpit');
+
+    // the page on its own from here (its frame's URL): keyboard and layout checks see only it
+    await page.goto(PAGE_URL);
+    await page.waitForSelector('[data-volume="gv0"].volume-healthy', { timeout: 60_000 });
+    for (const n of NODES) await expect.poll(() => nodeCard(n).getAttribute('class'), { timeout: 30_000 }).toContain('node-up');
+    expect(await page.locator('[data-node]').count()).toBe(3);
+    expect(await page.textContent('#headline')).toBe('Cluster testcloud is healthy');
+    expect(await page.locator('[data-volume="gv0"] tbody tr').count()).toBe(3);
+    // every node's agent steps, the leader named
+    await nodeCard('node2').locator('summary').click();
+    expect(await nodeCard('node2').locator('.step').count()).toBeGreaterThan(5);
+    expect(await page.locator('.tag', { hasText: 'leader' }).count()).toBe(1);
+    await shot('1-overview');
+    expect(wc.errors).toEqual([]);
+  }, 180_000);
+
+  it('is usable at 390 px (no sideways scrolling) and every control is reachable by keyboard', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(300);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await shot('2-phone');
+    const controls = await page.locator('main button, main a[href], main select, main summary').evaluateAll((els) => els.map((e) => e.outerHTML.slice(0, 80)));
+    expect(controls.length).toBeGreaterThanOrEqual(3);
+    const reached = new Set<string>();
+    await page.locator('body').focus();
+    for (let i = 0; i < controls.length * 2 + 5; i++) {
+      await page.keyboard.press('Tab');
+      reached.add(await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 80) ?? ''));
+    }
+    expect(controls.filter((c) => !reached.has(c))).toEqual([]);
+    // a summary opens with the keyboard
+    await page.locator('[data-node="node3"] summary').focus();
+    await page.keyboard.press('Enter');
+    expect(await nodeCard('node3').locator('details').getAttribute('open')).not.toBeNull();
+    await page.setViewportSize({ width: 1280, height: 900 });
+    expect(wc.errors).toEqual([]);
+  }, 60_000);
+
+  it('shows a killed node down within 10 s, with why, and the cluster degraded', async () => {
+    const killedAt = Date.now();
+    await h.killNode('node3');
+    await page.waitForSelector('[data-node="node3"].node-down', { timeout: 10_000 });
+    console.log(`node3 shown down ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
+    expect(await nodeCard('node3').locator('.why').textContent()).toMatch(/not running|does not answer|disconnected/);
+    await page.waitForSelector('.summary.verdict-degraded', { timeout: 30_000 });
+    expect(await page.textContent('#headline')).toMatch(/^Cluster testcloud: \d+ problems?$/);
+    expect(await page.locator('.problems li', { hasText: 'node3 is down' }).count()).toBe(1);
+    await page.waitForSelector('[data-volume="gv0"].volume-degraded', { timeout: 30_000 });
+    await shot('3-node3-down');
+    expect(wc.errors).toEqual([]);
+  }, 60_000);
+
+  it('says so clearly when node1\'s own agent is down, and recovers when it is back', async () => {
+    await h.stopAgent('node1');
+    await page.waitForSelector('#banner:not([hidden])', { timeout: 15_000 });
+    expect(await page.textContent('#banner')).toMatch(/last saved status: the agent on node1 is not answering/);
+    expect(await page.textContent('#headline')).toBe('The agent on node1 is not answering');
+    await shot('4-local-agent-down');
+    h.startAgent('node1');
+    await page.waitForSelector('#banner[hidden]', { state: 'attached', timeout: 60_000 });
+    expect(await nodeCard('node1').getAttribute('class')).toContain('node-up');
+    expect(wc.errors).toEqual([]);
+  }, 120_000);
+});
