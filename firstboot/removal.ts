@@ -279,32 +279,44 @@ async function waitUntil(what: string, timeoutMs: number, probe: () => Promise<b
 const size = (b: number) => (b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(1)} GiB` : b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : `${(b / 1024).toFixed(0)} KiB`);
 
 /** remove-brick start → status until completed → commit; a run already started or completed is continued. */
+/** Tries of one run at moving the files off before it stops and says what is left (a file in use a moment ago moves on the next). */
+const MIGRATE_TRIES = 3;
+
 async function migrateOff(volume: string, bricks: string[], say: (l: string) => void): Promise<void> {
-  let st = await removeBrickStatus(volume, bricks);
-  if (st && /^completed$/i.test(st.state) && (st.failures || st.skipped)) {
-    // an earlier run left files behind (in use then): move what is left once more
-    say(`${volume}: ${st.failures + st.skipped} files were left behind last time: remove-brick stop, then start again`);
-    await removeBrick(volume, bricks, 'stop');
-    st = null;
-  }
-  if (!st) {
-    say(`${volume}: remove-brick ${bricks.join(' ')} start (their files move to the other replica sets)`);
-    await removeBrick(volume, bricks, 'start');
-  }
-  let last = '';
-  for (;;) {
-    st = await removeBrickStatus(volume, bricks);
-    if (st) {
-      const line = `${volume}: ${st.state}: ${st.files} files (${size(st.bytes)}) moved, ${st.failures} failed, ${st.skipped} skipped`;
-      if (line !== last) say(line);
-      last = line;
-      if (/^completed$/i.test(st.state)) break;
-      if (/fail|stopped/i.test(st.state)) throw new Error(`${volume}: moving files off ${bricks.join(' ')} ${st.state}: see /var/log/glusterfs/${volume}-rebalance.log on the removed nodes`);
+  for (let attempt = 1; ; attempt++) {
+    let st = await removeBrickStatus(volume, bricks);
+    const leftBehind = st && (/^completed$/i.test(st.state) ? st.failures + st.skipped > 0 : /fail|stopped/i.test(st.state));
+    if (st && leftBehind) {
+      // an earlier try left files behind (in use then, or the migration failed): move what is left once more
+      say(`${volume}: the last migration ${st.state} with ${st.failures} failed and ${st.skipped} skipped: remove-brick stop, then start again`);
+      await removeBrick(volume, bricks, 'stop');
+      st = null;
     }
-    await sleep(2000);
-  }
-  if (st.failures || st.skipped) {
-    throw new Error(`${volume}: ${st.failures} files failed and ${st.skipped} were skipped moving off ${bricks.join(' ')}: not committing (those bricks still hold them). Gluster skips files in use with locks (a running VM's disk: --stop-vms) and files the other sets have no room for; /var/log/glusterfs/${volume}-rebalance.log on the nodes leaving names them ("Skipping file migration"). Fix that, then run node remove again: it moves what is left`);
+    if (!st) {
+      say(`${volume}: remove-brick ${bricks.join(' ')} start (their files move to the other replica sets)`);
+      await removeBrick(volume, bricks, 'start');
+    }
+    let last = '';
+    for (;;) {
+      st = await removeBrickStatus(volume, bricks);
+      if (st) {
+        const line = `${volume}: ${st.state}: ${st.files} files (${size(st.bytes)}) moved, ${st.failures} failed, ${st.skipped} skipped`;
+        if (line !== last) say(line);
+        last = line;
+        if (/^completed$/i.test(st.state) || /fail|stopped/i.test(st.state)) break;
+      }
+      await sleep(2000);
+    }
+    const clean = /^completed$/i.test(st!.state) && !st!.failures && !st!.skipped;
+    if (clean) break;
+    if (attempt < MIGRATE_TRIES) {
+      // a VM's disk is unlocked a moment after Pacemaker reports it stopped; a try later it moves
+      say(`${volume}: try ${attempt} of ${MIGRATE_TRIES} left files behind; trying again in 10 s`);
+      await sleep(10_000);
+      continue;
+    }
+    if (!/^completed$/i.test(st!.state)) throw new Error(`${volume}: moving files off ${bricks.join(' ')} ${st!.state} (${MIGRATE_TRIES} tries): see /var/log/glusterfs/${volume}-rebalance.log on the removed nodes. Fix that, then run node remove again: it moves what is left`);
+    throw new Error(`${volume}: ${st!.failures} files failed and ${st!.skipped} were skipped moving off ${bricks.join(' ')} (${MIGRATE_TRIES} tries): not committing (those bricks still hold them). Gluster skips files in use with locks (a running VM's disk: --stop-vms) and files the other sets have no room for; /var/log/glusterfs/${volume}-rebalance.log on the nodes leaving names them ("Skipping file migration"). Fix that, then run node remove again: it moves what is left`);
   }
   await removeBrick(volume, bricks, 'commit');
   say(`${volume}: committed: ${bricks.join(' ')} removed`);

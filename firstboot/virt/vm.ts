@@ -86,11 +86,20 @@ export async function vmStart(name: string): Promise<VmInfo> {
   return vmList(await waitState(`${name} to start`, 180_000, (s) => whereRuns(s, id).length === 1)).find((x) => x.resource === id)!;
 }
 
+/** The VM resource's stop timeout (s) from the CIB: a guest that ignores the shutdown request is destroyed only then. */
+async function stopTimeoutS(id: string): Promise<number> {
+  const xml = await cibQuery('resources').catch(() => '');
+  const prim = new RegExp(`<primitive id="${id}"[\\s\\S]*?</primitive>`).exec(xml)?.[0] ?? '';
+  const t = /<op [^>]*name="stop"[^>]*timeout="(\d+)s?"/.exec(prim)?.[1];
+  return t ? Number(t) : VM_OP_TIMEOUT_S;
+}
+
 export async function vmStop(name: string): Promise<VmInfo> {
   const id = await known(name);
+  const timeoutS = await stopTimeoutS(id);
   await setTargetRole(id, 'Stopped');
   // (stopped, not merely not started: while Pacemaker says "Stopping" QEMU still holds the disk)
-  return vmList(await waitState(`${name} to stop`, 180_000, (s) => { const r = s.resources.find((x) => x.id === id); return !r || (!r.active && r.role === 'Stopped'); })).find((x) => x.resource === id)!;
+  return vmList(await waitState(`${name} to stop`, (timeoutS + 60) * 1000, (s) => { const r = s.resources.find((x) => x.id === id); return !r || (!r.active && r.role === 'Stopped'); })).find((x) => x.resource === id)!;
 }
 
 export async function vmRemove(plan: AgentPlan, name: string, deleteDisk = false): Promise<{ removed: string; diskKept?: string }> {
