@@ -14,6 +14,7 @@ import { startAgentNetwork } from './agent-network.js';
 import { configureCrashes } from './crash.js';
 import type { Discovery } from './discovery.js';
 import type { AgentEnv } from './env.js';
+import { saidOneLine } from './exec.js';
 import { readText, writeDurable } from './fsx.js';
 import { gluster, healInfo, localUuid, peers, volumes, volumeStatus, type HealBrick } from './gluster.js';
 import { degradationKey, degradations, type BrickOnline } from './health.js';
@@ -303,7 +304,7 @@ export class Agent {
       const r = await gluster(['volume', 'heal', name], true, 60_000);
       const pending = h.samples[h.samples.length - 1].pending;
       log.info(`heal of ${name} has not moved for a while (${pending} entries pending, every brick connected): asked the self-heal daemons to crawl again`
-        + (r.code === 0 ? '' : ` — ${(r.stderr || r.stdout).trim().replace(/\s+/g, ' ')}`));
+        + (r.code === 0 ? '' : ` — ${saidOneLine(r)}`));
     }
   }
 

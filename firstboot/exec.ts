@@ -3,6 +3,9 @@ import { log } from './log.js';
 
 export interface RunResult { code: number; stdout: string; stderr: string }
 
+/** What a failed command said, on one line (for a log line). */
+export const saidOneLine = (r: RunResult): string => (r.stderr || r.stdout).trim().replace(/\s+/g, ' ');
+
 export class CommandError extends Error {
   constructor(readonly cmd: string, readonly result: RunResult) {
     super(`${cmd} failed (exit ${result.code}): ${(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ')}`);

@@ -10,6 +10,7 @@ import type { VolumePlan } from '../../core/plan-types.js';
 import { countEntries } from '../brick-count.js';
 import { boundary } from '../crash.js';
 import { brickVolumeId, gluster, healInfo, volumeStatus } from '../gluster.js';
+import { saidOneLine } from '../exec.js';
 import { log } from '../log.js';
 import { replicaSets } from '../plan-adopt.js';
 import { glusterdStart, restartGlusterd } from '../service.js';
@@ -128,11 +129,12 @@ function brickDecision(ctx: Ctx, b: BrickSeen): { action?: BricksAction; note?: 
 export function bricksDecision(ctx: Ctx, seen: BricksSeen): Decision<BricksAction> {
   if (!ctx.obs.glusterdRunning || ctx.obs.glusterUnanswered) return waiting('glusterd not answering');
   const per = seen.bricks.map((b) => brickDecision(ctx, b));
-  // one `start force` per volume starts every brick of it that is down
+  // one `start force` per volume starts every brick of it that is down; one glusterd restart does for all
   const actions: BricksAction[] = [];
   for (const a of per.flatMap((p) => (p.action ? [p.action] : []))) {
-    const same = actions.find((x) => x.do === a.do && (a.do !== 'start' || (x.do === 'start' && x.volume === a.volume)));
-    if (same && (same.do === 'start' || same.do === 'restart-glusterd') && (a.do === 'start' || a.do === 'restart-glusterd')) same.refs.push(...a.refs); else actions.push(a);
+    const same = a.do === 'start' ? actions.find((x) => x.do === 'start' && x.volume === a.volume)
+      : a.do === 'restart-glusterd' ? actions.find((x) => x.do === 'restart-glusterd') : undefined;
+    if (same && 'refs' in same && 'refs' in a) same.refs.push(...a.refs); else actions.push(a);
   }
   const notes = per.flatMap((p) => (p.note ? [p.note] : []));
   if (actions.length) return todo(actions, notes.join('; '));
@@ -201,7 +203,7 @@ async function resetBrick(ctx: Ctx, a: Extract<BricksAction, { do: 'reset' }>): 
   const heal = await gluster(['volume', 'heal', a.volume, 'full'], true, 120_000);
   // the reset marked the volume's root on the other copies as owed to this brick: the self-heal
   // daemon's index crawl heals every file from there; the full crawl only hurries it along
-  if (heal.code !== 0) log.info(`heal ${a.volume} full: ${(heal.stderr || heal.stdout).trim().replace(/\s+/g, ' ')} (the index heal proceeds)`);
+  if (heal.code !== 0) log.info(`heal ${a.volume} full: ${saidOneLine(heal)} (the index heal proceeds)`);
   boundary('bricks:heal');
 }
 
@@ -248,7 +250,7 @@ export const bricksStep: Step<BricksSeen, BricksAction> = {
         if (a.do === 'start') {
           log.warn(`${a.refs.join(', ')}: brick process of ${a.volume} not running: starting it (volume start ${a.volume} force)`);
           const r = await gluster(['volume', 'start', a.volume, 'force'], true, 120_000);
-          if (r.code !== 0) log.warn(`volume start ${a.volume} force: ${(r.stderr || r.stdout).trim().replace(/\s+/g, ' ')}`);
+          if (r.code !== 0) log.warn(`volume start ${a.volume} force: ${saidOneLine(r)}`);
         } else {
           log.warn(`${a.refs.join(', ')}: still not running after \`volume start force\`: restarting glusterd, which starts its bricks anew`);
           await restartGlusterd(recordGlusterdStart);
