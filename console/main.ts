@@ -6,9 +6,11 @@
 // Actions run the same CLI (`personal-cloud vm …`, `node drain|resume`) after a confirmation.
 import { CLI_WRAPPER } from '../core/paths.js';
 import type { StatusReport } from '../core/status-types.js';
+import { VM_NAME, VM_NAME_RULE } from '../core/vm-types.js';
 import { consoleView, type ConsoleView, type NodeView, type VmView, type VolumeView } from './view.js';
 
 const REFRESH_MS = 3000;
+const ISO_DIR = '/mnt/gv1/iso';
 
 type Child = Node | string | null | undefined | false;
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
@@ -74,6 +76,7 @@ function volumeCard(vol: VolumeView): HTMLElement {
   return el('article', { class: `card volume volume-${vol.state}`, 'data-volume': vol.name },
     el('h3', {}, vol.name, ' ', badge(vol.state)),
     el('p', {}, [vol.type, vol.mounted ? 'mounted here' : 'not mounted here', `heal pending: ${vol.healPending}`].filter(Boolean).join(' · ')),
+    vol.space ? el('p', { class: 'space' }, vol.space) : null,
     el('table', {},
       el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Node'), el('th', { scope: 'col' }, 'Brick'), el('th', { scope: 'col' }, 'State'), el('th', { scope: 'col' }, 'To heal'))),
       el('tbody', {}, ...vol.bricks.map((b) => el('tr', {},
@@ -102,7 +105,7 @@ function vmRow(vm: VmView, v: ConsoleView): HTMLElement {
   const migrate = el('button', { type: 'button', class: 'action', 'data-key': `migrate-${vm.name}` }, 'Migrate');
   migrate.addEventListener('click', () => confirmAction(`Migrate ${vm.name} from ${vm.node} to ${select.value} (live).`, ['vm', 'migrate', vm.name, select.value]));
   return el('tr', { 'data-vm': vm.name },
-    el('td', {}, vm.name), el('td', {}, badge(vm.failed ? 'down' : vm.running ? 'up' : 'unknown', vm.state)), el('td', {}, vm.node ?? '–'),
+    el('td', {}, vm.name), el('td', {}, badge(vm.failed ? 'down' : vm.running ? 'up' : 'unknown', vm.state)), el('td', {}, vm.node ?? '–'), el('td', { class: 'size' }, vm.size ?? '–'),
     el('td', { class: 'actions' },
       vm.running ? actionButton(`stop-${vm.name}`, 'Stop', `Stop VM ${vm.name} (shut down; Pacemaker keeps it stopped).`, ['vm', 'stop', vm.name])
         : actionButton(`start-${vm.name}`, 'Start', `Start VM ${vm.name}.`, ['vm', 'start', vm.name]),
@@ -122,9 +125,9 @@ function render(v: ConsoleView): HTMLElement {
     el('section', { 'aria-labelledby': 'h-vms' }, el('h2', { id: 'h-vms' }, 'Virtual machines'),
       v.vms === null ? el('p', { class: 'muted' }, 'HA is off on this cluster: no VMs.')
         : v.vms.length ? el('div', { class: 'scroll' }, el('table', { class: 'vms' },
-          el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'VM'), el('th', { scope: 'col' }, 'State'), el('th', { scope: 'col' }, 'Node'), el('th', { scope: 'col' }, 'Actions'))),
+          el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'VM'), el('th', { scope: 'col' }, 'State'), el('th', { scope: 'col' }, 'Node'), el('th', { scope: 'col' }, 'Size'), el('th', { scope: 'col' }, 'Actions'))),
           el('tbody', {}, ...v.vms.map((vm) => vmRow(vm, v)))))
-          : el('p', { class: 'muted' }, 'No VMs yet (personal-cloud vm create).')),
+          : el('p', { class: 'muted' }, 'No VMs yet: create one below.')),
   );
 }
 
@@ -154,6 +157,7 @@ async function refresh(): Promise<void> {
       banner().textContent = v.stale ? `Showing the last saved status: the agent on ${v.self} is not answering.` : '';
       banner().hidden = !v.stale;
       show(render(v), JSON.stringify(v));
+      document.getElementById('create')!.hidden = v.vms === null;
       document.body.dataset.state = v.verdict;
       return;
     } catch (e) { r.message = `unreadable status (${(e as Error).message})`; }
@@ -172,7 +176,7 @@ async function loop(): Promise<void> {
 }
 
 /** Asks before an action; runs it as root through the same CLI the node has; shows what it said. */
-function confirmAction(text: string, args: string[]): void {
+function confirmAction(text: string, args: string[], onDone?: () => void): void {
   const dialog = document.getElementById('confirm') as HTMLDialogElement;
   const opener = document.activeElement as HTMLElement | null;
   document.getElementById('confirm-text')!.textContent = text;
@@ -188,6 +192,7 @@ function confirmAction(text: string, args: string[]): void {
     if (r.exit === 0) {
       result.className = 'result ok';
       result.textContent = `Done: personal-cloud ${args.join(' ')}${out ? ` — ${out.split('\n').slice(-2).join(' ')}` : ''}`;
+      onDone?.();
     } else {
       result.className = 'result failed';
       result.textContent = `Failed: personal-cloud ${args.join(' ')} — ${out || r.message || `exit ${r.exit}`}`;
@@ -199,4 +204,52 @@ function confirmAction(text: string, args: string[]): void {
   (document.getElementById('confirm-cancel') as HTMLButtonElement).focus();
 }
 
-document.addEventListener('DOMContentLoaded', () => { void loop(); });
+const input = (id: string) => document.getElementById(id) as HTMLInputElement;
+
+/** Choices for the create form, read when it opens: ISO images on gv1, and libvirt's networks (one per cluster bridge). */
+async function fillCreateChoices(): Promise<void> {
+  const lines = async (argv: string[]) => {
+    let out = '';
+    const proc = cockpit.spawn(argv, { superuser: 'try', err: 'ignore' });
+    proc.stream((d) => { out += d; });
+    await Promise.resolve(proc).catch(() => undefined);
+    return out.split('\n').map((l) => l.trim()).filter(Boolean);
+  };
+  // the plan's ISO folder (gv1/iso): a replicated volume, so every node can boot the VM from it
+  const isos = await lines(['find', ISO_DIR, '-maxdepth', '1', '-name', '*.iso']);
+  document.getElementById('iso-list')!.replaceChildren(...isos.sort().map((p) => el('option', { value: p })));
+  const nets = await lines(['virsh', '-c', 'qemu:///system', 'net-list', '--name']);
+  const select = document.getElementById('vm-network') as HTMLSelectElement;
+  const chosen = select.value;
+  select.replaceChildren(el('option', { value: '' }, 'none'), ...nets.map((n) => el('option', { value: n }, n)));
+  select.value = [...select.options].some((o) => o.value === chosen) ? chosen : '';
+}
+
+/** The `vm create` command line the form asks for (the CLI checks it again, and says what is wrong). */
+function createArgs(): { args: string[]; text: string } {
+  const v = (id: string) => input(id).value.trim();
+  const name = v('vm-name');
+  const args = ['vm', 'create', name, '--memory', v('vm-memory'), '--vcpus', v('vm-vcpus'), '--disk-size', v('vm-disk')];
+  const opt: [string, string][] = [['--cdrom', v('vm-iso')], ['--network', v('vm-network')], ['--kernel', v('vm-kernel')], ['--initrd', v('vm-initrd')], ['--cmdline', v('vm-cmdline')]];
+  for (const [flag, value] of opt) if (value) args.push(flag, value);
+  if (input('vm-tcg').checked) args.push('--tcg');
+  const boot = v('vm-kernel') ? `kernel ${v('vm-kernel')}` : v('vm-iso') ? `installer ${v('vm-iso')}` : 'an empty disk';
+  return { args, text: `Create VM ${name}: ${v('vm-memory')} MiB, ${v('vm-vcpus')} vCPU, ${v('vm-disk')} disk, booting ${boot}${v('vm-network') ? `, on network ${v('vm-network')}` : ''}. Pacemaker starts it on a node.` };
+}
+
+function setUpCreateForm(): void {
+  const form = document.getElementById('create-form') as HTMLFormElement;
+  const name = input('vm-name');
+  // pattern= is compiled with the v flag, where a bare - in a class is a syntax error (and the pattern ignored)
+  name.pattern = VM_NAME.source.replace(/^\^|\$$/g, '').replace(/-\]/g, '\\-]');
+  name.title = VM_NAME_RULE;
+  document.getElementById('create-details')!.addEventListener('toggle', (e) => { if ((e.target as HTMLDetailsElement).open) void fillCreateChoices(); });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (!form.reportValidity()) return;
+    const { args, text } = createArgs();
+    confirmAction(text, args, () => { form.reset(); (document.getElementById('create-details') as HTMLDetailsElement).open = false; });
+  });
+}
+
+document.addEventListener('DOMContentLoaded', () => { setUpCreateForm(); void loop(); });

@@ -1,6 +1,8 @@
 // What the web console shows, decided from one `personal-cloud status --json` (StatusReport) of
 // the node whose Cockpit is open: a pure function, so the page only draws and the decisions are
 // unit-tested (test/console-view.test.ts).
+import { binaryBytes } from '../core/bytes.js';
+import { spaceText } from '../core/status-format.js';
 import type { PcmkNode } from '../core/ha-status.js';
 import type { Degradation, StatusReport, StepStatus } from '../core/status-types.js';
 
@@ -27,12 +29,18 @@ export interface VolumeView {
   state: 'healthy' | 'degraded' | 'stopped' | 'absent';
   type?: string;
   mounted: boolean;
+  /** "12.0 GiB free of 40.0 GiB", as this node's mount sees it. */
+  space?: string;
   bricks: BrickView[];
   healPending: number;
   problems: Degradation[];
 }
 
-export interface VmView { name: string; running: boolean; state: string; node?: string; failed: boolean }
+export interface VmView {
+  name: string; running: boolean; state: string; node?: string; failed: boolean;
+  /** "2.0 GiB · 2 vCPUs" from its definition, when known. */
+  size?: string;
+}
 
 export type Verdict = 'healthy' | 'degraded' | 'converging' | 'stale';
 
@@ -117,7 +125,7 @@ function volumeViews(s: StatusReport): VolumeView[] {
     const problems = degraded.filter((d) => d.subject === v.name || d.subject.startsWith(`${v.name} `));
     const healPending = bricks.reduce((a, b) => a + (b.heal ?? 0), 0);
     const state = !v.exists ? 'absent' : !v.started ? 'stopped' : problems.length || bricks.some((b) => b.online === false) || healPending ? 'degraded' : 'healthy';
-    return { name: v.name, state, type: v.type, mounted: v.mounted, bricks, healPending, problems };
+    return { name: v.name, state, type: v.type, mounted: v.mounted, ...(v.space ? { space: spaceText(v.space) } : {}), bricks, healPending, problems };
   });
 }
 
@@ -127,7 +135,8 @@ export function consoleView(s: StatusReport): ConsoleView {
   const ha = s.ha && 'pacemaker' in s.ha ? s.ha : undefined;
   const vms = ha ? ha.vms.map((v) => {
     const running = v.role === 'Started' && v.nodes.length > 0;
-    return { name: v.name, running, state: v.failed ? 'failed' : running ? 'running' : v.targetRole === 'Stopped' ? 'stopped' : v.role.toLowerCase(), node: v.nodes[0], failed: v.failed };
+    const size = v.memoryMiB !== undefined && v.vcpus !== undefined ? `${binaryBytes(v.memoryMiB * 2 ** 20)} · ${v.vcpus} vCPU${v.vcpus === 1 ? '' : 's'}` : undefined;
+    return { name: v.name, running, state: v.failed ? 'failed' : running ? 'running' : v.targetRole === 'Stopped' ? 'stopped' : v.role.toLowerCase(), node: v.nodes[0], failed: v.failed, ...(size ? { size } : {}) };
   }) : null;
 
   const problems: ConsoleView['problems'] = [];
@@ -140,6 +149,8 @@ export function consoleView(s: StatusReport): ConsoleView {
   if (s.lastError && !problems.some((p) => p.detail === s.lastError!.message)) problems.push({ subject: `${s.node} ${s.lastError.step}`, detail: `last error (${s.lastError.at}): ${s.lastError.message}` });
   const haError = s.ha && !('pacemaker' in s.ha) ? s.ha.error : ha && !ha.pacemaker.ok ? ha.pacemaker.error : undefined;
   if (haError) problems.push({ subject: 'HA', detail: `the HA stack did not answer: ${haError}` });
+  // a node out of quorum sees too little to act on: say what that means here, and where to look instead
+  if (ha?.corosync.running && ha.corosync.quorate === false) problems.push({ subject: s.node, detail: `${s.node} is out of quorum (${ha.corosync.totalVotes ?? '?'} of ${ha.corosync.expectedVotes ?? '?'} votes): Pacemaker here runs no VMs and actions from this page will not take effect; open the console of a node that is in the majority.` });
   for (const v of vms ?? []) if (v.failed) problems.push({ subject: v.name, detail: `VM ${v.name} failed: Pacemaker could not run it; see \`personal-cloud vm list\` and the node's journal.` });
 
   let quorum: string;

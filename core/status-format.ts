@@ -1,4 +1,8 @@
-import type { NodeStatus } from './status-types.js';
+import { binaryBytes } from './bytes.js';
+import type { NodeStatus, VolumeSpace } from './status-types.js';
+
+/** "12.0 GiB free of 40.0 GiB" */
+export const spaceText = (s: VolumeSpace): string => `${binaryBytes(s.free)} free of ${binaryBytes(s.size)}`;
 
 /** Human-readable status of one node (agent `status` and admin `personal-cloud status`). */
 export function formatStatus(s: NodeStatus): string {
@@ -16,7 +20,7 @@ export function formatStatus(s: NodeStatus): string {
   out.push('  volumes:');
   for (const v of s.volumes) {
     const heal = v.heal ? `; heal pending ${v.heal.reduce((a, b) => a + Math.max(0, b.entries), 0)}${v.heal.some((b) => !b.connected) ? `, bricks down: ${v.heal.filter((b) => !b.connected).map((b) => b.brick).join(' ')}` : ''}` : '';
-    out.push(`    ${v.name.padEnd(5)} ${v.exists ? (v.started ? 'started' : 'created') : 'absent'}${v.type ? ` ${v.type}` : ''}, ${v.bricks.length} bricks, ${v.mounted ? 'mounted' : 'not mounted'}${heal}`);
+    out.push(`    ${v.name.padEnd(5)} ${v.exists ? (v.started ? 'started' : 'created') : 'absent'}${v.type ? ` ${v.type}` : ''}, ${v.bricks.length} bricks, ${v.mounted ? `mounted${v.space ? `, ${spaceText(v.space)}` : ''}` : 'not mounted'}${heal}`);
   }
   if (s.lastError) out.push(`  last error (${s.lastError.at}, ${s.lastError.step}): ${s.lastError.message}`);
   return `${out.join('\n')}\n`;

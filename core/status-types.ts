@@ -33,7 +33,11 @@ export interface VolumeStatus {
   /** Entries pending heal per brick (from `gluster volume heal VOL info`). */
   heal?: { brick: string; connected: boolean; entries: number }[];
   mounted: boolean;
+  /** Size and space left of the volume as this node's mount sees it (bytes; `df`, at most a minute old). */
+  space?: VolumeSpace;
 }
+
+export interface VolumeSpace { size: number; free: number; at: string }
 
 /**
  * Kinds of trouble that leave the cluster less safe than its steps say (new kinds are added here;

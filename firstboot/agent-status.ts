@@ -1,7 +1,7 @@
 // What this agent reports about its node (status operation, status.json, `status` CLI).
 import { keyIdOf } from '../core/auth.js';
 import type { AgentPlan } from '../core/plan-types.js';
-import type { NodeStatus, StepStatus, VolumeStatus } from '../core/status-types.js';
+import type { NodeStatus, StepStatus, VolumeSpace, VolumeStatus } from '../core/status-types.js';
 import { mountedAt } from './disks.js';
 import type { HealBrick } from './gluster.js';
 import type { Members } from './members.js';
@@ -19,6 +19,7 @@ export interface StatusParts {
   /** Every step's status, in the order of the steps. */
   steps: StepStatus[];
   heal: Map<string, { bricks: HealBrick[] }>;
+  space?: Map<string, VolumeSpace>;
   lastError: NodeStatus['lastError'];
   health: NodeStatus['health'];
   brickCounts: NodeStatus['brickCounts'];
@@ -48,6 +49,7 @@ export async function nodeStatus(p: StatusParts): Promise<NodeStatus> {
       bricks: info?.bricks.map((b) => b.name) ?? [],
       ...(heal ? { heal } : {}),
       mounted: Boolean(m),
+      ...(m && p.space?.get(v.name) ? { space: p.space.get(v.name) } : {}),
     });
   }
   return {

@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AgentPlan } from '../core/plan-types.js';
 import { keyIdOf } from '../core/auth.js';
 import { loadAgentConfig, type AgentConfig } from '../core/agent-config.js';
-import type { BrickCount, Degradation, NodeStatus, ReturningBrick, StepStatus } from '../core/status-types.js';
+import type { BrickCount, Degradation, NodeStatus, ReturningBrick, StepStatus, VolumeSpace } from '../core/status-types.js';
 import { lastErrorAfter, nodeStatus } from './agent-status.js';
 import { countEntries } from './brick-count.js';
 import { startAgentNetwork } from './agent-network.js';
@@ -19,6 +19,8 @@ import { readText, writeDurable } from './fsx.js';
 import { gluster, healInfo, localUuid, peers, volumes, volumeStatus, type HealBrick } from './gluster.js';
 import { degradationKey, degradations, type BrickOnline } from './health.js';
 import { addSample, healSample, healStalled, type HealSample } from './heal-nudge.js';
+import { mountedAt } from './disks.js';
+import { volumeSpace } from './volume-space.js';
 import { Leadership } from './leadership.js';
 import { log } from './log.js';
 import { Members } from './members.js';
@@ -61,6 +63,7 @@ export class Agent {
   private obs: Observed = { glusterdRunning: false, peers: [], volumes: [], bricksReady: false, readyBricks: [], cert: null, caTrusts: [] };
   private leadership = new Leadership();
   private heal = new Map<string, { at: number; bricks: HealBrick[] }>();
+  private space = new Map<string, VolumeSpace>();
   /** Pending heal entries per volume over the last minutes, and when the leader last asked for a crawl. */
   private healHistory = new Map<string, { samples: HealSample[]; askedAt?: number }>();
   private startedAt = new Date().toISOString();
@@ -207,7 +210,7 @@ export class Agent {
       await this.refreshBrickStatus();
       if (!this.healRunning) {
         this.healRunning = true;
-        void this.refreshHeal(this.degraded.size ? 30_000 : 120_000).then(() => this.countBricks()).then(() => this.askStalledHeals())
+        void this.refreshHeal(this.degraded.size ? 30_000 : 120_000).then(() => this.countBricks()).then(() => this.askStalledHeals()).then(() => this.refreshSpace())
           .finally(() => { this.healRunning = false; });
       }
     }
@@ -292,6 +295,16 @@ export class Agent {
     }
   }
 
+  /** Size and free space of each mounted volume, at most a minute old (status and the web console show it). */
+  private async refreshSpace(maxAgeMs = 60_000): Promise<void> {
+    for (const v of this.plan.volumes) {
+      const prev = this.space.get(v.name);
+      if (prev && Date.now() - Date.parse(prev.at) < maxAgeMs) continue;
+      const s = (await mountedAt(v.mountPoint)) ? await volumeSpace(v.mountPoint) : null;
+      if (s) this.space.set(v.name, s); else this.space.delete(v.name);
+    }
+  }
+
   /** The leader asks the self-heal daemons to crawl again when a volume's pending entries stopped shrinking (heal-nudge.ts). */
   private async askStalledHeals(): Promise<void> {
     const leading = this.leadership.leader === this.cfg.node.name;
@@ -322,7 +335,7 @@ export class Agent {
   status(): Promise<NodeStatus> {
     return nodeStatus({
       plan: this.plan, node: this.cfg.node.name, key: this.cfg.key, startedAt: this.startedAt, leader: this.leadership.leader,
-      obs: this.obs, members: this.members, steps: STEPS.map((s) => this.steps.get(s.name)!), heal: this.heal, lastError: this.lastError,
+      obs: this.obs, members: this.members, steps: STEPS.map((s) => this.steps.get(s.name)!), heal: this.heal, space: this.space, lastError: this.lastError,
       health: { degraded: this.health(), checkedAt: new Date().toISOString() },
       brickCounts: [...this.counts.values()],
       returning: this.returning(),

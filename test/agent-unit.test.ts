@@ -14,6 +14,7 @@ import { managedBlock, withManagedBlock } from '../firstboot/fsx.js';
 import { parseVolumeDefaults, parseVolumeInfo } from '../firstboot/gluster.js';
 import { extensionProblem } from '../firstboot/plan-adopt.js';
 import { missingLinks, type MeshNode } from '../firstboot/steps/peers.js';
+import { parseDf } from '../firstboot/volume-space.js';
 import { deriveJoinKey, deriveKeyId } from '../src/plan/keys.js';
 import { planFor, testConfig } from './harness/plan.js';
 
@@ -134,6 +135,14 @@ describe('gluster volume info --xml', () => {
     for (const [status, started, neverStarted] of [['0', false, true], ['2', false, false]] as const) {
       expect(parseVolumeInfo(xml.replace('<status>1</status>', `<status>${status}</status>`))[0]).toMatchObject({ started, neverStarted });
     }
+  });
+});
+
+describe('volume space (df -B1 --output=size,avail)', () => {
+  it('reads size and free bytes; anything else is no figure', () => {
+    expect(parseDf('   1B-blocks       Avail\n270553174016 67774640128\n')).toEqual({ size: 270553174016, free: 67774640128 });
+    expect(parseDf('df: /mnt/gv0: Transport endpoint is not connected\n')).toBeNull();
+    expect(parseDf('   1B-blocks       Avail\n')).toBeNull();
   });
 });
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Harness } from './harness/cluster.js';
 import { planFor, testConfig } from './harness/plan.js';
 import { waitFor } from './harness/sh.js';
-import { PAGE_URL, requireWebConsolePrerequisites, WebConsole } from './harness/web-console.js';
+import { requireWebConsolePrerequisites, WebConsole } from './harness/web-console.js';
 
 const NODES = ['node1', 'node2', 'node3'];
 const SHOTS = '/tmp/pc-cockpit-shots';
@@ -52,7 +52,7 @@ describe('web console in a real browser', () => {
     await shot('0-in-cockpit');
 
     // the page on its own from here (its frame's URL): keyboard and layout checks see only it
-    await page.goto(PAGE_URL);
+    await page.goto(wc.pageUrl);
     await page.waitForSelector('[data-volume="gv0"].volume-healthy', { timeout: 60_000 });
     for (const n of NODES) await expect.poll(() => nodeCard(n).getAttribute('class'), { timeout: 30_000 }).toContain('node-up');
     expect(await page.locator('[data-node]').count()).toBe(3);
@@ -65,6 +65,27 @@ describe('web console in a real browser', () => {
     await shot('1-overview');
     expect(wc.errors).toEqual([]);
   }, 180_000);
+
+  it('comes over TLS with the certificate the agent issued from the cluster CA, which the browser checks', async () => {
+    // this browser trusts only the cluster CA; Cockpit's own self-signed certificate is also in ws-certs.d
+    const res = await page.goto(`${wc.origin}/`);
+    const tls = await res!.securityDetails();
+    expect(tls).toMatchObject({ issuer: 'testcloud cluster CA', subjectName: 'node1' });
+    // the fingerprint status names (cockpit step) is the one served
+    const detail = h.snapshot('node1')!.steps.find((st) => st.name === 'cockpit')!.detail;
+    const served = await h.on('node1', 'sh', ['-c', `openssl s_client -connect 127.0.0.1:9090 -servername ${wc.fqdn} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`]);
+    expect(detail).toBe(`https://${wc.fqdn}:9090/ certificate sha256 ${served.stdout.trim().split('=')[1]}`);
+    // a browser that does not trust the cluster CA is refused, so the check above is the browser's own
+    const untrusting = await wc.launch('nothing');
+    try {
+      await expect((await untrusting.newPage()).goto(`${wc.origin}/`)).rejects.toThrow(/ERR_CERT_AUTHORITY_INVALID/);
+    } finally { await untrusting.close(); }
+    await page.goto(wc.pageUrl);
+    await page.waitForSelector('[data-volume="gv0"].volume-healthy', { timeout: 60_000 });
+    await page.waitForSelector('[data-volume="gv0"] .space', { timeout: 90_000 });
+    expect(await page.textContent('[data-volume="gv0"] .space')).toMatch(/^\d+\.\d (MiB|GiB) free of \d+\.\d (MiB|GiB)$/);
+    expect(wc.errors).toEqual([]);
+  }, 150_000);
 
   it('is usable at 390 px (no sideways scrolling) and every control is reachable by keyboard', async () => {
     await page.setViewportSize({ width: 390, height: 844 });

@@ -1,15 +1,16 @@
 // The web console's HA part in a real browser (long tier: the HA harness takes minutes to form):
 // on the three-node HA cluster of the namespace harness (libvirt, corosync, Pacemaker, fencing),
 // chromium on node1's Cockpit sees quorum and where the VM runs, drains that node through the
-// page (button, confirmation) and follows the VM to its new node, resumes it, and shows the
-// error of an action that fails (the VM removed by someone else while the dialog was open).
+// page (button, confirmation) and follows the VM to its new node, resumes it, creates a VM with
+// the page's form (a bad name refused by the form, a taken one by the agent), and shows the error
+// of an action that fails (the VM removed by someone else while the dialog was open).
 import { rmSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HaCluster } from './harness/ha-cluster.js';
-import { ensureGuest } from './harness/ha-guest.js';
+import { ensureGuest, parseConsole } from './harness/ha-guest.js';
 import { waitFor } from './harness/sh.js';
-import { PAGE_URL, requireWebConsolePrerequisites, WebConsole } from './harness/web-console.js';
+import { requireWebConsolePrerequisites, WebConsole } from './harness/web-console.js';
 
 const NODES = ['node1', 'node2', 'node3'];
 const VM = 'webvm';
@@ -52,7 +53,7 @@ describe('web console: HA (quorum, VMs, drain through the page, a failed action)
     page = wc.page;
     await wc.login();
     await page.waitForURL(/\/personal-cloud$/, { timeout: 30_000 });
-    await page.goto(PAGE_URL);
+    await page.goto(wc.pageUrl);
   }, 900_000);
 
   afterAll(async () => {
@@ -77,6 +78,48 @@ describe('web console: HA (quorum, VMs, drain through the page, a failed action)
     expect(wc.errors).toEqual([]);
   }, 120_000);
 
+  it('creates a VM with the form: Pacemaker starts it, the guest boots, the page lists it; bad input is refused', async () => {
+    const NEW = 'pagevm';
+    await page.locator('[data-key="create-open"]').click();
+    await page.fill('#vm-name', 'Bad_Name');
+    await page.locator('[data-key="create-submit"]').click();
+    expect(await page.locator('#vm-name:invalid').count()).toBe(1);
+    expect(await page.locator('#confirm[open]').count()).toBe(0);
+    await page.fill('#vm-name', NEW);
+    await page.fill('#vm-memory', '128');
+    await page.fill('#vm-disk', '16M');
+    await page.locator('[data-key="create-advanced"]').click();
+    await page.fill('#vm-kernel', '/mnt/gv0/vm/boot/vmlinuz');
+    await page.fill('#vm-initrd', '/mnt/gv0/vm/boot/initrd.gz');
+    await page.fill('#vm-cmdline', 'console=ttyS0 quiet panic=-1');
+    await page.check('#vm-tcg');
+    // the choices come from the node: libvirt's networks (the virt step defines one per bridge)
+    await expect.poll(() => page.locator('#vm-network option').count(), { timeout: 10_000 }).toBeGreaterThan(1);
+    await shot('2-create-form');
+    await page.locator('[data-key="create-submit"]').click();
+    await page.waitForSelector('#confirm[open]');
+    expect(await page.textContent('#confirm-text')).toBe(`Create VM ${NEW}: 128 MiB, 1 vCPU, 16M disk, booting kernel /mnt/gv0/vm/boot/vmlinuz. Pacemaker starts it on a node.`);
+    await page.locator('#confirm-ok').click();
+    await page.waitForSelector('#result.ok', { timeout: 330_000 });
+    expect(await page.textContent('#result')).toMatch(new RegExp(`Done: personal-cloud vm create ${NEW} .*${NEW}: Started on node\\d`));
+    await page.waitForSelector(`[data-vm="${NEW}"]`, { timeout: 30_000 });
+    expect(await page.locator(`[data-vm="${NEW}"]`).textContent()).toMatch(/running/);
+    await expect.poll(() => page.locator(`[data-vm="${NEW}"] td.size`).textContent(), { timeout: 20_000 }).toBe('128.0 MiB · 1 vCPU');
+    const where = (await page.locator(`[data-vm="${NEW}"] td`).nth(2).textContent())!;
+    await waitFor(`${NEW} booted on ${where}`, 120_000, async () => parseConsole(c.serialLog(where, NEW)).filter((l) => l.kind === 'TICK').length >= 2);
+    expect(await page.locator('#create-details[open]').count()).toBe(0); // closed and cleared after success
+    // a taken name passes the form and is refused by the agent, in its words
+    await page.locator('[data-key="create-open"]').click();
+    await page.fill('#vm-name', NEW);
+    await page.locator('[data-key="create-submit"]').click();
+    await page.locator('#confirm-ok').click();
+    await page.waitForSelector('#result.failed', { timeout: 60_000 });
+    expect(await page.textContent('#result')).toMatch(new RegExp(`Failed: personal-cloud vm create ${NEW} .*a VM named ${NEW} already exists`));
+    await shot('3-created');
+    await agentCli('node2', ['vm', 'remove', NEW, '--delete-disk']);
+    expect(wc.errors).toEqual([]);
+  }, 600_000);
+
   it('drains the VM\'s node through the page: the VM moves and the page follows; resume', async () => {
     const from = (await vmNode())!;
     await confirm(`drain-${from}`);
@@ -84,7 +127,7 @@ describe('web console: HA (quorum, VMs, drain through the page, a failed action)
     expect(await page.textContent('#result')).toMatch(new RegExp(`Done: personal-cloud node drain ${from}`));
     await expect.poll(vmNode, { timeout: 20_000 }).not.toBe(from);
     expect(await page.locator(`[data-node="${from}"]`).getAttribute('class')).toMatch(/node-standby/);
-    await shot('2-drained');
+    await shot('4-drained');
     await confirm(`resume-${from}`);
     await page.waitForSelector('#result.ok', { timeout: 120_000 });
     await expect.poll(async () => page.locator(`[data-node="${from}"]`).getAttribute('class'), { timeout: 20_000 }).toMatch(/node-up/);
@@ -99,7 +142,7 @@ describe('web console: HA (quorum, VMs, drain through the page, a failed action)
     await page.locator('#confirm-ok').click();
     await page.waitForSelector('#result.failed', { timeout: 60_000 });
     expect(await page.textContent('#result')).toMatch(new RegExp(`Failed: personal-cloud vm stop ${VM} — .*no VM named ${VM}`));
-    await shot('3-failed-action');
+    await shot('5-failed-action');
     // Pacemaker may list the removed resource a while longer (orphan): never as running
     await waitFor('the page without the VM running', 20_000, async () => !/running/.test((await page.locator(`[data-vm="${VM}"]`).textContent({ timeout: 1000 }).catch(() => '')) ?? ''));
     expect(wc.errors).toEqual([]);

@@ -34,6 +34,12 @@ describe('web console view', () => {
     expect(v.vms).toBeNull();
     expect(v.problems).toEqual([]);
     expect(v.quorum).toBe('storage: 3 of 3 nodes up');
+    expect(v.volumes[0].space).toBeUndefined();
+  });
+
+  it('free space of a volume as this node\'s mount sees it, in binary units', () => {
+    const v = consoleView(report({ volumes: [{ ...report().volumes[0], space: { size: 40 * 2 ** 30, free: 12.25 * 2 ** 30, at: 't' } }] }));
+    expect(v.volumes[0].space).toBe('12.3 GiB free of 40.0 GiB');
   });
 
   it('a node killed: down with the reason in plain words, gv0 degraded with its degradations, its brick offline before `volume status` says so', () => {
@@ -70,7 +76,7 @@ describe('web console view', () => {
       corosync: { running: true, quorate: true, expectedVotes: 3, totalVotes: 2 },
       pacemaker: { ok: true, dc: 'node1', quorate: true, fencing: [], resources: [],
         nodes: [{ name: 'node1', online: true, standby: false, unclean: false }, { name: 'node2', online: true, standby: true, unclean: false }, { name: 'node3', online: false, standby: false, unclean: true }] },
-      vms: [{ name: 'web', resource: 'vm-web', role: 'Started', nodes: ['node2'], failed: false }, { name: 'db', resource: 'vm-db', role: 'Stopped', targetRole: 'Stopped', nodes: [], failed: false },
+      vms: [{ name: 'web', resource: 'vm-web', role: 'Started', nodes: ['node2'], failed: false, memoryMiB: 2048, vcpus: 2 }, { name: 'db', resource: 'vm-db', role: 'Stopped', targetRole: 'Stopped', nodes: [], failed: false },
         { name: 'bad', resource: 'vm-bad', role: 'Stopped', nodes: [], failed: true }],
     };
     const v = consoleView(report({ ha, steps: [{ name: 'disks', state: 'attention', detail: '/dev/vdb holds data: wipe it or name another disk', at: 't' }] }));
@@ -78,13 +84,24 @@ describe('web console view', () => {
     expect(v.nodes.map((n) => n.state)).toEqual(['up', 'draining', 'fenced']);
     expect(v.nodes[1].why).toBe('draining: moving web away');
     expect(v.vms).toEqual([
-      { name: 'web', running: true, state: 'running', node: 'node2', failed: false },
+      { name: 'web', running: true, state: 'running', node: 'node2', failed: false, size: '2.0 GiB · 2 vCPUs' },
       { name: 'db', running: false, state: 'stopped', node: undefined, failed: false },
       { name: 'bad', running: false, state: 'failed', node: undefined, failed: true },
     ]);
     expect(v.problems.map((p) => p.subject)).toEqual(['node3', 'node1 disks', 'bad']);
     expect(v.problems[0].detail).toBe('node3 is fenced: lost and fenced (or being fenced) by the cluster: its VMs restart elsewhere.');
     expect(consoleView(report({ ha: { error: 'timed out after 30000 ms' } }))).toMatchObject({ haError: 'timed out after 30000 ms', vms: null, verdict: 'degraded' });
+  });
+
+  it('HA: this node out of quorum is a problem that says what it means and where to go instead', () => {
+    const ha: HaStatus = {
+      node: 'node1', enabled: true, corosync: { running: true, quorate: false, expectedVotes: 3, totalVotes: 1 },
+      pacemaker: { ok: true, dc: 'node1', quorate: false, fencing: [], resources: [], nodes: [{ name: 'node1', online: true, standby: false, unclean: false }] }, vms: [],
+    };
+    const v = consoleView(report({ ha }));
+    expect(v.quorum).toBe('NOT quorate: 1 of 3 votes');
+    expect(v.verdict).toBe('degraded');
+    expect(v.problems).toContainEqual({ subject: 'node1', detail: 'node1 is out of quorum (1 of 3 votes): Pacemaker here runs no VMs and actions from this page will not take effect; open the console of a node that is in the majority.' });
   });
 
   it('channel errors in plain words', () => {

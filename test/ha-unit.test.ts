@@ -14,6 +14,7 @@ import { formatHa } from '../core/ha-format.js';
 import { seal, unseal } from '../core/seal.js';
 import { domainXml, libvirtdConf, networkXml, ovsCommands, qemuConf } from '../firstboot/virt/libvirt-conf.js';
 import { vmList } from '../firstboot/virt/vm.js';
+import { parseVmSize } from '../firstboot/virt/vm-size.js';
 import { cliWrapper, formatVms, nodeRequest, vmRequest } from '../core/vm-cli.js';
 import { UserError } from '../core/errors.js';
 import { bmcFiles } from '../firstboot/ha/bmc.js';
@@ -134,6 +135,15 @@ describe('Pacemaker configuration', () => {
 });
 
 describe('libvirt', () => {
+  it('a VM\'s memory and vCPUs from its definition: ours (MiB), libvirt\'s default unit (KiB), others; unreadable → none', () => {
+    const ours = domainXml({ name: 'web', memoryMiB: 2048, vcpus: 2, disk: '/mnt/gv0/vm/web/disk.qcow2', networks: [], serialLog: '/x', domainType: 'kvm' });
+    expect(parseVmSize(ours)).toEqual({ memoryMiB: 2048, vcpus: 2 });
+    expect(parseVmSize("<domain><memory>1048576</memory><vcpu placement='static'>4</vcpu></domain>")).toEqual({ memoryMiB: 1024, vcpus: 4 });
+    expect(parseVmSize("<domain><memory unit='GiB'>8</memory><vcpu>1</vcpu></domain>")).toEqual({ memoryMiB: 8192, vcpus: 1 });
+    expect(parseVmSize("<domain><memory unit='furlongs'>8</memory><vcpu>1</vcpu></domain>")).toBeNull();
+    expect(parseVmSize('')).toBeNull();
+  });
+
   it('TLS only, certificate-checked; QEMU migration over TLS', () => {
     const l = libvirtdConf({ allowedNodes: ['node1', 'node2'] });
     expect(l).toMatch(/^listen_tls = 1$/m);

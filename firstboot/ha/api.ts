@@ -7,6 +7,7 @@ import { handleNode, handleVm, vmList } from '../virt/vm.js';
 import type { NodeRequest, VmInfo, VmRequest } from '../../core/vm-types.js';
 import { crmMon } from './pcmk.js';
 import { serveSecrets } from './secrets.js';
+import { vmSize } from '../virt/vm-size.js';
 import { haReadiness } from '../steps/ha.js';
 import { DAEMONS, running } from './procs.js';
 import { qdeviceState } from './qdevice.js';
@@ -42,6 +43,7 @@ export async function haStatus(node: string, plan: AgentPlan): Promise<HaStatus>
   let pacemaker: HaStatus['pacemaker'];
   let vms: VmInfo[] = [];
   try { const s = await crmMon(); pacemaker = { ok: true, ...s }; vms = vmList(s); } catch (e) { pacemaker = { ok: false, error: (e as Error).message }; }
+  vms = await Promise.all(vms.map(async (v) => ({ ...v, ...(await vmSize(plan, v.name)) })));
   return { node, enabled: Boolean(plan.ha?.enabled), corosync, pacemaker, vms };
 }
 

@@ -1,6 +1,7 @@
-// The cluster's HA secrets: the corosync authkey and the CA that signs every node's libvirt /
-// QEMU TLS certificate (migration). The leader creates them once; every other node fetches
-// them sealed (seal.ts) over the agent's authenticated channel from any member that has them.
+// The cluster's secrets: the corosync authkey and the CA that signs every node's libvirt /
+// QEMU TLS certificate (migration) and web console certificate (HA on or off). The leader creates
+// them once; every other node fetches them sealed (seal.ts) over the agent's authenticated
+// channel from any member that has them.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,35 +1,33 @@
 // The web console's TLS: Cockpit (cockpit.socket, port 9090) serves a certificate issued by the
 // cluster CA (ha/secrets.ts), so one trust anchor covers every node's console and libvirt, and
-// status can name the URL and the certificate's fingerprint for a person to compare.
+// status can name the URL and the certificate's fingerprint for a person to compare. With HA off
+// the cluster still has its CA (made by the leader for this step): never a self-signed console.
 import { COCKPIT_PORT } from '../../core/paths.js';
 import { run } from '../exec.js';
 import { readText, writeDurable } from '../fsx.js';
 import { log } from '../log.js';
 import { underSystemd } from '../ha/procs.js';
-import { loadSecrets } from '../ha/secrets.js';
+import { ensureSecrets, loadSecrets } from '../ha/secrets.js';
 import { fingerprint } from '../tls.js';
 import { issuedToNode, signNodeCert } from '../virt/pki.js';
-import { done, todo, waiting, type Step } from './step.js';
+import { done, todo, type Step } from './step.js';
 
 /** Cockpit uses the last `*.cert` of this folder by name (its own is 0-self-signed.cert), with the `.key` of the same name. */
 export const COCKPIT_CERT = '/etc/cockpit/ws-certs.d/50-personal-cloud.cert';
 export const COCKPIT_KEY = '/etc/cockpit/ws-certs.d/50-personal-cloud.key';
 
 export interface CockpitSeen {
-  /** No cluster CA to issue from (HA off), with the reason. */
-  none?: string;
   secrets: boolean;
   /** Our certificate in ws-certs.d, when it has its key and was issued to this node by the cluster CA. */
   cert: string | null;
 }
 
-export type CockpitAction = { do: 'cert' };
+export type CockpitAction = { do: 'secrets' | 'cert' };
 
 export const cockpitStep: Step<CockpitSeen, CockpitAction> = {
   name: 'cockpit',
   loop: 'virt',
   async observe(ctx) {
-    if (!ctx.plan.ha?.enabled) return { none: 'no cluster CA (HA disabled in cluster.yaml): Cockpit serves its own self-signed certificate', secrets: false, cert: null };
     const s = await loadSecrets(ctx.env.stateDir);
     if (!s) return { secrets: false, cert: null };
     const pem = await readText(COCKPIT_CERT);
@@ -37,12 +35,12 @@ export const cockpitStep: Step<CockpitSeen, CockpitAction> = {
     return { secrets: true, cert: ok ? pem : null };
   },
   plan(ctx, seen) {
-    if (seen.none) return done(seen.none);
-    if (!seen.secrets) return waiting('waiting for the cluster CA (from the leader)');
+    if (!seen.secrets) return todo([{ do: 'secrets' }], 'cluster CA to obtain (the leader makes it, the others fetch it sealed)');
     if (!seen.cert) return todo([{ do: 'cert' }], 'web console certificate to issue from the cluster CA');
     return done(`https://${ctx.self.fqdn}:${COCKPIT_PORT}/ certificate sha256 ${fingerprint(seen.cert)}`);
   },
-  async apply(ctx) {
+  async apply(ctx, actions) {
+    if (actions.some((a) => a.do === 'secrets')) await ensureSecrets(ctx);
     const s = await loadSecrets(ctx.env.stateDir);
     if (!s) return;
     const { key, cert } = await signNodeCert(ctx.self, s);

@@ -5,7 +5,7 @@
 import { chown, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LIBVIRT_QEMU_ID } from '../../core/ids.js';
-import { VM_OP_TIMEOUT_S, type NodeRequest, type VmCreate, type VmInfo, type VmRequest } from '../../core/vm-types.js';
+import { VM_NAME, VM_NAME_RULE, VM_OP_TIMEOUT_S, type NodeRequest, type VmCreate, type VmInfo, type VmRequest } from '../../core/vm-types.js';
 import type { AgentPlan } from '../../core/plan-types.js';
 import { run } from '../exec.js';
 import { writeDurable } from '../fsx.js';
@@ -15,7 +15,6 @@ import { vmPrimitiveXml, vmResourceId } from '../ha/cib.js';
 import { domainXml } from './libvirt-conf.js';
 
 
-const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class VmError extends Error {}
@@ -48,7 +47,7 @@ async function waitState(what: string, timeoutMs: number, ok: (s: PcmkState) => 
 async function exists(p: string): Promise<boolean> { return stat(p).then(() => true, () => false); }
 
 export async function vmCreate(plan: AgentPlan, v: VmCreate): Promise<VmInfo> {
-  if (!NAME.test(v.name)) throw new VmError(`VM name "${v.name}": use lower-case letters, digits and -, starting with a letter or digit (at most 63)`);
+  if (!VM_NAME.test(v.name)) throw new VmError(`VM name "${v.name}": use ${VM_NAME_RULE}`);
   onShared(plan, v.kernel, 'kernel'); onShared(plan, v.initrd, 'initrd'); onShared(plan, v.cdrom, 'ISO');
   const id = vmResourceId(v.name);
   if ((await cibQuery('resources')).includes(`id="${id}"`)) throw new VmError(`a VM named ${v.name} already exists`);

@@ -1,18 +1,12 @@
 // Progress for long operations on stderr: a redrawn line on a terminal, a line per step
 // otherwise (CI logs), nothing with --json on stdout consumers' behalf (they read stdout).
+import { binaryBytes } from '../../core/bytes.js';
 
 export interface Progress {
   step(message: string): void;
   /** done/total in bytes (total may be unknown). */
   bytes(label: string, done: number, total?: number): void;
   done(message?: string): void;
-}
-
-function human(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 export function createProgress(opts: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): Progress {
@@ -29,7 +23,7 @@ export function createProgress(opts: { quiet?: boolean; stream?: NodeJS.WriteStr
     },
     bytes(label, done, total) {
       const pct = total ? Math.floor((done / total) * 100) : -1;
-      const text = total ? `  ${label}: ${human(done)} / ${human(total)} (${pct}%)` : `  ${label}: ${human(done)}`;
+      const text = total ? `  ${label}: ${binaryBytes(done)} / ${binaryBytes(total)} (${pct}%)` : `  ${label}: ${binaryBytes(done)}`;
       if (tty) { write(`\r${text.padEnd(lastLine)}`); lastLine = text.length; return; }
       // Non-terminal: one line per 25% so CI logs stay short.
       const bucket = total ? Math.floor(pct / 25) : -1;

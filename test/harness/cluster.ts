@@ -1,7 +1,7 @@
 // Several cluster nodes on one machine: a network namespace per node on a bridge (in its own
 // "switch" namespace), a persistent mount + UTS namespace per node with private
 // /etc/glusterfs, /var/lib/glusterd, /var/log/glusterfs, /run, /etc/hosts, /etc/fstab,
-// /etc/ssl, /usr/lib/ssl, /etc/personal-cloud, /var/lib/personal-cloud, /data and /mnt, and
+// /etc/ssl, /usr/lib/ssl, /etc/cockpit, /etc/personal-cloud, /var/lib/personal-cloud, /data and /mnt, and
 // loop-device "disks". glusterd is the host's real one, started by the agent inside the node.
 // Commands enter a node with nsenter (not `ip netns exec`, whose mount namespace is thrown away).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -206,7 +206,8 @@ export class Harness {
       ['hosts', '/etc/hosts'], ['fstab', '/etc/fstab'], ['ssl', '/etc/ssl'], ['usr-lib-ssl', '/usr/lib/ssl'],
       ['pc-etc', '/etc/personal-cloud'], ['pc-lib', '/var/lib/personal-cloud'], ['data', '/data'], ['mnt', '/mnt'],
     ];
-    for (const p of this.extras.privateDirs ?? []) {
+    // every node's own Cockpit configuration: the agent's cockpit step writes its certificate there
+    for (const p of new Set(['/etc/cockpit', ...(this.extras.privateDirs ?? [])])) {
       const slug = `priv${p.replace(/\//g, '-')}`;
       mkdirSync(join(dir, slug), { recursive: true });
       if (existsSync(p)) await sh('cp', ['-a', `${p}/.`, join(dir, slug)]);

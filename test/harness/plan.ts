@@ -6,6 +6,9 @@ import { plan } from '../../src/plan/plan.js';
 import type { Plan } from '../../core/plan-types.js';
 import { SUBNET } from './cluster.js';
 
+/** The harness clusters' DNS domain: node1.test.internal. */
+export const TEST_DOMAIN = 'test.internal';
+
 export interface TestNode { name: string; hostPart: number; arbiter?: boolean; gv0?: string[]; gv1?: string[]; wipe?: boolean }
 
 export function testConfig(nodes: TestNode[], o: { secret?: string; replica?: 2 | 3; gv1?: boolean; layout?: BrickLayout } = {}): ClusterConfig {
@@ -18,7 +21,7 @@ export function testConfig(nodes: TestNode[], o: { secret?: string; replica?: 2 
   });
   return {
     name: 'testcloud',
-    domain: 'test.internal',
+    domain: TEST_DOMAIN,
     release: 'bookworm',
     replica: o.replica ?? 3,
     secret: o.secret ?? 'pcs1_harness-secret-not-for-production',

@@ -1,27 +1,33 @@
 // The web console on a harness node, as a node has it: the built page in Cockpit's folder, the
-// `personal-cloud` command the agent writes, a real cockpit-ws (no systemd: run by hand, no TLS,
-// on the node's loopback) and a sudo-capable admin user made for the test (its password never
-// leaves this process). Chromium runs in the node's network namespace, driven by playwright-core
-// over a pipe: all traffic stays on the node's loopback.
-import { spawn, type ChildProcess } from 'node:child_process';
+// `personal-cloud` command the agent writes, Cockpit's real TLS chain on the node's loopback and a
+// sudo-capable admin user made for the test (its password never leaves this process). No systemd
+// here, so the units' work is done by hand: cockpit-certificate-ensure picks the certificate from
+// /etc/cockpit/ws-certs.d as cockpit.service does (the agent's, over Cockpit's own self-signed one),
+// and systemd-socket-activate hands cockpit-tls its port and cockpit-ws its instance socket.
+// Chromium runs in the node's network namespace, driven by playwright-core over a pipe, and trusts
+// only the cluster CA (its own NSS database): all traffic stays on the node's loopback.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { CLI_WRAPPER, COCKPIT_PAGE_DIR } from '../../core/paths.js';
 import { cliWrapper } from '../../core/vm-cli.js';
 import { BASE, type Harness } from './cluster.js';
+import { TEST_DOMAIN } from './plan.js';
 import { sh, waitFor } from './sh.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const COCKPIT_WS = '/usr/lib/cockpit/cockpit-ws';
+const COCKPIT = '/usr/lib/cockpit';
 const DIST = new URL('../../dist/console/', import.meta.url).pathname;
 const PORT = 9090;
-export const PAGE_URL = `http://127.0.0.1:${PORT}/cockpit/@localhost/personal-cloud/index.html`;
+/** cockpit-tls hands a browser without a client certificate to the instance named by the sha256 of nothing. */
+const NO_CLIENT_CERT = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 export async function requireWebConsolePrerequisites(): Promise<void> {
-  const missing = [CHROMIUM, COCKPIT_WS, '/usr/bin/cockpit-bridge', '/usr/share/cockpit/shell', '/usr/bin/sudo', join(DIST, 'console.js')].filter((f) => !existsSync(f));
-  if (missing.length) throw new Error(`web console test prerequisites missing: ${missing.join(', ')} (scripts/deps.sh test installs chromium cockpit-ws cockpit-bridge cockpit-system sudo; npm run build makes dist/console)`);
+  const missing = [CHROMIUM, `${COCKPIT}/cockpit-ws`, `${COCKPIT}/cockpit-tls`, '/usr/bin/systemd-socket-activate', '/usr/bin/certutil', '/usr/bin/cockpit-bridge', '/usr/share/cockpit/shell', '/usr/bin/sudo', join(DIST, 'console.js')]
+    .filter((f) => !existsSync(f));
+  if (missing.length) throw new Error(`web console test prerequisites missing: ${missing.join(', ')} (scripts/deps.sh test installs chromium cockpit-ws cockpit-bridge cockpit-system sudo libnss3-tools systemd; npm run build makes dist/console)`);
 }
 
 export class WebConsole {
@@ -29,10 +35,18 @@ export class WebConsole {
   page!: Page;
   /** Errors the page logged or threw (its own frame only, not Cockpit's shell). */
   readonly errors: string[] = [];
-  private ws?: ChildProcess;
+  private readonly daemons: ChildProcess[] = [];
   private readonly password = randomBytes(18).toString('base64url');
+  /** The name the node's certificate is issued to: the browser asks for it, the node's loopback answers. */
+  readonly fqdn: string;
+  readonly origin: string;
+  readonly pageUrl: string;
 
-  constructor(readonly h: Harness, readonly node: string, readonly user: string) {}
+  constructor(readonly h: Harness, readonly node: string, readonly user: string) {
+    this.fqdn = `${node}.${TEST_DOMAIN}`;
+    this.origin = `https://${this.fqdn}:${PORT}`;
+    this.pageUrl = `${this.origin}/cockpit/@localhost/personal-cloud/index.html`;
+  }
 
   /** Mounts `dir` over `target` inside the node (an overlay: the host's files stay visible beneath). */
   private async overlay(dir: string, target: string): Promise<void> {
@@ -51,17 +65,54 @@ export class WebConsole {
     await sh('userdel', ['-r', this.user], { allowFail: true });
     await sh('useradd', ['-m', '-G', 'sudo', '-s', '/bin/bash', this.user]);
     await sh('chpasswd', [], { input: `${this.user}:${this.password}\n` });
+    // what installing cockpit leaves on a node: its own self-signed certificate, which ours must beat
+    await this.h.on(this.node, `${COCKPIT}/cockpit-certificate-helper`, ['selfsign']);
   }
 
-  /** cockpit-ws in the node, and chromium in the node's network namespace. */
-  async start(): Promise<void> {
-    this.ws = spawn('nsenter', [...this.h.nsenterArgs(this.node), COCKPIT_WS, '--no-tls', '--port', String(PORT), '--address', '127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.ws.stderr!.on('data', (d: Buffer) => { if (/critical|error:/i.test(String(d))) console.error(`cockpit-ws: ${String(d).trim()}`); });
-    await waitFor(`cockpit-ws answering in ${this.node}`, 20_000, async () => (await this.h.on(this.node, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${PORT}/`], { allowFail: true })).stdout === '200');
+  /** The cluster CA, as the agents hold it (the state file is root's, mode 0600). */
+  clusterCa(): string {
+    return (JSON.parse(readFileSync(join(this.h.node(this.node).dir, 'pc-lib', 'ha-secrets.json'), 'utf8')) as { caCert: string }).caCert;
+  }
+
+  /** A browser profile home whose NSS database trusts `caPem` (or nothing) for TLS servers. */
+  private trustHome(name: string, caPem: string | null): string {
+    const home = join(BASE, `chromium-home-${this.node}-${name}`);
+    rmSync(home, { recursive: true, force: true });
+    const db = join(home, '.pki', 'nssdb');
+    mkdirSync(db, { recursive: true });
+    execFileSync('certutil', ['-d', `sql:${db}`, '-N', '--empty-password']);
+    if (caPem) {
+      writeFileSync(join(home, 'ca.pem'), caPem);
+      execFileSync('certutil', ['-d', `sql:${db}`, '-A', '-t', 'C,,', '-n', 'personal-cloud cluster CA', '-i', join(home, 'ca.pem')]);
+    }
+    return home;
+  }
+
+  private daemon(args: string[]): void {
+    const p = spawn('nsenter', [...this.h.nsenterArgs(this.node), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    p.stderr!.on('data', (d: Buffer) => { if (/critical|error:/i.test(String(d))) console.error(`${args[args.length - 1]}: ${String(d).trim()}`); });
+    this.daemons.push(p);
+  }
+
+  /** Chromium in the node's network namespace with its own trust store; the node's name resolves to its loopback. */
+  async launch(trust: 'cluster-ca' | 'nothing'): Promise<Browser> {
     const wrapper = join(BASE, `chromium-${this.node}`);
     writeFileSync(wrapper, `#!/bin/sh\nexec nsenter --net=/run/netns/${this.h.node(this.node).netns} -- ${CHROMIUM} "$@"\n`);
     chmodSync(wrapper, 0o755);
-    this.browser = await chromium.launch({ executablePath: wrapper, args: ['--no-sandbox'] });
+    const home = this.trustHome(trust, trust === 'cluster-ca' ? this.clusterCa() : null);
+    return chromium.launch({ executablePath: wrapper, args: ['--no-sandbox', `--host-resolver-rules=MAP ${this.fqdn} 127.0.0.1`], env: { ...process.env, HOME: home } as Record<string, string> });
+  }
+
+  /** Cockpit's TLS front (cockpit-tls → cockpit-ws) in the node once the agent's certificate is there, and chromium. */
+  async start(): Promise<void> {
+    const rt = '/run/cockpit/tls';
+    await this.h.on(this.node, 'sh', ['-ec', `mkdir -p /run/cockpit/wsinstance && install -d -m 700 ${rt} && RUNTIME_DIRECTORY=${rt} ${COCKPIT}/cockpit-certificate-ensure --for-cockpit-tls`]);
+    for (const sock of [`https@${NO_CLIENT_CERT}.sock`, 'http.sock']) this.daemon(['systemd-socket-activate', '-l', `/run/cockpit/wsinstance/${sock}`, `${COCKPIT}/cockpit-ws`, '--for-tls-proxy', '--port=0']);
+    await waitFor('cockpit-ws instance sockets', 10_000, async () => (await this.h.on(this.node, 'test', ['-S', `/run/cockpit/wsinstance/https@${NO_CLIENT_CERT}.sock`], { allowFail: true })).code === 0);
+    this.daemon(['systemd-socket-activate', '-E', `RUNTIME_DIRECTORY=${rt}`, '-l', `127.0.0.1:${PORT}`, `${COCKPIT}/cockpit-tls`, '--idle-timeout', '0']);
+    // -k: only that it answers; whether its certificate is trusted is the browser's to say
+    await waitFor(`cockpit answering over TLS in ${this.node}`, 20_000, async () => (await this.h.on(this.node, 'curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:${PORT}/`], { allowFail: true })).stdout === '200');
+    this.browser = await this.launch('cluster-ca');
     this.page = await this.browser.newPage({ viewport: { width: 1280, height: 900 } });
     this.page.on('console', (m) => { if (m.type() === 'error' && m.location().url.includes('/personal-cloud/')) this.errors.push(m.text()); });
     this.page.on('pageerror', (e) => this.errors.push(e.message));
@@ -70,7 +121,7 @@ export class WebConsole {
   /** Cockpit's login page, as a user who switched on "Administrative access" before (Cockpit remembers it per user). */
   async login(): Promise<void> {
     const p = this.page;
-    await p.goto(`http://127.0.0.1:${PORT}/`);
+    await p.goto(`${this.origin}/`);
     await p.evaluate((u) => localStorage.setItem(`superuser:${u}`, 'any'), this.user);
     await p.fill('#login-user-input', this.user);
     await p.fill('#login-password-input', this.password);
@@ -85,7 +136,7 @@ export class WebConsole {
   /** Before the harness teardown (which ends the session's processes with the node); then the user goes. */
   async stop(): Promise<void> {
     await this.browser?.close().catch(() => undefined);
-    this.ws?.kill('SIGTERM');
+    for (const d of this.daemons) d.kill('SIGTERM');
   }
 
   async removeUser(): Promise<void> {
