@@ -78,6 +78,18 @@ describe('web console: HA (quorum, VMs, drain through the page, a failed action)
     expect(wc.errors).toEqual([]);
   }, 120_000);
 
+  it('with a VM and the create form open: fits 390 px, and every control is reachable by keyboard', async () => {
+    await page.locator('[data-key="create-open"]').click();
+    expect(await wc.overflowAt(390)).toBe(0);
+    await shot('2-phone');
+    const { controls, missed } = await wc.keyboardMisses('main button, main a[href], main select, main summary, #create summary, #create input, #create select, #create button');
+    expect(controls).toBeGreaterThan(12);
+    expect(missed).toEqual([]);
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.locator('[data-key="create-open"]').click();
+    expect(wc.errors).toEqual([]);
+  }, 120_000);
+
   it('creates a VM with the form: Pacemaker starts it, the guest boots, the page lists it; bad input is refused', async () => {
     const NEW = 'pagevm';
     await page.locator('[data-key="create-open"]').click();
@@ -95,7 +107,7 @@ describe('web console: HA (quorum, VMs, drain through the page, a failed action)
     await page.check('#vm-tcg');
     // the choices come from the node: libvirt's networks (the virt step defines one per bridge)
     await expect.poll(() => page.locator('#vm-network option').count(), { timeout: 10_000 }).toBeGreaterThan(1);
-    await shot('2-create-form');
+    await shot('3-create-form');
     await page.locator('[data-key="create-submit"]').click();
     await page.waitForSelector('#confirm[open]');
     expect(await page.textContent('#confirm-text')).toBe(`Create VM ${NEW}: 128 MiB, 1 vCPU, 16M disk, booting kernel /mnt/gv0/vm/boot/vmlinuz. Pacemaker starts it on a node.`);
@@ -115,7 +127,7 @@ describe('web console: HA (quorum, VMs, drain through the page, a failed action)
     await page.locator('#confirm-ok').click();
     await page.waitForSelector('#result.failed', { timeout: 60_000 });
     expect(await page.textContent('#result')).toMatch(new RegExp(`Failed: personal-cloud vm create ${NEW} .*a VM named ${NEW} already exists`));
-    await shot('3-created');
+    await shot('4-created');
     await agentCli('node2', ['vm', 'remove', NEW, '--delete-disk']);
     expect(wc.errors).toEqual([]);
   }, 600_000);
@@ -127,7 +139,7 @@ describe('web console: HA (quorum, VMs, drain through the page, a failed action)
     expect(await page.textContent('#result')).toMatch(new RegExp(`Done: personal-cloud node drain ${from}`));
     await expect.poll(vmNode, { timeout: 20_000 }).not.toBe(from);
     expect(await page.locator(`[data-node="${from}"]`).getAttribute('class')).toMatch(/node-standby/);
-    await shot('4-drained');
+    await shot('5-drained');
     await confirm(`resume-${from}`);
     await page.waitForSelector('#result.ok', { timeout: 120_000 });
     await expect.poll(async () => page.locator(`[data-node="${from}"]`).getAttribute('class'), { timeout: 20_000 }).toMatch(/node-up/);
@@ -142,7 +154,7 @@ describe('web console: HA (quorum, VMs, drain through the page, a failed action)
     await page.locator('#confirm-ok').click();
     await page.waitForSelector('#result.failed', { timeout: 60_000 });
     expect(await page.textContent('#result')).toMatch(new RegExp(`Failed: personal-cloud vm stop ${VM} — .*no VM named ${VM}`));
-    await shot('5-failed-action');
+    await shot('6-failed-action');
     // Pacemaker may list the removed resource a while longer (orphan): never as running
     await waitFor('the page without the VM running', 20_000, async () => !/running/.test((await page.locator(`[data-vm="${VM}"]`).textContent({ timeout: 1000 }).catch(() => '')) ?? ''));
     expect(wc.errors).toEqual([]);

@@ -128,6 +128,26 @@ export class WebConsole {
     await p.click('#login-button');
   }
 
+  /** At `width` px: how far the page scrolls sideways (0 when it fits). */
+  async overflowAt(width: number): Promise<number> {
+    await this.page.setViewportSize({ width, height: 844 });
+    await this.page.waitForTimeout(300);
+    return this.page.evaluate((w) => Math.max(0, document.documentElement.scrollWidth - w), width);
+  }
+
+  /** Controls (of `selector`, visible) that Tab never reaches, by their opening HTML; and how many there were. */
+  async keyboardMisses(selector: string): Promise<{ controls: number; missed: string[] }> {
+    const p = this.page;
+    const controls = await p.locator(selector).evaluateAll((els) => els.filter((e) => (e as HTMLElement).offsetParent !== null).map((e) => e.outerHTML.slice(0, 80)));
+    const reached = new Set<string>();
+    await p.locator('body').focus();
+    for (let i = 0; i < controls.length * 2 + 5; i++) {
+      await p.keyboard.press('Tab');
+      reached.add(await p.evaluate(() => document.activeElement?.outerHTML.slice(0, 80) ?? ''));
+    }
+    return { controls: controls.length, missed: controls.filter((c) => !reached.has(c)) };
+  }
+
   async shot(dir: string, name: string): Promise<void> {
     mkdirSync(dir, { recursive: true });
     await this.page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
