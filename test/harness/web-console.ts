@@ -138,7 +138,7 @@ export class WebConsole {
   /** Controls (of `selector`, visible) that Tab never reaches, by their opening HTML; and how many there were. */
   async keyboardMisses(selector: string): Promise<{ controls: number; missed: string[] }> {
     const p = this.page;
-    const controls = await p.locator(selector).evaluateAll((els) => els.filter((e) => (e as HTMLElement).offsetParent !== null).map((e) => e.outerHTML.slice(0, 80)));
+    const controls = await p.locator(selector).evaluateAll((els) => els.filter((e) => e.checkVisibility()).map((e) => e.outerHTML.slice(0, 80)));
     const reached = new Set<string>();
     await p.locator('body').focus();
     for (let i = 0; i < controls.length * 2 + 5; i++) {
