@@ -48,6 +48,8 @@ const pc = async (node: string, args: string[]) => {
   return r.stdout;
 };
 const results: string[] = [];
+/** A failover not done by then has failed (the guest boots in ~7 s under TCG). */
+const GIVE_UP_MS = 120_000;
 const secs = (ms: number) => (Number.isNaN(ms) ? '–' : (ms / 1000).toFixed(1));
 
 /** Corosync's vote count as a node sees it (NaN while it cannot tell). */
@@ -79,17 +81,17 @@ async function failover(fault: Fault, victim: string): Promise<string> {
       }
     })(),
   ];
+  const ticks = (n: string) => parseConsole(c.serialLog(n, VM).slice(offsets[n])).filter((l) => l.kind === 'TICK').length;
   let to = '';
-  try {
-    to = await waitFor('guest running on a survivor', 180_000, async () => {
-      for (const n of survivors) if (parseConsole(c.serialLog(n, VM).slice(offsets[n])).some((l) => l.kind === 'TICK')) return n;
-      return null;
-    }, 100);
-  } finally {
-    done = true;
-    await Promise.all(polls);
+  let running = NaN;
+  while (!to && Date.now() - t < GIVE_UP_MS) {
+    to = survivors.find((n) => ticks(n) > 0) ?? '';
+    if (to) running = Date.now() - t; else await sleep(100);
   }
-  const running = Date.now() - t;
+  done = true;
+  await Promise.all(polls);
+  // the guest also writes its disk each tick: ticks going on mean its disk is not stuck either
+  const ticking = to ? await waitFor('guest ticking', 60_000, async () => ticks(to) >= 3, 100).then(() => Date.now() - t, () => NaN) : NaN;
   await sleep(5000); // a stall that outlasts the failover still counts
   writers.stop();
   const stalls = writers.longestStall(t - 1000, Date.now());
@@ -99,9 +101,11 @@ async function failover(fault: Fault, victim: string): Promise<string> {
   const at = (l?: string) => (l ? Number(l.split(' ')[0]) * 1000 - t : NaN);
   const fenceAsked = at(after.find((l) => l.includes(` ${victim} by `)));
   const fenceDone = at(after.find((l) => l.includes(` ${victim} is off`)));
-  results.push(`${fault.padEnd(9)} ${victim}: guest running on ${to} after ${secs(running)} s; longest write stall ${secs(worst.ms)} s (${stalls.map((x) => `${x.node} ${secs(x.ms)}`).join(', ')}) — timeline: corosync noticed ${secs(noticedAt)} s, fence asked ${secs(fenceAsked)} s, off ${secs(fenceDone)} s, VM Started ${secs(startedAt)} s, first tick ${secs(running)} s`);
+  const failed = to ? '' : ` (Pacemaker: ${(await c.on(survivors[0], 'crm_mon', ['-1'], { allowFail: true })).stdout.split('\n').filter((l) => /returned|Stopped|FAILED/.test(l)).map((l) => l.trim()).join('; ') || 'no failed action'})`;
+  results.push(`${fault.padEnd(9)} ${victim}: guest ${to ? `running on ${to} after ${secs(running)} s` : `not running after ${GIVE_UP_MS / 1000} s${failed}`}; longest write stall ${secs(worst.ms)} s (${stalls.map((x) => `${x.node} ${secs(x.ms)}`).join(', ')}) — timeline: corosync noticed ${secs(noticedAt)} s, fence asked ${secs(fenceAsked)} s, off ${secs(fenceDone)} s, VM Started ${secs(startedAt)} s, first tick ${secs(running)} s, third tick ${secs(ticking)} s`);
   log(results.at(-1)!);
   if (fault === 'kill') await c.reboot(victim); else await c.healNode(victim);
+  if (!to) throw new Error(`${fault}: the guest did not run again on a survivor`);
   return to;
 }
 
@@ -145,6 +149,9 @@ try {
     if (fault !== faults[0]) await recovered();
     where = await failover(fault, where);
   }
+} catch (e) {
+  process.exitCode = 1;
+  results.push(`stopped: ${(e as Error).message}`);
 } finally {
   await c.teardown();
 }

@@ -7,7 +7,7 @@ import { validateConfigText } from '../src/config/validate.js';
 import { plan } from '../src/plan/plan.js';
 import type { Plan } from '../core/plan-types.js';
 import { clusterProperties, fenceDevices, vmPrimitiveXml } from '../firstboot/ha/cib.js';
-import { confMembers, corosyncConf } from '../firstboot/ha/corosync-conf.js';
+import { confMembers, corosyncConf, lossDetectionMs } from '../firstboot/ha/corosync-conf.js';
 import { parseCrmMon, whereRuns } from '../firstboot/ha/pcmk.js';
 import { parseQuorumtool } from '../firstboot/ha/api.js';
 import { formatHa } from '../core/ha-format.js';
@@ -45,6 +45,14 @@ describe('corosync.conf', () => {
     expect(confMembers(c)).toEqual(['node1', 'node2', 'node3']);
     // scale-out: members not admitted yet are left out, nodeids stay
     expect(corosyncConf(p, ['node1', 'node3'])).toMatch(/name: node3\n\s+nodeid: 3/);
+  });
+
+  it('notices a lost node within ~3 s at 3 nodes and ~6 s at 9 (token 1000, coefficient 250)', () => {
+    const c = corosyncConf(planOf('valid/three-nodes.yaml'), ['node1', 'node2', 'node3']);
+    expect(c).toMatch(/^ {2}token: 1000\n {2}token_coefficient: 250\n/m);
+    expect(c).not.toMatch(/consensus:/); // corosync's 1.2 × token
+    expect(lossDetectionMs(3)).toBe(2750);
+    expect(lossDetectionMs(9)).toBe(6050);
   });
 
   it('a second ring when every node has ring1_address; a quorum device when configured', () => {
