@@ -54,17 +54,18 @@ describe('losing a node: no false alarm under load, a short pause on a partition
     const cpus = (await import('node:os')).cpus().length;
     for (let i = 0; i < 2 * cpus; i++) hogs.push(spawn('nsenter', [...c.h.nsenterArgs(where), 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }));
     const end = Date.now() + 60_000;
-    const seen = new Set<number>();
+    const seen: number[] = [];
     try {
       while (Date.now() < end) {
-        for (const n of NODES) seen.add(await votes(n));
+        for (const n of NODES) seen.push(await votes(n)); // NaN: the tool itself too slow to answer
         await sleep(2000);
       }
     } finally {
       for (const h of hogs) h.kill('SIGKILL');
     }
     await sleep(5000); // a fence asked at the very end would show by now
-    expect([...seen]).toEqual([3]);
+    expect(seen.filter((v) => !Number.isNaN(v)).length).toBeGreaterThan(30);
+    expect([...new Set(seen.filter((v) => !Number.isNaN(v)))]).toEqual([3]);
     expect(c.fenceLog()).toBe(fencesBefore);
     for (const n of NODES) expect({ [n]: disconnects(n).slice(gvBefore[n]) }).toEqual({ [n]: [] });
     expect(await c.runningOn(VM)).toEqual([where]);
