@@ -16,6 +16,7 @@ import { domainXml, libvirtdConf, networkXml, ovsCommands, qemuConf } from '../f
 import { vmList } from '../firstboot/virt/vm.js';
 import { cliWrapper, formatVms, nodeRequest, vmRequest } from '../core/vm-cli.js';
 import { UserError } from '../core/errors.js';
+import { longestGap } from './harness/gv0-writer.js';
 import { bmcFiles } from '../firstboot/ha/bmc.js';
 import { sbdDefaults } from '../firstboot/steps/ha.js';
 import { deriveJoinKey } from '../src/plan/keys.js';
@@ -62,6 +63,16 @@ describe('corosync.conf', () => {
     expect(c).toMatch(/ring0_addr: 192\.168\.50\.13\n\s+ring1_addr: 10\.9\.0\.13/);
     p.ha!.qdevice = { host: 'qnetd.lab', algorithm: 'ffsplit' };
     expect(corosyncConf(p, ['node1', 'node2', 'node3'])).toMatch(/device \{\n\s+model: net\n\s+votes: 1\n\s+net \{\n\s+host: qnetd\.lab\n\s+algorithm: ffsplit\n\s+tls: on/);
+  });
+});
+
+describe('the write-stall measure of bench-ha and the failover test', () => {
+  it('is the longest gap between completed writes within the window', () => {
+    expect(longestGap([0, 50, 100, 3400, 3450], 60, 5000)).toEqual({ ms: 3300, at: 100, writes: 3 });
+    // a gap open at the window's start counts from its last write, one open at its end up to the end
+    expect(longestGap([0, 50, 4000], 1000, 4100)).toEqual({ ms: 3950, at: 50, writes: 1 });
+    expect(longestGap([0, 50, 100], 60, 9000)).toEqual({ ms: 8900, at: 100, writes: 1 });
+    expect(longestGap([], 0, 2000)).toEqual({ ms: 2000, at: 0, writes: 0 });
   });
 });
 

@@ -17,6 +17,20 @@ for (;;) { fs.writeSync(fd, rec); fs.fsyncSync(fd); process.stdout.write(Date.no
 
 export interface Stall { node: string; ms: number; at: number; writes: number }
 
+/**
+ * The longest time in [from, to] without a completed write, given when writes completed
+ * (ascending): a gap that began before `from` counts from its start, a write still pending at
+ * `to` counts up to `to`.
+ */
+export function longestGap(times: number[], from: number, to: number): { ms: number; at: number; writes: number } {
+  const inWin = times.filter((x) => x >= from && x <= to);
+  const pts = [times.filter((x) => x < from).at(-1) ?? from, ...inWin, to];
+  let ms = 0;
+  let at = from;
+  for (let i = 1; i < pts.length; i++) if (pts[i] - pts[i - 1] > ms) { ms = pts[i] - pts[i - 1]; at = pts[i - 1]; }
+  return { ms, at, writes: inWin.length };
+}
+
 export class Gv0Writers {
   private procs = new Map<string, { child: ChildProcess; times: number[] }>();
 
@@ -48,15 +62,7 @@ export class Gv0Writers {
    * and a write still pending at `to` counts up to `to`.
    */
   longestStall(from: number, to: number): Stall[] {
-    return [...this.procs.entries()].map(([node, { times }]) => {
-      const inWin = times.filter((x) => x >= from && x <= to);
-      const before = times.filter((x) => x < from).at(-1) ?? from;
-      const pts = [before, ...inWin, to];
-      let ms = 0;
-      let at = from;
-      for (let i = 1; i < pts.length; i++) if (pts[i] - pts[i - 1] > ms) { ms = pts[i] - pts[i - 1]; at = pts[i - 1]; }
-      return { node, ms, at, writes: inWin.length };
-    });
+    return [...this.procs.entries()].map(([node, { times }]) => ({ node, ...longestGap(times, from, to) }));
   }
 
   stop(): void {
