@@ -2,10 +2,11 @@
 // power sends no FIN or RST, so only a timeout ends its connections. Measured with `make bench-ha`
 // (partition fault, 3 nodes): with the `virt` group's values alone (network.ping-timeout 20,
 // server.tcp-user-timeout 20, keepalive 10 s + 5 × 2 s) the survivors' writes to gv0 stalled
-// ~22 s, and the VM's start on a survivor read its config through a lookup that hung until the
-// ping timer fired and then failed (ENOTCONN): VirtualDomain returned 'not installed', a hard
-// error, and the VM stayed down on every survivor. With these options: a 3.3 s stall, and the VM
-// ran on a survivor 9.6 s after the partition (its first console line; fenced at 4.1 s).
+// 22–37 s and the VM's start on a survivor hung on gv0 until the ping timer fired: the guest ran
+// 50 s after the partition, or never — in one run the hung lookup of the VM's config then failed
+// (ENOTCONN), VirtualDomain returned 'not installed', a hard error, on every survivor. With these
+// options: a 3.3 s stall, and the guest ran on a survivor 9.6 s after the partition (fenced at
+// 4.1 s; ~5 s of it is the test guest's boot under TCG).
 //
 // The kernel's TCP timers end such a connection instead: TCP_USER_TIMEOUT closes it when sent
 // data stays unacknowledged for that long, and keepalive probes find an idle dead peer. Both are

@@ -20,7 +20,7 @@ Forms a 3-node HA cluster in the namespace harness (real libvirtd/QEMU TCG, coro
 with the harness fence device), live-migrates a guest N times (default 2, 0 for none), then for
 each fault in order (default kill,partition; the lost node comes back between them) loses the
 guest's node: 'kill' powers it off, 'partition' cuts its network while it keeps running. Prints
-migration time and guest downtime, and per fault: corosync noticed, fenced, VM Started, guest
+migration time and guest downtime, and per fault: corosync noticed, fenced, VM start asked, guest
 running (first console tick on a survivor), and the longest write stall of the survivors on gv0.
 Needs root.
 `;
@@ -73,7 +73,7 @@ async function failover(fault: Fault, victim: string): Promise<string> {
     (async () => { // corosync on a survivor counts one vote less
       while (!done && Number.isNaN(noticedAt)) { if (await votes(survivors[0]) < NODES.length) noticedAt = Date.now() - t; else await sleep(250); }
     })(),
-    (async () => { // Pacemaker reports the VM Started on a survivor
+    (async () => { // Pacemaker places the VM on a survivor (a pending start shows there already)
       while (!done && Number.isNaN(startedAt)) {
         const r = await c.on(survivors[0], 'crm_resource', ['--locate', '--resource', `vm-${VM}`], { allowFail: true });
         const on = /running on: (\S+)/.exec(r.stdout)?.[1];
@@ -102,7 +102,7 @@ async function failover(fault: Fault, victim: string): Promise<string> {
   const fenceAsked = at(after.find((l) => l.includes(` ${victim} by `)));
   const fenceDone = at(after.find((l) => l.includes(` ${victim} is off`)));
   const failed = to ? '' : ` (Pacemaker: ${(await c.on(survivors[0], 'crm_mon', ['-1'], { allowFail: true })).stdout.split('\n').filter((l) => /returned|Stopped|FAILED/.test(l)).map((l) => l.trim()).join('; ') || 'no failed action'})`;
-  results.push(`${fault.padEnd(9)} ${victim}: guest ${to ? `running on ${to} after ${secs(running)} s` : `not running after ${GIVE_UP_MS / 1000} s${failed}`}; longest write stall ${secs(worst.ms)} s (${stalls.map((x) => `${x.node} ${secs(x.ms)}`).join(', ')}) — timeline: corosync noticed ${secs(noticedAt)} s, fence asked ${secs(fenceAsked)} s, off ${secs(fenceDone)} s, VM Started ${secs(startedAt)} s, first tick ${secs(running)} s, third tick ${secs(ticking)} s`);
+  results.push(`${fault.padEnd(9)} ${victim}: guest ${to ? `running on ${to} after ${secs(running)} s` : `not running after ${GIVE_UP_MS / 1000} s${failed}`}; longest write stall ${secs(worst.ms)} s (${stalls.map((x) => `${x.node} ${secs(x.ms)}`).join(', ')}) — timeline: corosync noticed ${secs(noticedAt)} s, fence asked ${secs(fenceAsked)} s, off ${secs(fenceDone)} s, start asked ${secs(startedAt)} s, first tick ${secs(running)} s, third tick ${secs(ticking)} s`);
   log(results.at(-1)!);
   if (fault === 'kill') await c.reboot(victim); else await c.healNode(victim);
   if (!to) throw new Error(`${fault}: the guest did not run again on a survivor`);
