@@ -7,6 +7,7 @@ export const LONG_TESTS = [
   'test/agent-crash.test.ts',
   'test/agent-remove.test.ts',
   'test/ha-vms.test.ts',
+  'test/ha-failover.test.ts',
   'test/ha-remove.test.ts',
   'test/ha-replace.test.ts',
   'test/ha-qdevice.test.ts',

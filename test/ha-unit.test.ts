@@ -7,7 +7,7 @@ import { validateConfigText } from '../src/config/validate.js';
 import { plan } from '../src/plan/plan.js';
 import type { Plan } from '../core/plan-types.js';
 import { clusterProperties, fenceDevices, vmPrimitiveXml } from '../firstboot/ha/cib.js';
-import { confMembers, corosyncConf } from '../firstboot/ha/corosync-conf.js';
+import { confMembers, corosyncConf, lossDetectionMs } from '../firstboot/ha/corosync-conf.js';
 import { parseCrmMon, whereRuns } from '../firstboot/ha/pcmk.js';
 import { parseQuorumtool } from '../firstboot/ha/api.js';
 import { formatHa } from '../core/ha-format.js';
@@ -17,6 +17,7 @@ import { vmList } from '../firstboot/virt/vm.js';
 import { parseVmSize } from '../firstboot/virt/vm-size.js';
 import { cliWrapper, formatVms, nodeRequest, vmRequest } from '../core/vm-cli.js';
 import { UserError } from '../core/errors.js';
+import { longestGap } from './harness/gv0-writer.js';
 import { bmcFiles } from '../firstboot/ha/bmc.js';
 import { sbdDefaults } from '../firstboot/steps/ha.js';
 import { deriveJoinKey } from '../src/plan/keys.js';
@@ -48,6 +49,14 @@ describe('corosync.conf', () => {
     expect(corosyncConf(p, ['node1', 'node3'])).toMatch(/name: node3\n\s+nodeid: 3/);
   });
 
+  it('notices a lost node within ~3 s at 3 nodes and ~6 s at 9 (token 1000, coefficient 250)', () => {
+    const c = corosyncConf(planOf('valid/three-nodes.yaml'), ['node1', 'node2', 'node3']);
+    expect(c).toMatch(/^ {2}token: 1000\n {2}token_coefficient: 250\n/m);
+    expect(c).not.toMatch(/consensus:/); // corosync's 1.2 × token
+    expect(lossDetectionMs(3)).toBe(2750);
+    expect(lossDetectionMs(9)).toBe(6050);
+  });
+
   it('a second ring when every node has ring1_address; a quorum device when configured', () => {
     const p = planOf('valid/ha-ipmi-bridges.yaml');
     const c = corosyncConf(p, ['node1', 'node2', 'node3']);
@@ -55,6 +64,16 @@ describe('corosync.conf', () => {
     expect(c).toMatch(/ring0_addr: 192\.168\.50\.13\n\s+ring1_addr: 10\.9\.0\.13/);
     p.ha!.qdevice = { host: 'qnetd.lab', algorithm: 'ffsplit' };
     expect(corosyncConf(p, ['node1', 'node2', 'node3'])).toMatch(/device \{\n\s+model: net\n\s+votes: 1\n\s+net \{\n\s+host: qnetd\.lab\n\s+algorithm: ffsplit\n\s+tls: on/);
+  });
+});
+
+describe('the write-stall measure of bench-ha and the failover test', () => {
+  it('is the longest gap between completed writes within the window', () => {
+    expect(longestGap([0, 50, 100, 3400, 3450], 60, 5000)).toEqual({ ms: 3300, at: 100, writes: 3 });
+    // a gap open at the window's start counts from its last write, one open at its end up to the end
+    expect(longestGap([0, 50, 4000], 1000, 4100)).toEqual({ ms: 3950, at: 50, writes: 1 });
+    expect(longestGap([0, 50, 100], 60, 9000)).toEqual({ ms: 8900, at: 100, writes: 1 });
+    expect(longestGap([], 0, 2000)).toEqual({ ms: 2000, at: 0, writes: 0 });
   });
 });
 

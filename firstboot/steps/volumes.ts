@@ -3,6 +3,7 @@
 import type { VolumePlan } from '../../core/plan-types.js';
 import { boundary } from '../crash.js';
 import { ARBITER_DISK_ID } from '../disks.js';
+import { DEAD_PEER_OPTIONS } from '../gluster-dead-peer.js';
 import { gluster, groupOptions, normOption, volumeDefaults, type VolumeInfo } from '../gluster.js';
 import { keptSets, retiredSelf } from '../removal-hooks.js';
 import { glusterdPid } from '../service.js';
@@ -39,6 +40,7 @@ function desiredOptions(ctx: Ctx, v: VolumePlan): { group?: string; options: Rec
   const { group, ...rest } = v.options;
   const options: Record<string, string> = {
     ...rest,
+    ...DEAD_PEER_OPTIONS,
     'client.ssl': 'on',
     'server.ssl': 'on',
     'auth.ssl-allow': ctx.plan.nodes.map((n) => n.name).sort().join(','),

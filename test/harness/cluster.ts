@@ -299,6 +299,20 @@ export class Harness {
     await new Promise<void>((resolve) => { a.once('exit', () => resolve()); a.kill('SIGTERM'); setTimeout(() => a.kill('SIGKILL'), 10_000); });
   }
 
+  /**
+   * Network loss (the node keeps running): its switch port goes down, so its peers see silence —
+   * no FIN or RST, as with a pulled cable or a dead switch port (and, on the wire, a real power loss).
+   */
+  async cutNetwork(name: string): Promise<void> {
+    this.node(name);
+    await sh('ip', ['-n', SW, 'link', 'set', `${PREFIX}s-${name}`, 'down']);
+  }
+
+  async restoreNetwork(name: string): Promise<void> {
+    this.node(name);
+    await sh('ip', ['-n', SW, 'link', 'set', `${PREFIX}s-${name}`, 'up']);
+  }
+
   /** Power loss: SIGKILL every process of the node (agent, glusterd, bricks, FUSE client). */
   async killNode(name: string): Promise<void> {
     const n = this.node(name);

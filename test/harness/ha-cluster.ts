@@ -100,6 +100,8 @@ export class HaCluster {
   /** Nodes the test powered off (killNode): a fence 'reboot' leaves them off, like a dead PSU. */
   readonly poweredOff = new Set<string>();
   readonly reboots: { node: string; at: number }[] = [];
+  /** Nodes the test cut off the network (partitionNode): fenced, they boot again only once healed. */
+  readonly partitioned = new Set<string>();
 
   constructor(readonly h: Harness, readonly names: string[]) {}
 
@@ -121,7 +123,7 @@ export class HaCluster {
         n.supervise = false;
         if (action === 'reboot' && wasOn) {
           this.reboots.push({ node, at: Date.now() });
-          setTimeout(() => { if (!this.poweredOff.has(node)) void this.reboot(node); }, 3000);
+          setTimeout(() => { if (!this.poweredOff.has(node) && !this.partitioned.has(node)) void this.reboot(node); }, 3000);
         }
       }
     }, 100);
@@ -130,6 +132,19 @@ export class HaCluster {
   async killNode(n: string): Promise<void> {
     this.poweredOff.add(n);
     await this.h.killNode(n);
+  }
+
+  /** The node loses its network but keeps running (its guests too) until something fences it. */
+  async partitionNode(n: string): Promise<void> {
+    this.partitioned.add(n);
+    await this.h.cutNetwork(n);
+  }
+
+  /** The network is back; a node fenced meanwhile boots again now (its fence was a 'reboot'). */
+  async healNode(n: string): Promise<void> {
+    await this.h.restoreNetwork(n);
+    this.partitioned.delete(n);
+    if (!this.h.node(n).agent && !this.poweredOff.has(n)) await this.reboot(n);
   }
 
   /**
