@@ -141,7 +141,8 @@ try {
   // the agents put their options back on a pass: stopped, so that --try variants and the how-to volume stand
   for (const n of NAMES) await h.stopAgent(n);
   const gv0Info = (await h.gluster('node1', ['volume', 'info', 'gv0'])).stdout;
-  say(`gv0: ${/Number of Bricks: (.*)/.exec(gv0Info)?.[1]}; options set: ${[...gv0Info.matchAll(/^(\S+): /gm)].filter((m) => m[1].includes('.')).length}`);
+  const gv0Options = Object.fromEntries([...gv0Info.matchAll(/^(\S+\.\S+): (.*)$/gm)].map((m) => [m[1], m[2]]));
+  say(`gv0: ${/Number of Bricks: (.*)/.exec(gv0Info)?.[1]}; options set: ${Object.entries(gv0Options).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   const fioVer = (await sh('fio', ['--version'])).stdout.trim();
 
   if (ONLY.includes('floor')) {
@@ -200,7 +201,7 @@ try {
     for (const n of notes) process.stdout.write(`note: ${n}\n`);
   }
   if (values.json) {
-    const doc = JSON.stringify({ setup: { nodes: NODES_N, clients: CLIENT_NODES, sizeMb: SIZE_MB, runtimeS: RUNTIME, engine: ENGINE, fio: fioVer, variants: VARIANTS }, results, notes }, null, 2);
+    const doc = JSON.stringify({ setup: { nodes: NODES_N, clients: CLIENT_NODES, sizeMb: SIZE_MB, runtimeS: RUNTIME, engine: ENGINE, fio: fioVer, variants: VARIANTS, gv0Options }, results, notes }, null, 2);
     if (values.json === '-') process.stdout.write(`${doc}\n`); else writeFileSync(values.json, `${doc}\n`);
   }
 } catch (e) {
