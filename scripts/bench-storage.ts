@@ -9,7 +9,8 @@
 // The loop-device disks run with direct I/O, so the floor is this machine's disk, not its page cache.
 // Needs root and fio.
 import { writeFileSync } from 'node:fs';
-import { Harness } from '../test/harness/cluster.js';
+import { BASE, Harness } from '../test/harness/cluster.js';
+import { ensureFioGuest, fioGuestInitrd, parseFioConsole } from '../test/harness/fio-guest.js';
 import { planFor, testConfig } from '../test/harness/plan.js';
 import { sh, waitFor } from '../test/harness/sh.js';
 import { scriptArgs } from './args.js';
@@ -33,12 +34,15 @@ a VM disk sees: 1 MiB sequential write/read (iodepth 8), 4 KiB random read/write
   --try NAME:K=V,K=V
                    also run ours with these gv0 options set on top (agents stopped first so they do
                    not put theirs back); repeatable, each variant is measured then undone
+  --guest          also from inside a guest on node1: a qcow2 on gv0 (qemu-img create as the
+                   agent does), virtio, cache=none as libvirt defines our VMs (aio threads), fio
+                   on the guest's /dev/vda; KVM when /dev/kvm opens, else TCG
   --json FILE      write every figure as JSON to FILE (- for stdout)
 `;
 const { values } = scriptArgs(USAGE, {
   nodes: { type: 'string', default: '3' }, clients: { type: 'string' }, 'size-mb': { type: 'string', default: '512' },
   runtime: { type: 'string', default: '8' }, engine: { type: 'string', default: 'io_uring' }, only: { type: 'string', default: 'ours,floor,howto' },
-  profiles: { type: 'string' }, try: { type: 'string', multiple: true, default: [] }, json: { type: 'string' },
+  profiles: { type: 'string' }, guest: { type: 'boolean', default: false }, try: { type: 'string', multiple: true, default: [] }, json: { type: 'string' },
 });
 const usage = (m: string): never => { process.stderr.write(`${m}\n\n${USAGE.trim()}\n`); process.exit(2); };
 const NODES_N = Number(values.nodes);
@@ -83,22 +87,29 @@ type Results = Record<string, Figures>; // per profile
 
 interface FioSide { bw_bytes: number; iops: number; clat_ns?: { percentile?: Record<string, number> } }
 
+const fioArgs = (p: Profile) => ['--name=bench', `--size=${SIZE_MB}M`, `--rw=${p.rw}`, `--bs=${p.bs}`,
+  `--iodepth=${p.iodepth}`, `--ioengine=${ENGINE}`, '--direct=1', '--time_based', `--runtime=${RUNTIME}`, '--ramp_time=1',
+  ...(p.mix ? [`--rwmixread=${p.mix}`] : []), '--randrepeat=0'];
+
+/** MB/s, IOPS and p99 of one fio JSON report (reads and writes together). */
+function figures(doc: unknown, what: string): Figures {
+  const job = (doc as { jobs: { read: FioSide; write: FioSide; error: number }[] }).jobs[0];
+  if (job.error) throw new Error(`fio ${what}: error ${job.error}`);
+  const sides = [job.read, job.write].filter((s) => s.iops > 0);
+  return {
+    mbps: sides.reduce((a, s) => a + s.bw_bytes, 0) / 1e6,
+    iops: sides.reduce((a, s) => a + s.iops, 0),
+    p99ms: Math.max(...sides.map((s) => (s.clat_ns?.percentile?.['99.000000'] ?? NaN) / 1e6)),
+  };
+}
+
 /** fio of one profile on `dir` of each client node at once; the sum of MB/s and IOPS, the worst p99. */
 async function fio(h: Harness, dirs: [string, string][], p: Profile): Promise<Figures> {
   const runs = await Promise.all(dirs.map(async ([node, dir]) => {
-    const args = ['--name=bench', `--filename=${dir}/fio-${node}.dat`, `--size=${SIZE_MB}M`, `--rw=${p.rw}`, `--bs=${p.bs}`,
-      `--iodepth=${p.iodepth}`, `--ioengine=${ENGINE}`, '--direct=1', '--time_based', `--runtime=${RUNTIME}`, '--ramp_time=1',
-      ...(p.mix ? [`--rwmixread=${p.mix}`] : []), '--randrepeat=0', '--output-format=json'];
+    const args = [...fioArgs(p), `--filename=${dir}/fio-${node}.dat`, '--output-format=json'];
     const r = await h.on(node, 'fio', args, { timeoutMs: (RUNTIME + 300) * 1000, allowFail: true });
     if (r.code !== 0) throw new Error(`fio ${p.name} on ${node}:${dir} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`);
-    const job = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))).jobs[0] as { read: FioSide; write: FioSide; error: number };
-    if (job.error) throw new Error(`fio ${p.name} on ${node}:${dir}: error ${job.error}`);
-    const sides = [job.read, job.write].filter((s) => s.iops > 0);
-    return {
-      mbps: sides.reduce((a, s) => a + s.bw_bytes, 0) / 1e6,
-      iops: sides.reduce((a, s) => a + s.iops, 0),
-      p99ms: Math.max(...sides.map((s) => (s.clat_ns?.percentile?.['99.000000'] ?? NaN) / 1e6)),
-    };
+    return figures(JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))), `${p.name} on ${node}:${dir}`);
   }));
   return { mbps: runs.reduce((a, r) => a + r.mbps, 0), iops: runs.reduce((a, r) => a + r.iops, 0), p99ms: Math.max(...runs.map((r) => r.p99ms)) };
 }
@@ -115,6 +126,26 @@ async function suite(h: Harness, label: string, dirs: [string, string][]): Promi
 }
 
 const fmt = (f: Figures) => `${f.mbps.toFixed(1)} MB/s ${Math.round(f.iops)} IOPS p99 ${f.p99ms.toFixed(2)} ms`;
+
+/** The profiles from inside a guest on node1 whose disk is a qcow2 on gv0, as libvirt runs our VMs. */
+async function guestSuite(h: Harness): Promise<{ results: Results; accel: string }> {
+  const { kernel } = await ensureFioGuest();
+  const initrd = await fioGuestInitrd(BASE, PROFILES.map((p) => ({ name: p.name, args: fioArgs(p) })));
+  const disk = '/mnt/gv0/bench-guest.qcow2';
+  await h.on('node1', 'qemu-img', ['create', '-q', '-f', 'qcow2', disk, `${SIZE_MB + 64}M`]);
+  const accel = (await sh('sh', ['-c', 'exec 3<>/dev/kvm'], { allowFail: true })).code === 0 ? 'kvm' : 'tcg';
+  const r = await h.on('node1', 'qemu-system-x86_64', ['-accel', accel, '-m', '1024', '-smp', '2', '-nographic', '-no-reboot', '-kernel', kernel, '-initrd', initrd,
+    '-append', 'console=ttyS0 quiet panic=-1', '-drive', `file=${disk},format=qcow2,if=virtio,cache=none`], { timeoutMs: (PROFILES.length * (RUNTIME + 20) + 300) * 1000, allowFail: true });
+  await h.on('node1', 'rm', ['-f', disk]);
+  const docs = parseFioConsole(r.stdout);
+  const results: Results = {};
+  for (const p of PROFILES) {
+    if (!docs[p.name]) throw new Error(`the guest gave no fio result for ${p.name} (qemu exit ${r.code}): ${r.stdout.replace(/\r/g, '').trim().split('\n').slice(-5).join(' / ')} ${r.stderr.trim()}`);
+    results[p.name] = figures(docs[p.name], `${p.name} in the guest`);
+    say(`guest ${p.name}: ${fmt(results[p.name])}`);
+  }
+  return { results, accel };
+}
 
 async function remount(h: Harness, vol: string, mnt: string, nodes: string[]): Promise<void> {
   for (const n of nodes) {
@@ -151,6 +182,11 @@ try {
     for (const n of CLIENT_NODES) await h.on(n, 'rmdir', [`${BRICK_MNT}/floor`]);
   }
   if (ONLY.includes('ours')) results.ours = await suite(h, 'ours', CLIENT_NODES.map((n) => [n, '/mnt/gv0']));
+  if (values.guest) {
+    const g = await guestSuite(h);
+    results.guest = g.results;
+    notes.push(`guest: ${g.accel.toUpperCase()}, 1 GiB RAM, 2 vCPUs, fio on /dev/vda (virtio-blk, qcow2 on /mnt/gv0 of node1, cache=none, aio threads)`);
+  }
   for (const v of VARIANTS) {
     const before: [string, string][] = [];
     for (const [k] of v.options) {
