@@ -30,7 +30,8 @@ export async function ensureFioGuest(): Promise<{ kernel: string; base: string }
 
 /**
  * The initramfs of one run: the cached one and an init that runs each fio command line on
- * /dev/vda, its JSON between FIO-BEGIN/FIO-END lines on the serial console, then powers off.
+ * /dev/vda, writes their JSON between FIO-BEGIN/FIO-END lines to /dev/vdb (a raw disk the caller
+ * attaches second), then powers off.
  */
 export async function fioGuestInitrd(dir: string, runs: { name: string; args: string[] }[]): Promise<string> {
   const { base } = await ensureFioGuest();
@@ -43,8 +44,9 @@ export async function fioGuestInitrd(dir: string, runs: { name: string; args: st
     'for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do insmod /lib/$m.ko 2>/dev/null; done',
     'n=0; while [ ! -b /dev/vda ] && [ $n -lt 50 ]; do sleep 0.2; n=$((n+1)); done',
     'export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu/ceph',
-    ...runs.flatMap((r) => [`echo FIO-BEGIN ${r.name}`, `/usr/bin/fio ${r.args.map((a) => `'${a}'`).join(' ')} --filename=/dev/vda --output-format=json 2>&1`, `echo FIO-END ${r.name}`]),
-    'echo FIO-DONE',
+    // the reports go to the second disk: the serial console drops bytes of long outputs
+    ...runs.flatMap((r) => [`echo FIO-BEGIN ${r.name} | tee -a /out`, `/usr/bin/fio ${r.args.map((a) => `'${a}'`).join(' ')} --filename=/dev/vda --output-format=json >> /out 2>&1`, `echo FIO-END ${r.name} | tee -a /out`]),
+    'dd if=/out of=/dev/vdb conv=fsync 2>/dev/null; echo FIO-DONE',
     'poweroff -f',
   ].join('\n');
   writeFileSync(join(work, 'init'), `${init}\n`, { mode: 0o755 });
@@ -53,10 +55,10 @@ export async function fioGuestInitrd(dir: string, runs: { name: string; args: st
   return out;
 }
 
-/** The JSON documents of fioGuestInitrd's runs, from the serial console's text. */
+/** The JSON documents of fioGuestInitrd's runs, from what the guest wrote to its second disk. */
 export function parseFioConsole(text: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const m of text.replace(/\r/g, '').matchAll(/^FIO-BEGIN (\S+)\n([\s\S]*?)^FIO-END \1$/gm)) {
+  for (const m of text.replace(/\r|\0/g, '').matchAll(/^FIO-BEGIN (\S+)\n([\s\S]*?)^FIO-END \1$/gm)) {
     const body = m[2];
     const start = body.indexOf('{');
     if (start < 0) throw new Error(`fio ${m[1]} in the guest printed no JSON: ${body.trim().slice(0, 300)}`);
