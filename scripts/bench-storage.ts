@@ -233,11 +233,13 @@ try {
       const howto = results.howto?.[p.name];
       const vsFloor = floor && c !== 'floor' ? `${(f.mbps / floor.mbps).toFixed(2)}${p.write ? ` (${(f.mbps / (floor.mbps / 3)).toFixed(2)} of /3)` : ''}` : '';
       const vsHowto = howto && c !== 'howto' && c !== 'floor' ? (f.mbps / howto.mbps).toFixed(2) : '';
-      rows.push([p.name, c, f.mbps.toFixed(1), Math.round(f.iops).toString(), f.p99ms.toFixed(2), vsFloor, vsHowto]);
-      if (c === 'floor' && p.write) rows.push([p.name, 'floor/3', (f.mbps / 3).toFixed(1), Math.round(f.iops / 3).toString(), '', '', '']);
+      const ours = results.ours?.[p.name];
+      const vsOurs = ours && c !== 'ours' && c !== 'floor' && c !== 'howto' ? (f.mbps / ours.mbps).toFixed(2) : '';
+      rows.push([p.name, c, f.mbps.toFixed(1), Math.round(f.iops).toString(), f.p99ms.toFixed(2), vsFloor, vsHowto, vsOurs]);
+      if (c === 'floor' && p.write) rows.push([p.name, 'floor/3', (f.mbps / 3).toFixed(1), Math.round(f.iops / 3).toString(), '', '', '', '']);
     }
   }
-  const head = ['profile', 'target', 'MB/s', 'IOPS', 'p99 ms', 'x floor', 'x how-to'];
+  const head = ['profile', 'target', 'MB/s', 'IOPS', 'p99 ms', 'x floor', 'x how-to', 'x ours'];
   const w = head.map((x, i) => Math.max(x.length, ...rows.map((r) => r[i].length)));
   const table = [head.map((x, i) => x.padEnd(w[i])).join(' | '), w.map((n) => '-'.repeat(n)).join('-|-'), ...rows.map((r) => r.map((x, i) => x.padEnd(w[i])).join(' | '))].join('\n');
   const setup = `${NODES_N} nodes (gv0 ${/Number of Bricks: (.*)/.exec(gv0Info)?.[1]}), ${CLIENTS} client(s) at once (${CLIENT_NODES.join(', ')}), ${SIZE_MB} MiB file per client, ${RUNTIME} s per profile, ${fioVer} ioengine=${ENGINE} direct=1`;
@@ -245,6 +247,7 @@ try {
     process.stdout.write(`\n${setup}\n\n${table}\n\n`);
     process.stdout.write('x floor: MB/s (mixed: read+write) over the floor\'s; for writes also over floor/3, because replica 3 writes every byte 3 times to this machine\'s one disk\n');
     process.stdout.write('x how-to: MB/s over the how-to volume\'s (volume create replica 3 + TLS + owner uid/gid + features.shard, nothing else)\n');
+    process.stdout.write('x ours: a variant\'s or the guest\'s MB/s over ours (gv0 on the FUSE mount)\n');
     if (CLIENTS > 1) process.stdout.write('several clients: MB/s and IOPS summed over the clients, p99 the worst client\'s\n');
     for (const n of notes) process.stdout.write(`note: ${n}\n`);
   }
