@@ -2,7 +2,7 @@
 CONFIG ?= examples/cluster.yaml
 OUT ?= out
 
-.PHONY: iso deps test-deps test test-unit test-long bench bench-agent bench-ha bench-replace e2e e2e-installer clean
+.PHONY: iso deps test-deps test test-unit test-long bench bench-agent bench-ha bench-replace bench-storage e2e e2e-installer clean
 
 ## Build installer images for $(CONFIG) into $(OUT)/ (installs the build tools it needs).
 iso: node_modules/.installed deps
@@ -31,6 +31,10 @@ bench-agent: node_modules/.installed test-deps
 
 bench-replace: node_modules/.installed test-deps
 	node scripts/run-ts.mjs scripts/bench-replace.ts
+
+## Storage: fio on gv0 (ours) vs one brick's filesystem (floor) vs the how-to's volume; ARGS e.g. "--nodes 6".
+bench-storage: node_modules/.installed test-deps
+	node scripts/run-ts.mjs scripts/bench-storage.ts $(ARGS)
 
 bench-ha: node_modules/.installed
 	bash scripts/deps.sh long

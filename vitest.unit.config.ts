@@ -18,6 +18,7 @@ export const UNIT_TESTS = [
   'test/removal-plan.test.ts',
   'test/heal-nudge.test.ts',
   'test/console-view.test.ts',
+  'test/volume-options.test.ts',
 ];
 
 export default defineConfig({

@@ -3,8 +3,8 @@
 // outright leaves the volume writable and heals when it returns.
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { groupOptions, normOption } from '../firstboot/gluster.js';
-import { DEAD_PEER_OPTIONS } from '../firstboot/gluster-dead-peer.js';
+import { normOption } from '../firstboot/gluster.js';
+import { tlsVolumeOptions, vmVolumeOptions } from '../core/volume-options.js';
 import { Harness } from './harness/cluster.js';
 import { planFor, testConfig } from './harness/plan.js';
 import { sleep, waitFor } from './harness/sh.js';
@@ -53,19 +53,18 @@ describe('agent: 3-node formation', () => {
     expect(info).toMatch(/Status: Started/);
     expect(info).toMatch(/Number of Bricks: 1 x 3 = 3/);
     expect(info).toMatch(/Brick1: node1:\/data\/glusterfs\/gv0\/brick1\/brick\s+Brick2: node2:\S+\s+Brick3: node3:/);
-    // every option of the how-to in force, whether set by the agent or already glusterd's default
+    // every option the agent sets (core/volume-options.ts) in force, whether set by it or already glusterd's default
     // (`volume get` leaves out user.* keys: those only show among the volume's set options)
     const inForce = Object.fromEntries([
       ...[...info.matchAll(/^(\S+): (.*)$/gm)].map((m) => [m[1], normOption(m[2])]),
       ...(await h.gluster('node2', ['volume', 'get', 'gv0', 'all'])).stdout.split('\n')
         .map((l) => /^(\S+)\s+(.*?)(?:\s+\(DEFAULT\))?\s*$/.exec(l)).filter((m) => m !== null).map((m) => [m[1], normOption(m[2])]),
     ]);
-    // the how-to's options, but a silent peer is dropped by TCP timers (firstboot/gluster-dead-peer.ts)
-    const howto = { ...(await groupOptions('virt')), ...DEAD_PEER_OPTIONS, 'client.ssl': 'on', 'server.ssl': 'on', 'auth.ssl-allow': 'node1,node2,node3', 'storage.owner-uid': '64055', 'storage.owner-gid': '64055' };
-    expect(Object.keys(howto).length).toBeGreaterThan(25);
-    for (const [k, v] of Object.entries(howto)) expect({ [k]: inForce[k] }).toEqual({ [k]: normOption(v) });
-    // and none of them set twice over: a key at glusterd's default is left unset
-    expect(info).not.toMatch(/^network\.remote-dio: /m);
+    const ours = { ...vmVolumeOptions(), ...tlsVolumeOptions(NODES) };
+    expect(Object.keys(ours).length).toBeGreaterThan(20);
+    for (const [k, v] of Object.entries(ours)) expect({ [k]: inForce[k] }).toEqual({ [k]: normOption(v) });
+    // and none of them set twice over: a key at glusterd's default (strict-o-direct off) is left unset
+    expect(info).not.toMatch(/^performance\.strict-o-direct: /m);
     const gv1 = (await h.gluster('node3', ['volume', 'info', 'gv1'])).stdout;
     expect(gv1).toMatch(/Type: Distributed-Replicate/);
     expect(gv1).toMatch(/Number of Bricks: 2 x 3 = 6/);

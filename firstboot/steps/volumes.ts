@@ -1,9 +1,9 @@
 // The leader creates, configures and starts the replicated volumes, and grows them by whole
 // replica sets when nodes arrive later (then rebalances). Everyone else waits for it.
-import type { VolumePlan } from '../../core/plan-types.js';
+import type { AgentPlan, VolumePlan } from '../../core/plan-types.js';
+import { tlsVolumeOptions } from '../../core/volume-options.js';
 import { boundary } from '../crash.js';
 import { ARBITER_DISK_ID } from '../disks.js';
-import { DEAD_PEER_OPTIONS } from '../gluster-dead-peer.js';
 import { gluster, groupOptions, normOption, volumeDefaults, type VolumeInfo } from '../gluster.js';
 import { keptSets, retiredSelf } from '../removal-hooks.js';
 import { glusterdPid } from '../service.js';
@@ -36,15 +36,10 @@ function needsForce(ctx: Ctx, bricks: string[]): boolean {
   });
 }
 
-function desiredOptions(ctx: Ctx, v: VolumePlan): { group?: string; options: Record<string, string> } {
+/** The options the agent sets on a replicated volume: the plan's (core/volume-options.ts) and TLS naming the plan's nodes. */
+export function agentVolumeOptions(plan: Pick<AgentPlan, 'nodes'>, v: VolumePlan): { group?: string; options: Record<string, string> } {
   const { group, ...rest } = v.options;
-  const options: Record<string, string> = {
-    ...rest,
-    ...DEAD_PEER_OPTIONS,
-    'client.ssl': 'on',
-    'server.ssl': 'on',
-    'auth.ssl-allow': ctx.plan.nodes.map((n) => n.name).sort().join(','),
-  };
+  const options = { ...rest, ...tlsVolumeOptions(plan.nodes.map((n) => n.name)) };
   return group ? { group, options } : { options };
 }
 
@@ -57,7 +52,7 @@ interface OptionsSeen { group: Record<string, string>; defaults: Record<string, 
  * left out: each key costs a volfile rebuild on every peer.
  */
 function optionDiff(ctx: Ctx, v: VolumePlan, info: VolumeInfo, seen: OptionsSeen): [string, string][] {
-  const all: Record<string, string> = { ...seen.group, ...desiredOptions(ctx, v).options };
+  const all: Record<string, string> = { ...seen.group, ...agentVolumeOptions(ctx.plan, v).options };
   return Object.entries(all).filter(([k, val]) => {
     const have = info.options[k] ?? seen.defaults[k];
     return have === undefined || normOption(have) !== normOption(val);
@@ -163,7 +158,7 @@ export const volumesStep: Step<VolumesSeen, VolumeAction> & { defaults: Map<stri
         if (sets(ctx, v).some((x) => x.ready)) this.formableSince ??= ctx.now;
         continue;
       }
-      const want = desiredOptions(ctx, v);
+      const want = agentVolumeOptions(ctx.plan, v);
       const key = `${info.name}@${await glusterdPid()}`;
       let defaults = this.defaults.get(key);
       if (!defaults) {

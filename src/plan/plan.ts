@@ -1,6 +1,6 @@
 import type { ClusterConfig, DiskSelector, NodeConfig, VolumeName } from '../../core/config-types.js';
 import { RELEASES } from '../../core/config-types.js';
-import { LIBVIRT_QEMU_ID } from '../../core/ids.js';
+import { vmVolumeOptions } from '../../core/volume-options.js';
 import { deriveKeyId } from './keys.js';
 import { haPackages, haPlan } from './ha.js';
 import type { BrickPlan, NodePlan, Plan, VolumeBrickRef, VolumePlan } from '../../core/plan-types.js';
@@ -115,14 +115,7 @@ export function plan(config: ClusterConfig): Plan {
       bricks: volumeLayout(config, name, bricksByNode),
       mountPoint: `/mnt/${name}`,
       folders: VOLUME_FOLDERS[name],
-      options: {
-        group: 'virt',
-        'storage.owner-uid': String(LIBVIRT_QEMU_ID),
-        'storage.owner-gid': String(LIBVIRT_QEMU_ID),
-        'features.shard': 'on',
-        'cluster.quorum-type': 'auto',
-        'cluster.server-quorum-type': 'server',
-      },
+      options: vmVolumeOptions(),
     });
   }
   if (config.volumes.bmv0.enabled) {
