@@ -181,6 +181,13 @@ try {
   const gv0Options = Object.fromEntries([...gv0Info.matchAll(/^(\S+\.\S+): (.*)$/gm)].map((m) => [m[1], m[2]]));
   say(`gv0: ${/Number of Bricks: (.*)/.exec(gv0Info)?.[1]}; options set: ${Object.entries(gv0Options).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   const fioVer = (await sh('fio', ['--version'])).stdout.trim();
+  // a --try key the volume does not know fails now, not after minutes of measuring
+  for (const v of VARIANTS) {
+    for (const [k] of v.options) {
+      const r = await h.gluster('node1', ['volume', 'get', 'gv0', k], true);
+      if (r.code !== 0) throw new Error(`--try ${v.name}: gv0 has no option ${k} (gluster: ${(r.stderr || r.stdout).trim()}); \`gluster volume set help\` lists them`);
+    }
+  }
 
   if (ONLY.includes('floor')) {
     for (const n of CLIENT_NODES) await h.on(n, 'mkdir', ['-p', `${BRICK_MNT}/floor`]);
