@@ -145,17 +145,6 @@ export async function localUuid(): Promise<string | undefined> {
   } catch { return undefined; }
 }
 
-/** Options a `volume set VOL group NAME` applies: /var/lib/glusterd/groups/NAME. */
-export async function groupOptions(group: string): Promise<Record<string, string>> {
-  const t = await readFile(`/var/lib/glusterd/groups/${group}`, 'utf8');
-  const out: Record<string, string> = {};
-  for (const line of t.split('\n')) {
-    const m = /^\s*([^#=\s][^=]*?)\s*=\s*(.*?)\s*$/.exec(line);
-    if (m) out[m[1]] = m[2];
-  }
-  return out;
-}
-
 /** Whether each brick process runs, per volume, as `volume status … --xml` lists them (daemons left out). */
 export function parseVolumeStatus(xml: string): Record<string, { brick: string; online: boolean }[]> {
   const out: Record<string, { brick: string; online: boolean }[]> = {};

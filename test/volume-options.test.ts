@@ -17,8 +17,7 @@ function agentSets(nodes: number): Record<string, Record<string, string>> {
     volumes: { gv0: { enabled: true, bricksPerNode: 1, brickLayout: 'lvm-thin' }, gv1: { enabled: true, bricksPerNode: 2, brickLayout: 'lvm-thin' }, bmv0: { enabled: false, bricksPerNode: 1, brickLayout: 'lvm-thin' } },
   }));
   return Object.fromEntries(p.volumes.filter((v) => v.kind === 'replicated').map((v) => {
-    const want = agentVolumeOptions(p, v);
-    return [v.name, { ...(want.group ? { group: want.group } : {}), ...Object.fromEntries(Object.entries(want.options).sort(([a], [b]) => a.localeCompare(b))) }];
+    return [v.name, Object.fromEntries(Object.entries(agentVolumeOptions(p, v)).sort(([a], [b]) => a.localeCompare(b)))];
   }));
 }
 

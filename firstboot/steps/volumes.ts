@@ -4,7 +4,7 @@ import type { AgentPlan, VolumePlan } from '../../core/plan-types.js';
 import { tlsVolumeOptions } from '../../core/volume-options.js';
 import { boundary } from '../crash.js';
 import { ARBITER_DISK_ID } from '../disks.js';
-import { gluster, groupOptions, normOption, volumeDefaults, type VolumeInfo } from '../gluster.js';
+import { gluster, normOption, volumeDefaults, type VolumeInfo } from '../gluster.js';
 import { keptSets, retiredSelf } from '../removal-hooks.js';
 import { glusterdPid } from '../service.js';
 import { inPool, meshGaps } from './peers.js';
@@ -37,23 +37,21 @@ function needsForce(ctx: Ctx, bricks: string[]): boolean {
 }
 
 /** The options the agent sets on a replicated volume: the plan's (core/volume-options.ts) and TLS naming the plan's nodes. */
-export function agentVolumeOptions(plan: Pick<AgentPlan, 'nodes'>, v: VolumePlan): { group?: string; options: Record<string, string> } {
-  const { group, ...rest } = v.options;
-  const options = { ...rest, ...tlsVolumeOptions(plan.nodes.map((n) => n.name)) };
-  return group ? { group, options } : { options };
+export function agentVolumeOptions(plan: Pick<AgentPlan, 'nodes'>, v: VolumePlan): Record<string, string> {
+  // plans of earlier builds name the virt group: no volume option has that name, so a diff against it never ends
+  const { group: _earlierPlansGroup, ...options } = v.options;
+  return { ...options, ...tlsVolumeOptions(plan.nodes.map((n) => n.name)) };
 }
 
-/** What the leader knows of one existing volume's options: the group file's keys and glusterd's defaults. */
-interface OptionsSeen { group: Record<string, string>; defaults: Record<string, string> }
+/** What the leader knows of one existing volume's options: glusterd's defaults. */
+interface OptionsSeen { defaults: Record<string, string> }
 
 /**
- * Options whose value on the volume (set, or glusterd's default) differs from ours; a `group` is
- * expanded from its file so one transaction sets everything, and keys already at their value are
- * left out: each key costs a volfile rebuild on every peer.
+ * Options whose value on the volume (set, or glusterd's default) differs from ours, all set in one
+ * transaction; keys already at their value are left out: each key costs a volfile rebuild on every peer.
  */
 function optionDiff(ctx: Ctx, v: VolumePlan, info: VolumeInfo, seen: OptionsSeen): [string, string][] {
-  const all: Record<string, string> = { ...seen.group, ...agentVolumeOptions(ctx.plan, v).options };
-  return Object.entries(all).filter(([k, val]) => {
+  return Object.entries(agentVolumeOptions(ctx.plan, v)).filter(([k, val]) => {
     const have = info.options[k] ?? seen.defaults[k];
     return have === undefined || normOption(have) !== normOption(val);
   });
@@ -158,14 +156,13 @@ export const volumesStep: Step<VolumesSeen, VolumeAction> & { defaults: Map<stri
         if (sets(ctx, v).some((x) => x.ready)) this.formableSince ??= ctx.now;
         continue;
       }
-      const want = agentVolumeOptions(ctx.plan, v);
       const key = `${info.name}@${await glusterdPid()}`;
       let defaults = this.defaults.get(key);
       if (!defaults) {
         // a glusterd that does not answer now: compare with nothing, i.e. set every option we want
         try { defaults = await volumeDefaults(info.name, info.options); this.defaults.set(key, defaults); } catch { defaults = {}; }
       }
-      options[v.name] = { group: want.group ? await groupOptions(want.group) : {}, defaults };
+      options[v.name] = { defaults };
     }
     return { options, ...(this.formableSince !== undefined ? { formableSince: this.formableSince } : {}) };
   },
