@@ -20,10 +20,10 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string,
   return e;
 }
 
-/** Output and outcome of one CLI run (stdout and stderr together: errors are in plain words on stderr). */
-async function cli(args: string[], superuser: 'try' | 'require'): Promise<{ out: string; exit: number | null; problem: string | null; message?: string }> {
+/** Output and outcome of one program run as root through Cockpit (stderr joins stdout unless ignored). */
+async function spawn(argv: string[], superuser: 'try' | 'require', err: 'out' | 'ignore' = 'out'): Promise<{ out: string; exit: number | null; problem: string | null; message?: string }> {
   let out = '';
-  const proc = cockpit.spawn([CLI_WRAPPER, ...args], { superuser, err: 'out' });
+  const proc = cockpit.spawn(argv, { superuser, err });
   proc.stream((d) => { out += d; });
   try {
     await proc;
@@ -33,6 +33,9 @@ async function cli(args: string[], superuser: 'try' | 'require'): Promise<{ out:
     return { out, exit: x.exit_status ?? null, problem: x.problem ?? null, message: x.message };
   }
 }
+
+/** One run of this node's CLI (errors are in plain words on stderr). */
+const cli = (args: string[], superuser: 'try' | 'require') => spawn([CLI_WRAPPER, ...args], superuser);
 
 /** Why the status could not be read, in plain words with what to do. */
 function statusFailure(r: Awaited<ReturnType<typeof cli>>): string {
@@ -208,13 +211,7 @@ const input = (id: string) => document.getElementById(id) as HTMLInputElement;
 
 /** Choices for the create form, read when it opens: ISO images on gv1, and libvirt's networks (one per cluster bridge). */
 async function fillCreateChoices(): Promise<void> {
-  const lines = async (argv: string[]) => {
-    let out = '';
-    const proc = cockpit.spawn(argv, { superuser: 'try', err: 'ignore' });
-    proc.stream((d) => { out += d; });
-    await Promise.resolve(proc).catch(() => undefined);
-    return out.split('\n').map((l) => l.trim()).filter(Boolean);
-  };
+  const lines = async (argv: string[]) => (await spawn(argv, 'try', 'ignore')).out.split('\n').map((l) => l.trim()).filter(Boolean);
   // the plan's ISO folder (gv1/iso): a replicated volume, so every node can boot the VM from it
   const isos = await lines(['find', ISO_DIR, '-maxdepth', '1', '-name', '*.iso']);
   document.getElementById('iso-list')!.replaceChildren(...isos.sort().map((p) => el('option', { value: p })));
