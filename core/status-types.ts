@@ -115,7 +115,7 @@ export interface NodeStatus {
   /** This node's bricks coming back blank and healing (every node shows them as `brick-returning`). */
   returning?: ReturningBrick[];
   /** Brick processes per started volume as this node last asked `volume status` (the leader asks; the others read its answer). */
-  brickStatus?: { at: string; volumes: Record<string, { brick: string; online: boolean }[]> };
+  brickStatus?: { at: string; volumes: Record<string, { brick: string; online: boolean; pid?: number }[]> };
 }
 
 /**

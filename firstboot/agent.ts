@@ -144,7 +144,10 @@ export class Agent {
       }
     }
     const online = this.leaderBrickStatus() ?? (Date.now() - this.brickStatusOwn.at < 3 * BRICK_STATUS_MS ? this.brickStatusOwn.vols : undefined);
-    if (online) o.brickOnline = Object.fromEntries(Object.entries(online).map(([v, bs]) => [v, Object.fromEntries(bs.map((b) => [b.brick, b.online]))]));
+    if (online) {
+      o.brickOnline = Object.fromEntries(Object.entries(online).map(([v, bs]) => [v, Object.fromEntries(bs.map((b) => [b.brick, b.online]))]));
+      o.brickPids = Object.fromEntries(Object.entries(online).map(([v, bs]) => [v, Object.fromEntries(bs.flatMap((b) => (b.pid ? [[b.brick, b.pid]] : [])))]));
+    }
     o.readyBricks = await readyBrickRefs(this.ctx(o));
     o.bricksReady = o.readyBricks.length === this.cfg.node.bricks.length;
     this.obs = o;

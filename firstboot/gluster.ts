@@ -145,14 +145,20 @@ export async function localUuid(): Promise<string | undefined> {
   } catch { return undefined; }
 }
 
+/** A brick process as `volume status` lists it; its pid only while glusterd believes it runs. */
+export interface BrickProcess { brick: string; online: boolean; pid?: number }
+
 /** Whether each brick process runs, per volume, as `volume status … --xml` lists them (daemons left out). */
-export function parseVolumeStatus(xml: string): Record<string, { brick: string; online: boolean }[]> {
-  const out: Record<string, { brick: string; online: boolean }[]> = {};
+export function parseVolumeStatus(xml: string): Record<string, BrickProcess[]> {
+  const out: Record<string, BrickProcess[]> = {};
   for (const v of blocks(xml, 'volume')) {
     const name = text(v, 'volName') ?? '';
     // self-heal daemons and the like are listed too, with a host name as their "path"
-    out[name] = blocks(v, 'node').filter((n) => (text(n, 'path') ?? '').startsWith('/'))
-      .map((n) => ({ brick: `${text(n, 'hostname')}:${text(n, 'path')}`, online: text(n, 'status') === '1' }));
+    out[name] = blocks(v, 'node').filter((n) => (text(n, 'path') ?? '').startsWith('/')).map((n) => {
+      const online = text(n, 'status') === '1';
+      const pid = Number(text(n, 'pid'));
+      return { brick: `${text(n, 'hostname')}:${text(n, 'path')}`, online, ...(online && pid > 0 ? { pid } : {}) };
+    });
   }
   return out;
 }
@@ -162,7 +168,7 @@ export function parseVolumeStatus(xml: string): Record<string, { brick: string; 
  * brick it leaves out is on a node it cannot reach. It takes the volume's lock in every glusterd
  * for a moment (a `volume set` at that instant fails with "Another transaction is in progress").
  */
-export async function volumeStatus(volume: string): Promise<{ brick: string; online: boolean }[]> {
+export async function volumeStatus(volume: string): Promise<BrickProcess[]> {
   const xml = checkXml(await gluster(['volume', 'status', volume, '--xml'], true, 30_000), `volume status ${volume}`);
   return parseVolumeStatus(xml)[volume] ?? [];
 }

@@ -3,10 +3,10 @@
 // replicas. A pure function of what the agent already knows (its observation, heal counts,
 // `volume status`, every node's brick counts), covered by golden fixtures in test/fixtures/health/.
 import type { BrickCount, Degradation, DegradationKind, ReturningBrick } from '../core/status-types.js';
-import type { HealBrick, Peer, VolumeBrick, VolumeInfo } from './gluster.js';
+import type { BrickProcess, HealBrick, Peer, VolumeBrick, VolumeInfo } from './gluster.js';
 
 /** A brick as `gluster volume status` lists it; a brick it leaves out is on a node its glusterd cannot reach. */
-export interface BrickOnline { brick: string; online: boolean }
+export type BrickOnline = BrickProcess;
 
 export interface HealthInput {
   /** This node's name and the planned nodes' names (peers are shown by them). */

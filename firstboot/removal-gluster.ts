@@ -2,25 +2,20 @@
 // and the commands a removal issues (remove-brick start/status/commit, peer detach). Kept apart
 // from steps/peers.ts and volumes.ts: only a recorded `node remove` runs these.
 import { run } from './exec.js';
-import { gluster } from './gluster.js';
+import { gluster, parseVolumeStatus as brickProcesses, type BrickProcess } from './gluster.js';
 import { blocks, text } from './xml.js';
 
-export interface BrickStatus { brick: string; online: boolean }
-
 /** `volume status VOL --xml`: each brick online or not, and the tasks in progress (rebalance, remove-brick). */
-export function parseVolumeStatus(xml: string): { bricks: BrickStatus[]; tasks: string[] } {
-  const bricks = blocks(xml, 'node').map((n) => ({ host: text(n, 'hostname') ?? '', path: text(n, 'path') ?? '', status: text(n, 'status') }))
-    .filter((n) => n.path.startsWith('/')) // not the self-heal daemon's lines
-    .map((n) => ({ brick: `${n.host}:${n.path}`, online: n.status === '1' }));
+export function parseVolumeStatus(xml: string, volume: string): { bricks: BrickProcess[]; tasks: string[] } {
   const tasks = blocks(xml, 'task').filter((t) => /in progress/i.test(text(t, 'statusStr') ?? '') || text(t, 'status') === '1')
     .map((t) => `${(text(t, 'type') ?? 'task').toLowerCase()} in progress`);
-  return { bricks, tasks };
+  return { bricks: brickProcesses(xml)[volume] ?? [], tasks };
 }
 
-export async function volumeStatus(volume: string): Promise<{ bricks: BrickStatus[]; tasks: string[] }> {
+export async function volumeStatus(volume: string): Promise<{ bricks: BrickProcess[]; tasks: string[] }> {
   const r = await gluster(['volume', 'status', volume, '--xml'], true, 60_000);
   if (r.code !== 0 || text(r.stdout, 'opRet') !== '0') throw new Error(`gluster volume status ${volume}: ${text(r.stdout, 'opErrstr') || r.stderr.trim() || `exit ${r.code}`}`);
-  return parseVolumeStatus(r.stdout);
+  return parseVolumeStatus(r.stdout, volume);
 }
 
 export interface MigrationStatus { state: string; files: number; bytes: number; failures: number; skipped: number }

@@ -57,6 +57,7 @@ async function startBrick(): Promise<void> {
   await waitFor('node3\'s brick running again', 20_000, async () => (await node3BrickOnline()) === true);
 }
 
+const healConnected = async () => [...(await admin(['volume', 'heal', 'gv0', 'info'])).matchAll(/^Status: (.*)$/gm)].map((m) => m[1] === 'Connected');
 const healEntries = async () => [...(await admin(['volume', 'heal', 'gv0', 'info'])).matchAll(/Number of entries: (\S+)/g)].map((m) => m[1]);
 
 async function waitHealthy(what: string, timeoutMs: number): Promise<void> {
@@ -167,4 +168,30 @@ describe('agent: honest status', () => {
     // every step recovered from whatever it met on the way: no stale last error
     for (const n of NODES) expect((await h.status(n)).lastError).toBeNull();
   }, 480_000);
+
+  it('replaces a brick process that glusterd calls online but that never serves (it hung before loading its graph)', async () => {
+    await waitHealthy('healthy before the brick hangs', 120_000);
+    const pidfile = async () => (await h.on('node3', 'sh', ['-c', 'cat /run/gluster/vols/gv0/*.pid'])).stdout.trim();
+    const old = await pidfile();
+    await killBrick();
+    // what node2's third brick start did in a CI run: pidfile written, then nothing — no graph, no listening port
+    const freeze = h.on('node3', 'bash', ['-c', `end=$((SECONDS+60)); while [ $SECONDS -lt $end ]; do
+      p=$(cat /run/gluster/vols/gv0/*.pid 2>/dev/null); if [ -n "$p" ] && [ "$p" != ${old} ] && kill -STOP "$p" 2>/dev/null; then echo "$p"; exit 0; fi; done; exit 1`], { allowFail: true });
+    await h.gluster('node1', ['volume', 'start', 'gv0', 'force'], true);
+    const frozen = (await freeze).stdout.trim();
+    expect(frozen, 'a new brick process caught right after writing its pidfile').toMatch(/^\d+$/);
+    // glusterd started again (node3's agent does it) finds the pidfile's process alive: "discovered already-running brick"
+    await h.on('node3', 'sh', ['-c', 'kill $(cat /run/glusterd.pid)']);
+    await waitFor('glusterd on node3 calls the frozen process its online brick', 90_000, async () => {
+      const b = parseVolumeStatus(await admin(['volume', 'status', 'gv0', '--xml'])).gv0.find((x) => x.brick === `node3:${BRICK}`);
+      return b?.online === true && String(b.pid) === frozen;
+    }, 2000);
+    const frozenAt = Date.now();
+    await waitFor('node3\'s bricks step says its brick accepts no connections', 60_000, async () => /accepted no connections/.test(h.snapshot('node3')?.steps.find((x) => x.name === 'bricks')?.detail ?? ''), 500);
+    await waitFor('the frozen process killed and node3\'s brick serving again', (RESTART_S + 90) * 1000, async () => !existsSync(`/proc/${frozen}`) && (await node3BrickOnline()) === true
+      && (await healConnected()).every(Boolean), 2000);
+    console.log(`frozen brick process replaced ${((Date.now() - frozenAt) / 1000).toFixed(1)} s after glusterd called it online`);
+    expect(h.logTail('node3', 400)).toMatch(new RegExp(`brick process ${frozen} accepts no connections although glusterd calls it online: killing it`));
+    await waitHealthy('no degradation once the brick serves again', 180_000);
+  }, 600_000);
 });

@@ -9,6 +9,9 @@ import { formatStatus } from '../core/status-format.js';
 import type { Degradation, NodeStatus } from '../core/status-types.js';
 import { lastErrorAfter } from '../firstboot/agent-status.js';
 import { countEntries } from '../firstboot/brick-count.js';
+import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { brickPort, portRefuses, processGone } from '../firstboot/brick-listen.js';
 import { parseVolumeStatus } from '../firstboot/gluster.js';
 import { degradations, type HealthInput } from '../firstboot/health.js';
 
@@ -36,12 +39,41 @@ describe('gluster volume status --xml', () => {
   // glusterfs 10.3 with node3 powered off: its brick is left out, the self-heal daemons are listed too
   const xml = readFileSync(join(DIR, 'volume-status-node3-down.xml'), 'utf8');
   const B = '/data/glusterfs/gv0/brick1/brick';
-  it('lists the bricks glusterd reaches with their process state, no daemons', () => {
-    expect(parseVolumeStatus(xml)).toEqual({ gv0: [{ brick: `node1:${B}`, online: true }, { brick: `node2:${B}`, online: true }] });
+  it('lists the bricks glusterd reaches with their process state and pid, no daemons', () => {
+    expect(parseVolumeStatus(xml)).toEqual({ gv0: [{ brick: `node1:${B}`, online: true, pid: 9021 }, { brick: `node2:${B}`, online: true, pid: 9098 }] });
   });
-  it('a brick whose process is not running is listed offline (status 0)', () => {
+  it('a brick whose process is not running is listed offline (status 0), without the pid glusterd last knew', () => {
     const killed = xml.replace(/(<hostname>node2<\/hostname>[\s\S]*?<status>)1(<\/status>)/, '$10$2');
-    expect(parseVolumeStatus(killed).gv0).toEqual([{ brick: `node1:${B}`, online: true }, { brick: `node2:${B}`, online: false }]);
+    expect(parseVolumeStatus(killed).gv0).toEqual([{ brick: `node1:${B}`, online: true, pid: 9021 }, { brick: `node2:${B}`, online: false }]);
+  });
+});
+
+describe('a brick process glusterd calls online: does it serve?', () => {
+  const B = '/data/glusterfs/gv0/brick1/brick';
+  // a process whose command line is a brick's, as glusterd starts it (argv[0] set by bash's exec -a)
+  const brickLike = (volfileId: string, path: string) => spawn('bash', ['-c', `exec -a /usr/sbin/glusterfsd bash -c 'sleep 60; :' -s node3 --volfile-id ${volfileId} --brick-name ${path} --process-name brick --brick-port 53427`]);
+  it('reads the port from the command line of the brick\'s own process only', async () => {
+    const p = brickLike('gv0.node3.data-glusterfs-gv0-brick1-brick', B);
+    const q = brickLike('gv0.node2.data-glusterfs-gv0-brick1-brick', B);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await brickPort(p.pid!, 'gv0', `node3:${B}`)).toBe(53427);
+      // the same path on another node (the harness shares one pid space), another volume, another path: not it
+      expect(await brickPort(q.pid!, 'gv0', `node3:${B}`)).toBeUndefined();
+      expect(await brickPort(p.pid!, 'gv1', `node3:${B}`)).toBeUndefined();
+      expect(await brickPort(p.pid!, 'gv0', 'node3:/data/glusterfs/gv0/brick2/brick')).toBeUndefined();
+      expect(await brickPort(process.pid, 'gv0', `node3:${B}`)).toBeUndefined();
+    } finally { p.kill('SIGKILL'); q.kill('SIGKILL'); }
+    expect(await processGone(p.pid!, 5_000)).toBe(true);
+  });
+  it('a port nobody listens on refuses; a listening one, and a name that does not resolve, do not count as refusing', async () => {
+    const srv = createServer((c) => c.destroy());
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as AddressInfo).port;
+    expect(await portRefuses('127.0.0.1', port)).toBe(false);
+    await new Promise((r) => srv.close(r));
+    expect(await portRefuses('127.0.0.1', port)).toBe(true);
+    expect(await portRefuses('no-such-node.invalid', port)).toBe(false);
   });
 });
 

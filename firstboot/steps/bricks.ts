@@ -1,4 +1,5 @@
-// A brick of ours whose process stays down is started again (`volume start … force`).
+// A brick of ours whose process stays down is started again (`volume start … force`); one that
+// glusterd calls online but that accepts no connections is killed first (brick-listen.ts).
 // A brick of ours that its volume lists but whose directory is blank (a replaced disk, or a node
 // reinstalled in its old place) is brought back with `reset-brick … commit force` — which also
 // marks the volume's root on the other copies as owed to it, so the self-heal copies *every* file
@@ -8,6 +9,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VolumePlan } from '../../core/plan-types.js';
 import { countEntries } from '../brick-count.js';
+import { brickPort, portRefuses, processGone } from '../brick-listen.js';
 import { boundary } from '../crash.js';
 import { brickVolumeId, gluster, healInfo, volumeStatus } from '../gluster.js';
 import { saidOneLine } from '../exec.js';
@@ -73,12 +75,16 @@ export interface BrickSeen {
   downSeconds?: number;
   /** How often the agent tried to start it since it went down. */
   startsTried?: number;
+  /** Its process glusterd calls online (pid), and for how many seconds it has accepted no connections on its port. */
+  pid?: number;
+  deafSeconds?: number;
 }
 
 export interface BricksSeen { bricks: BrickSeen[] }
 
 export type BricksAction = { do: 'reset'; volume: string; ref: string; path: string } | { do: 'healed'; ref: string }
-  | { do: 'start'; volume: string; refs: string[] } | { do: 'restart-glusterd'; refs: string[] };
+  | { do: 'start'; volume: string; refs: string[] } | { do: 'restart-glusterd'; refs: string[] }
+  | { do: 'kill-deaf'; volume: string; ref: string; pid: number };
 
 /**
  * Since when each brick of ours is down, and how often the agent tried to start it (each try
@@ -91,6 +97,22 @@ export type BricksAction = { do: 'reset'; volume: string; ref: string; path: str
  */
 const down = new Map<string, { since: number; tries: number }>();
 
+/** Since when the process glusterd calls online has refused connections, per brick; `checked`: when last asked. */
+const deaf = new Map<string, { pid: number; since: number; checked: number; answers: boolean }>();
+const DEAF_CHECK_MS = 5_000;
+
+async function deafSeconds(ref: string, volume: string, pid: number): Promise<number | undefined> {
+  const prev = deaf.get(ref);
+  if (prev?.pid === pid && Date.now() - prev.checked < DEAF_CHECK_MS) return prev.answers ? undefined : (Date.now() - prev.since) / 1000;
+  const port = await brickPort(pid, volume, ref);
+  // not (or no longer) that brick's process: glusterd's answer is older than what runs now
+  if (!port) { deaf.delete(ref); return undefined; }
+  const answers = !(await portRefuses(ref.slice(0, ref.indexOf(':')), port));
+  const since = prev?.pid === pid && !prev.answers ? prev.since : Date.now();
+  deaf.set(ref, { pid, since, checked: Date.now(), answers });
+  return answers ? undefined : (Date.now() - since) / 1000;
+}
+
 const replicated = (ctx: Ctx): VolumePlan[] => ctx.plan.volumes.filter((v) => v.kind === 'replicated');
 
 function volumeId(ctx: Ctx, volume: string): string | undefined {
@@ -102,8 +124,13 @@ function brickDecision(ctx: Ctx, b: BrickSeen): { action?: BricksAction; note?: 
   const resetting = ctx.state.data.brickResets?.[b.ref];
   if (b.markedWith === id && resetting?.phase !== 'reset') {
     if (!resetting) {
-      if (b.downSeconds === undefined) return {};
       const after = ctx.env.brickRestartSeconds;
+      if (b.deafSeconds !== undefined && b.pid) {
+        const s = Math.round(b.deafSeconds);
+        if (b.deafSeconds < after) return { note: `${b.ref}: glusterd calls its brick process (pid ${b.pid}) online, but it has accepted no connections for ${s} s (replaced after ${after} s)`, wait: true };
+        return { action: { do: 'kill-deaf', volume: b.volume, ref: b.ref, pid: b.pid }, note: `${b.ref}: its brick process (pid ${b.pid}) has accepted no connections for ${s} s although glusterd calls it online: killing it and starting it again (volume start ${b.volume} force)` };
+      }
+      if (b.downSeconds === undefined) return {};
       const tries = b.startsTried ?? 0;
       // a brick that dies on every start (a failing disk, say) is tried less often after a while
       const wait = tries >= 6 ? after * 10 : after;
@@ -207,6 +234,19 @@ async function resetBrick(ctx: Ctx, a: Extract<BricksAction, { do: 'reset' }>): 
   boundary('bricks:heal');
 }
 
+/** Kill a brick process that never serves (only if `pid` is still that brick's process), then start the brick anew. */
+async function replaceDeaf(a: Extract<BricksAction, { do: 'kill-deaf' }>): Promise<void> {
+  deaf.delete(a.ref);
+  if (!(await brickPort(a.pid, a.volume, a.ref))) return;
+  log.warn(`${a.ref}: brick process ${a.pid} accepts no connections although glusterd calls it online: killing it, then volume start ${a.volume} force`);
+  try { process.kill(a.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+  if (!(await processGone(a.pid, 10_000))) throw new Error(`${a.ref}: brick process ${a.pid} did not exit after SIGKILL`);
+  // from here it is a brick that is down: if this start does not take, the down-brick path follows
+  down.set(a.ref, { since: Date.now(), tries: (down.get(a.ref)?.tries ?? 0) + 1 });
+  const r = await gluster(['volume', 'start', a.volume, 'force'], true, 120_000);
+  if (r.code !== 0) log.warn(`volume start ${a.volume} force: ${saidOneLine(r)}`);
+}
+
 export const bricksStep: Step<BricksSeen, BricksAction> = {
   name: 'bricks',
   loop: 'storage',
@@ -230,6 +270,11 @@ export const bricksStep: Step<BricksSeen, BricksAction> = {
           seen.downSeconds = (Date.now() - d.since) / 1000;
           if (d.tries) seen.startsTried = d.tries;
         } else if (up !== undefined || !info.started) down.delete(ref);
+        const pid = ctx.obs.brickPids?.[v.name]?.[ref];
+        if (up === true && pid && markedWith === info.id && !resetting) {
+          const s = await deafSeconds(ref, v.name, pid);
+          if (s !== undefined) { seen.pid = pid; seen.deafSeconds = s; }
+        } else deaf.delete(ref);
         if ((!markedWith || resetting?.phase === 'reset') && info.started) seen.online = await onlineBricks(v.name);
         if (resetting && markedWith === info.id) {
           await countHealing(ref, b.path);
@@ -245,6 +290,7 @@ export const bricksStep: Step<BricksSeen, BricksAction> = {
   async apply(ctx, actions) {
     for (const a of actions) {
       if (a.do === 'reset') await resetBrick(ctx, a);
+      else if (a.do === 'kill-deaf') await replaceDeaf(a);
       else if (a.do === 'start' || a.do === 'restart-glusterd') {
         for (const ref of a.refs) down.set(ref, { since: Date.now(), tries: (down.get(ref)?.tries ?? 0) + 1 });
         if (a.do === 'start') {

@@ -20,6 +20,8 @@ export interface Observed {
   caTrusts: string[];
   /** Whether each brick's process runs, by volume and `node:path` (the leader's recent `volume status`, or this node's own). */
   brickOnline?: Record<string, Record<string, boolean>>;
+  /** The pid glusterd gives for each brick it calls online, from the same answer. */
+  brickPids?: Record<string, Record<string, number>>;
 }
 
 export interface Ctx {
