@@ -9,6 +9,7 @@ import { Harness } from '../test/harness/cluster.js';
 import { planFor, testConfig } from '../test/harness/plan.js';
 import { waitFor } from '../test/harness/sh.js';
 import { scriptArgs } from './args.js';
+import { median } from './stats.js';
 
 const USAGE = `
 usage: node scripts/run-ts.mjs scripts/bench-agent.ts [--runs N] [NODES ...]   (make bench-agent)
@@ -147,7 +148,6 @@ touch /var/lib/glusterd/secure-access`, hosts]);
 }
 
 const pad = (x: string, w: number) => x.padEnd(w);
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const rows: string[][] = [];
 const notes: string[] = [];
 for (const n of SIZES) {

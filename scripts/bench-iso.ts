@@ -13,6 +13,7 @@ import { plan as makePlan } from '../src/plan/plan.js';
 import { silentProgress } from '../src/util/progress.js';
 import { bootFile } from '../src/write/boot-files.js';
 import { scriptArgs } from './args.js';
+import { median } from './stats.js';
 
 const USAGE = `
 usage: node scripts/run-ts.mjs scripts/bench-iso.ts [--runs N] [CONFIG]   (make bench)
@@ -30,11 +31,6 @@ if (!Number.isInteger(RUNS) || RUNS < 1 || positionals.length > 1) {
 }
 const config = positionals[0] ?? 'examples/cluster.yaml';
 const cacheDir = process.env.PERSONAL_CLOUD_CACHE ?? join(process.cwd(), '.cache', 'test-installer');
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = process.hrtime.bigint();
