@@ -4,7 +4,8 @@
 // no guests: this is the first stage of every failover, the one that grows with the node count.
 // Run as root:  node scripts/run-ts.mjs scripts/bench-corosync.ts [--runs N] [--faults kill,partition] [NODES ...]
 import { randomBytes } from 'node:crypto';
-import { loadavg } from 'node:os';
+import { spawn } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { agentPlan } from '../core/agent-plan.js';
 import { corosyncConf, lossDetectionMs } from '../firstboot/ha/corosync-conf.js';
 import { Harness } from '../test/harness/cluster.js';
@@ -22,19 +23,22 @@ nodes with the configuration the agent writes (token 1000 ms, token_coefficient 
 the last node N times per fault: 'kill' SIGKILLs its corosync (a power loss, as the network sees
 it), 'partition' takes its switch port down while it runs. Prints, per size and fault, the time
 from the fault until the survivors' membership no longer counts it (median and min–max), next to
-what corosync.conf(5)'s formula gives (token + consensus). --json prints every run as JSON.
+what corosync.conf(5)'s formula gives (token + consensus). Before the faults, --load S keeps
+every CPU busy for S seconds (default 30, 0 for none) and counts the members every second: a
+busy machine must not lose one (a false failover). --json prints every run as JSON.
 Needs root.
 `;
 const { values, positionals } = scriptArgs(USAGE, {
-  runs: { type: 'string', default: '5' }, faults: { type: 'string', default: 'kill,partition' }, json: { type: 'boolean', default: false },
+  runs: { type: 'string', default: '5' }, load: { type: 'string', default: '30' }, faults: { type: 'string', default: 'kill,partition' }, json: { type: 'boolean', default: false },
 });
 const RUNS = Number(values.runs);
+const LOAD_S = Number(values.load);
 const SIZES = positionals.length ? positionals.map(Number) : [3, 5, 9];
 type Fault = 'kill' | 'partition';
 const FAULTS = values.faults.split(',').map((f) => f.trim()) as Fault[];
-if (!Number.isInteger(RUNS) || RUNS < 1 || SIZES.some((n) => !Number.isInteger(n) || n < 3 || n > 9)
+if (!Number.isInteger(RUNS) || RUNS < 1 || !Number.isInteger(LOAD_S) || LOAD_S < 0 || SIZES.some((n) => !Number.isInteger(n) || n < 3 || n > 9)
   || !FAULTS.length || FAULTS.some((f) => f !== 'kill' && f !== 'partition')) {
-  process.stderr.write(`--runs takes a whole number ≥ 1, --faults kill and/or partition, NODES whole numbers from 3 to 9\n${USAGE}`);
+  process.stderr.write(`--runs takes a whole number ≥ 1, --load whole seconds ≥ 0, --faults kill and/or partition, NODES whole numbers from 3 to 9\n${USAGE}`);
   process.exit(2);
 }
 const t0 = Date.now();
@@ -69,6 +73,23 @@ async function untilMembers(h: Harness, watcher: string, want: number, from: num
 
 interface Run { nodes: number; fault: Fault; ms: number; loadavg: number }
 const runs: Run[] = [];
+/** Per size: the fewest members node1 counted while every CPU was busy (the size itself when none was lost). */
+const underLoad: Record<number, number> = {};
+
+/** Every CPU busy for `seconds` (busy loops at normal priority, as a runaway guest or a compile would be); the fewest members seen. */
+async function fewestUnderLoad(h: Harness, n: number, seconds: number): Promise<number> {
+  const hogs = Array.from({ length: cpus().length }, () => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+  let fewest = n;
+  try {
+    const end = Date.now() + seconds * 1000;
+    while (Date.now() < end) {
+      const m = await members(h, 'node1');
+      if (!Number.isNaN(m)) fewest = Math.min(fewest, m);
+      await sleep(1000);
+    }
+  } finally { for (const p of hogs) p.kill('SIGKILL'); }
+  return fewest;
+}
 
 for (const n of SIZES) {
   const nodes = names(n);
@@ -89,6 +110,12 @@ for (const n of SIZES) {
       await startCorosync(h, node);
     }
     await waitFor(`${n} corosync members`, 120_000, async () => (await members(h, 'node1')) === n, 500);
+    if (LOAD_S) {
+      say(`${n} nodes: every CPU busy for ${LOAD_S} s`);
+      underLoad[n] = await fewestUnderLoad(h, n, LOAD_S);
+      say(`${n} nodes under load: fewest members seen ${underLoad[n]} of ${n}`);
+      await waitFor(`${n} corosync members after the load`, 120_000, async () => (await members(h, 'node1')) === n, 500);
+    }
     const lost = nodes[n - 1];
     for (const fault of FAULTS) {
       for (let i = 0; i < RUNS; i++) {
@@ -111,14 +138,15 @@ for (const n of SIZES) {
 }
 
 if (values.json) {
-  process.stdout.write(`${JSON.stringify({ runs, computedMs: Object.fromEntries(SIZES.map((n) => [n, lossDetectionMs(n)])) }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ runs, underLoad, computedMs: Object.fromEntries(SIZES.map((n) => [n, lossDetectionMs(n)])) }, null, 2)}\n`);
 } else {
-  const rows = [['nodes', 'computed (token + consensus)', ...FAULTS.map((f) => `${f}: noticed, median (min–max)`)]];
+  const rows = [['nodes', 'computed (token + consensus)', ...FAULTS.map((f) => `${f}: noticed, median (min–max)`), ...(LOAD_S ? [`members, ${LOAD_S} s of busy CPUs`] : [])]];
   for (const n of SIZES) {
-    rows.push([`${n}`, `${(lossDetectionMs(n) / 1000).toFixed(1)} s`, ...FAULTS.map((f) => spreadSecs(runs.filter((r) => r.nodes === n && r.fault === f).map((r) => r.ms)))]);
+    rows.push([`${n}`, `${(lossDetectionMs(n) / 1000).toFixed(1)} s`, ...FAULTS.map((f) => spreadSecs(runs.filter((r) => r.nodes === n && r.fault === f).map((r) => r.ms))),
+      ...(LOAD_S ? [`${underLoad[n]} of ${n} at the fewest`] : [])]);
   }
   const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   process.stdout.write(`\n${rows.map((r) => r.map((x, c) => x.padEnd(w[c])).join('  ')).join('\n')}\n`);
   process.stdout.write(`${RUNS} run(s) per cell; polled every 50 ms on node1; load average at the faults: ${median(runs.map((r) => r.loadavg)).toFixed(2)} (median)\n`);
 }
-if (runs.some((r) => Number.isNaN(r.ms))) process.exit(1);
+if (runs.some((r) => Number.isNaN(r.ms)) || SIZES.some((n) => LOAD_S && underLoad[n] !== n)) process.exit(1);
