@@ -26,7 +26,10 @@ export function nodePackages(config: ClusterConfig): string[] {
     // the web console: Debian's admin UI, its VM pages, and our page (/usr/share/cockpit/personal-cloud)
     'cockpit', 'cockpit-machines',
   ];
-  if (config.tang) pkgs.push('cryptsetup', 'clevis', 'clevis-luks', 'clevis-systemd');
+  // Bricks are unlocked by the agent (`clevis luks unlock`), not by clevis' boot units, so
+  // clevis-systemd/clevis-initramfs are not needed: the OS disk is not encrypted.
+  const enc = config.encryption;
+  if (enc) pkgs.push('cryptsetup', 'clevis', 'clevis-luks', ...(enc.tpm2 ? ['clevis-tpm2'] : []), ...(enc.peers ? ['tang'] : []));
   pkgs.push(...haPackages(config));
   return pkgs;
 }
@@ -139,7 +142,7 @@ export function plan(config: ClusterConfig): Plan {
       timezone: config.timezone,
       ntp: config.ntp,
       mirror: config.mirror,
-      ...(config.tang ? { tang: config.tang } : {}),
+      ...(config.encryption ? { encryption: config.encryption } : {}),
       keyId: deriveKeyId(config.secret, config.name),
     },
     packages: nodePackages(config),
