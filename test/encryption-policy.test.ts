@@ -1,8 +1,14 @@
-// The brick encryption policy (core/encryption-policy.ts): which pins a node's bricks get, the
-// clevis sss configuration, what a policy protects against, its weak spots, the status line.
-// The same configurations are run through real clevis against real tangd in
-// test/encryption-tang.test.ts.
+// Brick encryption, the pure parts: the policy (core/encryption-policy.ts: which pins a node's
+// bricks get, the clevis sss configuration, what a policy protects against, its weak spots, the
+// status line), reading a binding against tang's current keys (core/clevis-binding.ts, on a
+// JWE and advertisements recorded from real clevis 19 / tang 11), and the recovery key sealing
+// (core/recovery-key.ts). The same configurations run through real clevis against real tangd
+// in test/encryption-tang.test.ts.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { advExchangeThumbprints, bindingShares, jwkThumbprint, staleShares } from '../core/clevis-binding.js';
+import { newRecoveryPassphrase, openRecoveryKey, recoveryKeyPair, sealRecoveryKey } from '../core/recovery-key.js';
 import {
   describePolicy, lockedMessage, pinsFor, policyWarnings, shareCount, sssConfig, type EncryptionConfig,
 } from '../core/encryption-policy.js';
@@ -92,5 +98,62 @@ describe('status while bricks wait for their pins', () => {
     expect(lockedMessage(pins, 2, new Set(['http://10.0.0.13:7500']))).toBe('bricks locked: waiting for 1 of node1 tang');
     const mixed = pinsFor(policy({ peers: true, tpm2: true, tang: [{ url: 'http://t:7500' }] }), 'node2', nodes);
     expect(lockedMessage(mixed, 3, new Set(['tpm2']))).toBe('bricks locked: waiting for 2 of node1, node3, http://t:7500');
+  });
+});
+
+describe('a clevis binding against tang\'s current keys', () => {
+  const dir = join(import.meta.dirname, 'fixtures/encryption');
+  const jwe = readFileSync(join(dir, 'sss-one-tang.jwe'), 'utf8');
+  const adv = JSON.parse(readFileSync(join(dir, 'tang-adv.json'), 'utf8')) as Record<string, unknown>;
+  const rotated = JSON.parse(readFileSync(join(dir, 'tang-adv-rotated.json'), 'utf8')) as Record<string, unknown>;
+  const URL = 'http://127.0.0.1:17500';
+
+  it('reads the shares of an sss JWE: threshold, each tang server and the key it was made with', () => {
+    // the key file tangd-keygen made was named x91bPZON9…DaV0.jwk: the thumbprint clevis put in kid
+    expect(bindingShares(jwe)).toEqual({ t: 1, tang: [{ url: URL, kid: 'x91bPZON9_67fM-GnPC2BhB5XCDXmFyxS2VydR_DaV0' }], tpm2: 0 });
+  });
+
+  it('computes RFC 7638 thumbprints as tang names its keys', () => {
+    expect(advExchangeThumbprints(adv).has('x91bPZON9_67fM-GnPC2BhB5XCDXmFyxS2VydR_DaV0')).toBe(true);
+    expect(jwkThumbprint({ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }))
+      .toBe('oKIywvGUpTVTyxMQ3bwIIeQUudfr_CkLMjCE19ECD-U');
+  });
+
+  it('flags a share whose server no longer advertises its key (rotated or reinstalled), not one whose server did not answer', () => {
+    expect(staleShares(bindingShares(jwe), new Map([[URL, adv]]))).toEqual([]);
+    expect(staleShares(bindingShares(jwe), new Map([[URL, rotated]]))).toEqual([URL]);
+    expect(staleShares(bindingShares(jwe), new Map())).toEqual([]);
+  });
+
+  it('reads the flattened JWE of a LUKS2 clevis token too, and refuses what is no sss binding', () => {
+    const [prot] = jwe.trim().split('.');
+    const token = JSON.stringify({ type: 'clevis', keyslots: ['1'], jwe: { protected: prot, ciphertext: '', encrypted_key: '', iv: '', tag: '' } });
+    expect(bindingShares(token).tang).toHaveLength(1);
+    const tangOnly = Buffer.from(JSON.stringify({ alg: 'dir', clevis: { pin: 'tang' } })).toString('base64url');
+    expect(() => bindingShares(`${tangOnly}....`)).toThrow(/not a clevis sss binding \(pin tang\)/);
+  });
+});
+
+describe('recovery keys', () => {
+  const secret = 'pcs1_wJ8kw9iyBVLfeTN7WgsAXk4_TEfjzS21Dh_gJPk63Bw';
+  const pair = recoveryKeyPair(secret, 'homelab');
+
+  it('the node seals to the public half (all the plan carries); only the secret\'s holder opens it', () => {
+    const pass = newRecoveryPassphrase();
+    expect(pass).toMatch(/^([A-Z2-7]{5}-){7}[A-Z2-7]{5}$/);
+    const sealed = sealRecoveryKey(pair.publicKey, 'node2', '/data/glusterfs/gv0/brick1', pass);
+    expect(JSON.stringify(sealed)).not.toContain(pass);
+    expect(openRecoveryKey(recoveryKeyPair(secret, 'homelab'), sealed)).toBe(pass);
+    expect(() => openRecoveryKey(recoveryKeyPair(`${secret}x`, 'homelab'), sealed)).toThrow(/does not open with this cluster.yaml's secret/);
+    expect(() => openRecoveryKey(recoveryKeyPair(secret, 'other'), sealed)).toThrow(/does not open/);
+    // a blob of one brick does not pass for another's
+    expect(() => openRecoveryKey(pair, { ...sealed, brick: '/data/glusterfs/gv1/brick1' })).toThrow(/does not open/);
+  });
+
+  it('derives the same public key every time from the secret, and a different one per cluster; the public key reveals no secret', () => {
+    expect(recoveryKeyPair(secret, 'homelab').publicKey).toBe(pair.publicKey);
+    expect(recoveryKeyPair(secret, 'other').publicKey).not.toBe(pair.publicKey);
+    expect(pair.publicKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(newRecoveryPassphrase()).not.toBe(newRecoveryPassphrase());
   });
 });
