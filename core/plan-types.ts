@@ -120,7 +120,7 @@ export type AgentNodePlan = Omit<NodePlan, 'mac' | 'osDisk'>;
  */
 export interface AgentPlan {
   schemaVersion: 1;
-  cluster: Pick<Plan['cluster'], 'name' | 'domain' | 'release' | 'keyId'>;
+  cluster: Pick<Plan['cluster'], 'name' | 'domain' | 'release' | 'keyId' | 'encryption'>;
   nodes: AgentNodePlan[];
   volumes: VolumePlan[];
   ha?: HaPlan;
