@@ -20,6 +20,7 @@ export const UNIT_TESTS = [
   'test/console-view.test.ts',
   'test/volume-options.test.ts',
   'test/encryption-policy.test.ts',
+  'test/luks-plan.test.ts',
 ];
 
 export default defineConfig({

@@ -8,16 +8,20 @@
 // reinstalled node, a rotation) detected by core/clevis-binding.ts and repaired by rebinding so
 // the threshold is never silently lost.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bindingShares, staleShares } from '../core/clevis-binding.js';
+import { advKeys, bindingShares, staleShares } from '../core/clevis-binding.js';
 import { peerTangUrl, pinsFor, sssConfig, TANG_PORT, type EncryptionConfig, type TangAdv } from '../core/encryption-policy.js';
-import { Harness } from './harness/cluster.js';
-import { waitFor } from './harness/sh.js';
+import { BASE, Harness } from './harness/cluster.js';
+import { planFor, testConfig } from './harness/plan.js';
+import { sh, waitFor } from './harness/sh.js';
 
 const NODES = ['node1', 'node2', 'node3'];
 const TANGD = '/usr/libexec/tangd';
 const SECRET = 'brick master key 0123456789abcdef';
+if (!existsSync(TANGD)) console.warn(`encryption-tang: skipped, ${TANGD} missing (Debian packages tang, clevis, jose: scripts/deps.sh long)`);
 let h: Harness;
 const tang = new Map<string, ChildProcess>();
 
@@ -186,5 +190,75 @@ describe.skipIf(!existsSync(TANGD))('brick encryption policy against real tangd 
       await startTang(n);
     }
     expect(await unlock('node3', jwe)).toBe(SECRET);
+  });
+});
+
+describe.skipIf(!existsSync(TANGD))('the agents\' tang step (encryption.peers) in the node namespaces', () => {
+  let joinKey = '';
+  let caller = '';
+
+  beforeAll(async () => {
+    h = await Harness.create(NODES.map((name) => ({ name, disks: [{}] })), { id: 'pce', extras: { privateDirs: ['/var/lib/tang'] } });
+    const cfg = testConfig(NODES.map((name, i) => ({ name, hostPart: 11 + i, gv0: [h.node(name).disks[0]] })));
+    // straight into the plan: validate still refuses encryption: until the images encrypt
+    cfg.encryption = { peers: true, tang: [], tpm2: false, threshold: 1 };
+    const p = planFor(cfg);
+    joinKey = p.joinKey;
+    for (const n of NODES) h.writeAgentConfig(n, p.plan, p.joinKey);
+    caller = join(BASE, 'channel-call.mjs');
+    await build({ entryPoints: [join(import.meta.dirname, 'harness/channel-call.ts')], outfile: caller, bundle: true, platform: 'node', format: 'esm', target: 'node18', logLevel: 'error' });
+    for (const n of NODES) h.startAgent(n);
+  }, 300_000);
+
+  afterAll(async () => { await h?.teardown(); });
+
+  const tangDone = (n: string) => h.snapshot(n)?.steps.find((s) => s.name === 'tang')?.state === 'done';
+  const keyFiles = async (n: string) => (await h.on(n, 'sh', ['-c', 'ls /var/lib/tang/ | sort'])).stdout;
+
+  async function advThroughChannel(from: string, to: string): Promise<{ node: string; data: TangAdv }> {
+    const req = join(BASE, `call-${from}-${to}.json`);
+    writeFileSync(req, JSON.stringify({ key: joinKey, from, address: addr(to), op: 'tang-adv' }), { mode: 0o600 });
+    return JSON.parse((await h.on(from, process.execPath, [caller, req])).stdout) as { node: string; data: TangAdv };
+  }
+
+  it('every agent makes its tang keys and serves tang on its cluster address', async () => {
+    await waitFor('the tang step done on every node', 180_000, async () => NODES.every(tangDone));
+    for (const n of NODES) {
+      expect(await keyFiles(n)).toMatch(/^\S+\.jwk\n\S+\.jwk\n$/);
+      expect(await answers('node1', n)).toBe(true);
+    }
+    // only on the cluster address: not on loopback
+    expect((await h.on('node1', 'curl', ['-sf', '--max-time', '2', `http://127.0.0.1:${TANG_PORT}/adv`], { allowFail: true })).code).not.toBe(0);
+  });
+
+  it('peers get each node\'s advertisement through the authenticated channel; clevis binds and unlocks with it', async () => {
+    const got = await advThroughChannel('node1', 'node2');
+    expect(got.node).toBe('node2');
+    const direct = JSON.parse((await h.on('node1', 'curl', ['-sf', `${url('node2')}/adv`])).stdout) as TangAdv;
+    expect(advKeys(got.data)).toEqual(advKeys(direct));
+    const pins = pinsFor(peers(1), 'node1', NODES.map((name) => ({ name, address: addr(name) })));
+    const advs = new Map<string, TangAdv>();
+    for (const p of pins) if (p.kind === 'peer') advs.set(p.url, (await advThroughChannel('node1', p.node)).data);
+    const jwe = (await h.on('node1', 'clevis', ['encrypt', 'sss', JSON.stringify(sssConfig(pins, 1, advs))], { input: SECRET })).stdout;
+    expect(await unlock('node1', jwe)).toBe(SECRET);
+    // a wrong join key gets nothing
+    const bad = join(BASE, 'call-bad.json');
+    writeFileSync(bad, JSON.stringify({ key: 'ab'.repeat(32), from: 'node1', address: addr('node2'), op: 'tang-adv' }), { mode: 0o600 });
+    expect((await h.on('node1', process.execPath, [caller, bad], { allowFail: true })).code).not.toBe(0);
+  });
+
+  it('tang killed: the agent starts it again with the same keys; an agent restart keeps them too', async () => {
+    const before = await keyFiles('node2');
+    // by pid: the socket activation the agent started in node2's namespace, nothing else on this machine
+    const pids = (await sh('ip', ['netns', 'pids', h.node('node2').netns])).stdout.split('\n').filter(Boolean)
+      .filter((p) => { try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(`${addr('node2')}:${TANG_PORT}`); } catch { return false; } });
+    expect(pids).toHaveLength(1);
+    await sh('kill', pids);
+    expect(await answers('node1', 'node2')).toBe(false);
+    await waitFor('node2\'s agent to restart its tang', 120_000, () => answers('node1', 'node2'));
+    await h.stopAgent('node2');
+    h.startAgent('node2');
+    await waitFor('node2\'s tang step done again', 120_000, async () => tangDone('node2') && answers('node1', 'node2'));
+    expect(await keyFiles('node2')).toBe(before);
   });
 });
