@@ -70,8 +70,12 @@ export interface Plan {
     timezone: string;
     ntp: string[];
     mirror: { url: string; proxy?: string; securityUrl: string };
-    /** Brick encryption policy; absent = bricks in clear. */
-    encryption?: EncryptionConfig;
+    /**
+     * Brick encryption policy; absent = bricks in clear. `recoveryKey`: the X25519 public key
+     * (base64url) each brick's recovery passphrase is sealed to; only the admin's CLI derives
+     * its private half, from the cluster secret (core/recovery-key.ts).
+     */
+    encryption?: EncryptionConfig & { recoveryKey: string };
     /** Public fingerprint of the join key: lets a node tell "wrong cluster" from "wrong key". */
     keyId: string;
   };

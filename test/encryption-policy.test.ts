@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { advExchangeThumbprints, bindingShares, jwkThumbprint, staleShares } from '../core/clevis-binding.js';
 import { newRecoveryPassphrase, openRecoveryKey, recoveryKeyPair, sealRecoveryKey } from '../core/recovery-key.js';
+import { agentPlan } from '../core/agent-plan.js';
+import { planFor, testConfig } from './harness/plan.js';
 import {
   describePolicy, lockedMessage, pinsFor, policyWarnings, shareCount, sssConfig, type EncryptionConfig,
 } from '../core/encryption-policy.js';
@@ -155,5 +157,23 @@ describe('recovery keys', () => {
     expect(recoveryKeyPair(secret, 'other').publicKey).not.toBe(pair.publicKey);
     expect(pair.publicKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(newRecoveryPassphrase()).not.toBe(newRecoveryPassphrase());
+  });
+});
+
+describe('the plan of an encrypted cluster', () => {
+  const cfg = testConfig([1, 2, 3].map((i) => ({ name: `node${i}`, hostPart: 10 + i, gv0: ['/dev/vdb'] })));
+  const packages = (e: EncryptionConfig) => planFor({ ...cfg, encryption: e }).plan.packages.filter((p) => /clevis|tang|cryptsetup/.test(p));
+
+  it('installs cryptsetup and clevis, tang only for peers, clevis-tpm2 only for tpm2; nothing for a cluster in clear', () => {
+    expect(planFor(cfg).plan.packages.filter((p) => /clevis|tang|cryptsetup/.test(p))).toEqual([]);
+    expect(packages(policy({ peers: true }))).toEqual(['cryptsetup', 'clevis', 'clevis-luks', 'tang']);
+    expect(packages(policy({ tpm2: true, tang: [{ url: 'http://t:7500' }] }))).toEqual(['cryptsetup', 'clevis', 'clevis-luks', 'clevis-tpm2']);
+  });
+
+  it('gives the agents the policy and the recovery public key, never the secret', () => {
+    const { plan } = planFor({ ...cfg, encryption: policy({ peers: true }) });
+    const a = agentPlan(plan);
+    expect(a.cluster.encryption).toEqual({ ...policy({ peers: true }), recoveryKey: recoveryKeyPair(cfg.secret, cfg.name).publicKey });
+    expect(JSON.stringify(a)).not.toContain(cfg.secret);
   });
 });

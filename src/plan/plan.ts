@@ -1,6 +1,7 @@
 import type { ClusterConfig, DiskSelector, NodeConfig, VolumeName } from '../../core/config-types.js';
 import { RELEASES } from '../../core/config-types.js';
 import { vmVolumeOptions } from '../../core/volume-options.js';
+import { recoveryKeyPair } from '../../core/recovery-key.js';
 import { deriveKeyId } from './keys.js';
 import { haPackages, haPlan } from './ha.js';
 import type { BrickPlan, NodePlan, Plan, VolumeBrickRef, VolumePlan } from '../../core/plan-types.js';
@@ -142,7 +143,7 @@ export function plan(config: ClusterConfig): Plan {
       timezone: config.timezone,
       ntp: config.ntp,
       mirror: config.mirror,
-      ...(config.encryption ? { encryption: config.encryption } : {}),
+      ...(config.encryption ? { encryption: { ...config.encryption, recoveryKey: recoveryKeyPair(config.secret, config.name).publicKey } } : {}),
       keyId: deriveKeyId(config.secret, config.name),
     },
     packages: nodePackages(config),
