@@ -37,6 +37,8 @@ export async function startAgentNetwork(o: NetworkInput): Promise<{ server: Serv
         return (body as { heal?: boolean } | null)?.heal ? o.healedStatus() : o.recentStatus();
       },
       plan: async () => o.plan(),
+      // sealed to the admin's key: useless to whoever reads them here or on the wire
+      'recovery-keys': async () => o.state.data.recoveryKeys ?? {},
       // this node's tang advertisement for a peer binding its bricks: the channel's HMAC vouches for it
       'tang-adv': async () => {
         const n = o.self();

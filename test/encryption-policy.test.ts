@@ -10,6 +10,10 @@ import { describe, expect, it } from 'vitest';
 import { advExchangeThumbprints, bindingShares, jwkThumbprint, staleShares } from '../core/clevis-binding.js';
 import { newRecoveryPassphrase, openRecoveryKey, recoveryKeyPair, sealRecoveryKey } from '../core/recovery-key.js';
 import { agentPlan } from '../core/agent-plan.js';
+import { startChannelServer } from '../core/channel.js';
+import { EXIT, UserError } from '../core/errors.js';
+import { deriveJoinKey } from '../src/plan/keys.js';
+import { fetchRecoveryKeys, recoveryKeyCommand } from '../src/commands/recovery-key.js';
 import { planFor, testConfig } from './harness/plan.js';
 import {
   describePolicy, lockedMessage, pinsFor, policyWarnings, shareCount, sssConfig, type EncryptionConfig,
@@ -175,5 +179,41 @@ describe('the plan of an encrypted cluster', () => {
     const a = agentPlan(plan);
     expect(a.cluster.encryption).toEqual({ ...policy({ peers: true }), recoveryKey: recoveryKeyPair(cfg.secret, cfg.name).publicKey });
     expect(JSON.stringify(a)).not.toContain(cfg.secret);
+  });
+});
+
+describe('personal-cloud recovery-key', () => {
+  const secret = 'pcs1_wJ8kw9iyBVLfeTN7WgsAXk4_TEfjzS21Dh_gJPk63Bw';
+  const pub = recoveryKeyPair(secret, 'homelab').publicKey;
+  const b1 = '/data/glusterfs/gv0/brick1';
+  const b2 = '/data/glusterfs/gv1/brick2';
+  const p1 = newRecoveryPassphrase();
+  const p2 = newRecoveryPassphrase();
+
+  it('fetches the sealed keys over the channel (real HTTP on loopback) and opens them with the secret', async () => {
+    // what the node serves: its state's sealed blobs, which it cannot open itself
+    const served = { [b1]: sealRecoveryKey(pub, 'node2', b1, p1), [b2]: sealRecoveryKey(pub, 'node2', b2, p2) };
+    const server = await startChannelServer({ key: deriveJoinKey(secret, 'homelab'), node: 'node2', port: 0, host: '127.0.0.1', handlers: { 'recovery-keys': async () => served }, onRefused: () => {} });
+    const port = (server.address() as { port: number }).port;
+    const ask = (o: { secret?: string; node?: string; disk?: string }) => fetchRecoveryKeys({ secret: o.secret ?? secret, cluster: 'homelab', node: o.node ?? 'node2', address: '127.0.0.1', port, timeoutMs: 5000, ...(o.disk ? { disk: o.disk } : {}) });
+    try {
+      expect(await ask({})).toEqual([{ brick: b1, passphrase: p1 }, { brick: b2, passphrase: p2 }]);
+      expect(await ask({ disk: 'gv1b2' })).toEqual([{ brick: b2, passphrase: p2 }]);
+      expect(await ask({ disk: b1 })).toEqual([{ brick: b1, passphrase: p1 }]);
+      await expect(ask({ disk: 'bmv0b1' })).rejects.toThrow(/node2 has no encrypted brick bmv0b1 \(it has: gv0b1, gv1b2\)/);
+      await expect(ask({ node: 'node3' })).rejects.toThrow(/answered as node2, not node3/);
+      // another secret: the channel refuses it before any blob is sent
+      await expect(ask({ secret: `${secret}x` })).rejects.toThrow(/did not answer.*wrong cluster secret/);
+    } finally { server.close(); }
+  });
+
+  it('refuses a cluster.yaml whose encryption validate does not accept yet, with the reason, never a stack trace', async () => {
+    const file = join(import.meta.dirname, 'fixtures/config/invalid/encryption-not-yet.yaml');
+    const e = await recoveryKeyCommand.run(['--config', file, '--node', 'node1']).catch((x) => x as UserError);
+    expect(e).toBeInstanceOf(UserError);
+    expect((e as UserError).exitCode).toBe(EXIT.invalidConfig);
+    expect((e as UserError).message).toMatch(/brick encryption is not built into the images yet/);
+    const usage = await recoveryKeyCommand.run(['--config', file]).catch((x) => x as UserError);
+    expect((usage as UserError).exitCode).toBe(EXIT.usage);
   });
 });

@@ -6,7 +6,8 @@
 // kernel has no device-mapper; the LUKS layer is the QEMU e2e run's). Shown: a threshold met and
 // unmet, a peer's tang down then back, the box cut off from the network, and key changes (a
 // reinstalled node, a rotation) detected by core/clevis-binding.ts and repaired by rebinding so
-// the threshold is never silently lost.
+// the threshold is never silently lost; with a software TPM (swtpm) in node1's namespace, the
+// TPM2 share (PCR 7) counted in the threshold. Then the agents' own tang step in the namespaces.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +21,8 @@ import { sh, waitFor } from './harness/sh.js';
 
 const NODES = ['node1', 'node2', 'node3'];
 const TANGD = '/usr/libexec/tangd';
+const SWTPM = '/usr/bin/swtpm';
+const TPM_PORT = 23210;
 const SECRET = 'brick master key 0123456789abcdef';
 if (!existsSync(TANGD)) console.warn(`encryption-tang: skipped, ${TANGD} missing (Debian packages tang, clevis, jose: scripts/deps.sh long)`);
 let h: Harness;
@@ -173,6 +176,55 @@ describe.skipIf(!existsSync(TANGD))('brick encryption policy against real tangd 
     const rebound = await bind('node1', peers(2), SECRET);
     expect(staleShares(bindingShares(rebound), await currentAdvs('node1', rebound))).toEqual([]);
     expect(await unlock('node1', rebound)).toBe(SECRET);
+  });
+
+  describe.skipIf(!existsSync(SWTPM))('with a TPM2 share (swtpm, a software TPM, in node1\'s namespace)', () => {
+    let swtpm: ChildProcess | undefined;
+    const tpmEnv = () => ({ ...process.env, TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${TPM_PORT}` });
+    const tpmUnlock = async (jwe: string) => {
+      const r = await h.on('node1', 'clevis', ['decrypt'], { input: jwe, allowFail: true, timeoutMs: 60_000, env: tpmEnv() });
+      return r.code === 0 ? r.stdout : null;
+    };
+    const tpmBind = async (policy: EncryptionConfig) => {
+      const pins = pinsFor(policy, 'node1', NODES.map((name) => ({ name, address: addr(name) })));
+      const advs = new Map<string, TangAdv>();
+      for (const p of pins) if (p.kind === 'peer') advs.set(p.url, await advOf(p.node));
+      return (await h.on('node1', 'clevis', ['encrypt', 'sss', JSON.stringify(sssConfig(pins, policy.threshold, advs))], { input: SECRET, env: tpmEnv() })).stdout;
+    };
+
+    beforeAll(async () => {
+      const state = join(BASE, 'swtpm-node1');
+      await h.on('node1', 'mkdir', ['-p', state]);
+      swtpm = spawn('nsenter', [...h.nsenterArgs('node1'), SWTPM, 'socket', '--tpm2', '--tpmstate', `dir=${state}`,
+        '--server', `type=tcp,port=${TPM_PORT},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${TPM_PORT + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' });
+      await waitFor('swtpm', 10_000, async () => (await h.on('node1', 'tpm2_pcrread', ['sha256:7'], { allowFail: true, env: tpmEnv() })).code === 0, 200);
+    });
+    afterAll(async () => {
+      if (swtpm && swtpm.exitCode === null) { const gone = new Promise((r) => swtpm!.once('exit', r)); swtpm.kill('SIGTERM'); await gone; }
+    });
+
+    it('peers + tpm2, threshold 2: the TPM alone does not unlock (the box taken away), the TPM and one peer do', async () => {
+      const jwe = await tpmBind({ peers: true, tang: [], tpm2: true, threshold: 2 });
+      expect(bindingShares(jwe)).toMatchObject({ t: 2, tpm2: 1 });
+      await stopTang('node2');
+      await stopTang('node3');
+      expect(await tpmUnlock(jwe)).toBeNull();
+      await startTang('node3');
+      expect(await tpmUnlock(jwe)).toBe(SECRET);
+      await startTang('node2');
+    });
+
+    it('tpm2 alone (the policy validate warns about) unlocks with every tang down, until the boot chain in PCR 7 changes', async () => {
+      const jwe = await tpmBind({ peers: false, tang: [], tpm2: true, threshold: 1 });
+      await stopTang('node2');
+      await stopTang('node3');
+      expect(await tpmUnlock(jwe)).toBe(SECRET);
+      // another boot chain (Secure Boot off, another loader) measures differently into PCR 7
+      await h.on('node1', 'tpm2_pcrextend', [`7:sha256=${'ab'.repeat(32)}`], { env: tpmEnv() });
+      expect(await tpmUnlock(jwe)).toBeNull();
+      await startTang('node2');
+      await startTang('node3');
+    });
   });
 
   it('a binding names only verified keys: a peer\'s tang replaced by an impostor does not unlock it', async () => {
