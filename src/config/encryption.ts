@@ -23,7 +23,7 @@ export const ENCRYPTION_IN_IMAGES = false;
 /** A tang thumbprint: base64url of a SHA-1 (27 chars) or SHA-256..512 (43..86 chars) JWK thumbprint. */
 const THP = /^[A-Za-z0-9_-]{27,86}$/;
 
-export interface EncryptionNodeInput { name: string; network: NodeAddress }
+export interface EncryptionNodeInput { name: string; network: NodeAddress; arbiter?: boolean }
 
 export function readEncryption(r: Reader, node: Node | undefined, nodes: EncryptionNodeInput[] | undefined): EncryptionConfig | undefined | null {
   if (!node) return null;
@@ -51,6 +51,9 @@ export function readEncryption(r: Reader, node: Node | undefined, nodes: Encrypt
   const shares = shareCount(policy, nodes.length);
   if (threshold > shares) return r.error(thresholdNode, 'encryption.threshold', `${threshold} can never be met: a brick has ${shares} pin${shares === 1 ? '' : 's'} (allowed: 1 to ${shares})`);
   for (const w of policyWarnings(policy, nodes.length)) r.warn(node, 'encryption', w);
+  const arbiters = nodes.filter((n) => n.arbiter).map((n) => n.name);
+  // an arbiter's bricks are directories on its OS disk, which is not encrypted
+  if (arbiters.length) r.warn(node, 'encryption', `the arbiter ${arbiters.join(', ')} keeps its bricks on its OS disk, in clear: file and directory names and attributes (no file contents) are readable on a stolen arbiter`);
   if (!ENCRYPTION_IN_IMAGES) {
     return r.error(node, 'encryption', 'brick encryption is not built into the images yet: the brick disks would still be written in clear (remove encryption: for now; nothing else changes)');
   }

@@ -194,7 +194,7 @@ function readCluster(r: Reader, root: Node): ClusterConfig | undefined {
   }
 
   const ha = readHa(r, opt('ha'), nodes?.map((n) => ({ config: n.config, item: n.item })), domain);
-  const encryption = readEncryption(r, opt('encryption'), nodes?.map((n) => ({ name: n.config.name, network: n.config.network })));
+  const encryption = readEncryption(r, opt('encryption'), nodes?.map((n) => ({ name: n.config.name, network: n.config.network, arbiter: n.config.arbiter })));
   if (nodes) checkRing1(r, nodes.map((n) => ({ config: n.config, item: n.item })));
 
   if (r.errors.length) return undefined;
