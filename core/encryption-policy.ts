@@ -23,6 +23,11 @@ export interface EncryptionConfig {
 export const TANG_PORT = 7500;
 /** PCR 7 holds the Secure Boot policy: a changed boot chain (another OS, SB off) does not unseal. */
 export const TPM2_PCR_IDS = '7';
+/**
+ * clevis 19 (bookworm) defaults to the SHA-1 bank, which current firmware often leaves
+ * unallocated or does not measure into: the share would be sealed to a PCR nothing changes.
+ */
+export const TPM2_PCR_BANK = 'sha256';
 
 export const peerTangUrl = (address: string) => `http://${address}:${TANG_PORT}`;
 
@@ -46,7 +51,7 @@ export type TangAdv = Record<string, unknown>;
 
 export interface SssConfig {
   t: number;
-  pins: { tang?: SssTang[]; tpm2?: { pcr_ids: string } };
+  pins: { tang?: SssTang[]; tpm2?: { pcr_bank: string; pcr_ids: string } };
 }
 type SssTang = { url: string; adv: TangAdv } | { url: string; thp: string };
 
@@ -68,7 +73,7 @@ export function sssConfig(pins: Pin[], threshold: number, advs: ReadonlyMap<stri
   });
   return {
     t: threshold,
-    pins: { ...(tang.length ? { tang } : {}), ...(pins.some((p) => p.kind === 'tpm2') ? { tpm2: { pcr_ids: TPM2_PCR_IDS } } : {}) },
+    pins: { ...(tang.length ? { tang } : {}), ...(pins.some((p) => p.kind === 'tpm2') ? { tpm2: { pcr_bank: TPM2_PCR_BANK, pcr_ids: TPM2_PCR_IDS } } : {}) },
   };
 }
 

@@ -43,7 +43,7 @@ describe('pins of a node', () => {
 describe('clevis sss configuration', () => {
   const pins = pinsFor(policy({ peers: true, tang: [{ url: 'http://tang.example:7500', thp: 'T'.repeat(43) }], tpm2: true }), 'node1', nodes);
 
-  it('carries each peer\'s verified advertisement, an external server\'s thumbprint, and PCR 7', () => {
+  it('carries each peer\'s verified advertisement, an external server\'s thumbprint, and PCR 7 of the SHA-256 bank', () => {
     const advs = new Map([['http://10.0.0.12:7500', adv(2)], ['http://10.0.0.13:7500', adv(3)]]);
     expect(sssConfig(pins, 2, advs)).toEqual({
       t: 2,
@@ -53,7 +53,7 @@ describe('clevis sss configuration', () => {
           { url: 'http://10.0.0.13:7500', adv: adv(3) },
           { url: 'http://tang.example:7500', thp: 'T'.repeat(43) },
         ],
-        tpm2: { pcr_ids: '7' },
+        tpm2: { pcr_bank: 'sha256', pcr_ids: '7' },
       },
     });
   });
@@ -66,7 +66,7 @@ describe('clevis sss configuration', () => {
   });
 
   it('has no tang key when only the TPM2 is a pin', () => {
-    expect(sssConfig(pinsFor(policy({ tpm2: true }), 'node1', nodes), 1, new Map())).toEqual({ t: 1, pins: { tpm2: { pcr_ids: '7' } } });
+    expect(sssConfig(pinsFor(policy({ tpm2: true }), 'node1', nodes), 1, new Map())).toEqual({ t: 1, pins: { tpm2: { pcr_bank: 'sha256', pcr_ids: '7' } } });
   });
 });
 

@@ -206,24 +206,29 @@ describe.skipIf(!existsSync(TANGD))('brick encryption policy against real tangd 
     it('peers + tpm2, threshold 2: the TPM alone does not unlock (the box taken away), the TPM and one peer do', async () => {
       const jwe = await tpmBind({ peers: true, tang: [], tpm2: true, threshold: 2 });
       expect(bindingShares(jwe)).toMatchObject({ t: 2, tpm2: 1 });
-      await stopTang('node2');
-      await stopTang('node3');
-      expect(await tpmUnlock(jwe)).toBeNull();
-      await startTang('node3');
-      expect(await tpmUnlock(jwe)).toBe(SECRET);
-      await startTang('node2');
+      try {
+        await stopTang('node2');
+        await stopTang('node3');
+        expect(await tpmUnlock(jwe)).toBeNull();
+        await startTang('node3');
+        expect(await tpmUnlock(jwe)).toBe(SECRET);
+      } finally {
+        for (const n of ['node2', 'node3']) if (!tang.has(n)) await startTang(n);
+      }
     });
 
     it('tpm2 alone (the policy validate warns about) unlocks with every tang down, until the boot chain in PCR 7 changes', async () => {
       const jwe = await tpmBind({ peers: false, tang: [], tpm2: true, threshold: 1 });
-      await stopTang('node2');
-      await stopTang('node3');
-      expect(await tpmUnlock(jwe)).toBe(SECRET);
-      // another boot chain (Secure Boot off, another loader) measures differently into PCR 7
-      await h.on('node1', 'tpm2_pcrextend', [`7:sha256=${'ab'.repeat(32)}`], { env: tpmEnv() });
-      expect(await tpmUnlock(jwe)).toBeNull();
-      await startTang('node2');
-      await startTang('node3');
+      try {
+        await stopTang('node2');
+        await stopTang('node3');
+        expect(await tpmUnlock(jwe)).toBe(SECRET);
+        // another boot chain (Secure Boot off, another loader) measures differently into PCR 7
+        await h.on('node1', 'tpm2_pcrextend', [`7:sha256=${'ab'.repeat(32)}`], { env: tpmEnv() });
+        expect(await tpmUnlock(jwe)).toBeNull();
+      } finally {
+        for (const n of ['node2', 'node3']) if (!tang.has(n)) await startTang(n);
+      }
     });
   });
 
