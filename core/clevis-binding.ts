@@ -81,3 +81,32 @@ export function bindingShares(jwe: string | Record<string, unknown>): BindingSha
 export function staleShares(binding: BindingShares, advs: ReadonlyMap<string, Record<string, unknown>>): string[] {
   return binding.tang.filter((s) => advs.has(s.url) && !advExchangeThumbprints(advs.get(s.url)!).has(s.kid)).map((s) => s.url);
 }
+
+export interface BindingHealth {
+  /** Shares whose server answers with the key they were made with. */
+  good: string[];
+  /** Shares made with a key their server no longer has: rebind. */
+  stale: string[];
+  /** Shares whose server did not answer (not judged). */
+  silent: string[];
+  /** What the agent does: nothing, rebind now (the threshold is still met by good shares, so the key can be had), or wait. */
+  verdict: 'ok' | 'rebind' | 'wait';
+  detail: string;
+}
+
+/**
+ * A brick's binding against its servers' current advertisements (`advs`: only servers that
+ * answered). Stale shares are rebound while enough good ones remain to unlock; the TPM2 shares
+ * are counted as good (a changed PCR 7 shows as a failed unlock, not here).
+ */
+export function bindingHealth(binding: BindingShares, advs: ReadonlyMap<string, Record<string, unknown>>): BindingHealth {
+  const stale = staleShares(binding, advs);
+  const silent = binding.tang.filter((s) => !advs.has(s.url)).map((s) => s.url);
+  const good = binding.tang.filter((s) => advs.has(s.url) && !stale.includes(s.url)).map((s) => s.url);
+  const usable = good.length + binding.tpm2;
+  if (!stale.length) {
+    return { good, stale, silent, verdict: 'ok', detail: `${usable} of ${binding.tang.length + binding.tpm2} pins answer (threshold ${binding.t})${silent.length ? `; silent: ${silent.join(', ')}` : ''}` };
+  }
+  if (usable >= binding.t) return { good, stale, silent, verdict: 'rebind', detail: `rebinding: ${stale.join(', ')} changed keys` };
+  return { good, stale, silent, verdict: 'wait', detail: `${stale.join(', ')} changed keys and only ${usable} good pin(s) answer (threshold ${binding.t}): waiting to rebind` };
+}

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { advExchangeThumbprints, bindingShares, jwkThumbprint, staleShares } from '../core/clevis-binding.js';
+import { advExchangeThumbprints, bindingHealth, bindingShares, jwkThumbprint, staleShares } from '../core/clevis-binding.js';
 import { newRecoveryPassphrase, openRecoveryKey, recoveryKeyPair, sealRecoveryKey } from '../core/recovery-key.js';
 import { agentPlan } from '../core/agent-plan.js';
 import { startChannelServer } from '../core/channel.js';
@@ -129,6 +129,19 @@ describe('a clevis binding against tang\'s current keys', () => {
     expect(staleShares(bindingShares(jwe), new Map([[URL, adv]]))).toEqual([]);
     expect(staleShares(bindingShares(jwe), new Map([[URL, rotated]]))).toEqual([URL]);
     expect(staleShares(bindingShares(jwe), new Map())).toEqual([]);
+  });
+
+  it('decides: ok, rebind while the threshold is still met by good shares, or wait (never rebinding with too few)', () => {
+    // 'http://a' answers with keys that lack the one its share was made with ('k'): stale
+    const two = { t: 1, tang: [{ url: 'http://a', kid: 'k' }, { url: URL, kid: 'x91bPZON9_67fM-GnPC2BhB5XCDXmFyxS2VydR_DaV0' }], tpm2: 0 };
+    const ok = bindingHealth(two, new Map([[URL, adv]]));
+    expect(ok).toEqual({ good: [URL], stale: [], silent: ['http://a'], verdict: 'ok', detail: `1 of 2 pins answer (threshold 1); silent: http://a` });
+    const both = new Map([[URL, adv], ['http://a', adv]]);
+    expect(bindingHealth(two, both)).toEqual({ good: [URL], stale: ['http://a'], silent: [], verdict: 'rebind', detail: 'rebinding: http://a changed keys' });
+    const wait = bindingHealth({ ...two, t: 2 }, both);
+    expect(wait.verdict).toBe('wait');
+    expect(wait.detail).toBe('http://a changed keys and only 1 good pin(s) answer (threshold 2): waiting to rebind');
+    expect(bindingHealth({ ...two, t: 2, tpm2: 1 }, both).verdict).toBe('rebind');
   });
 
   it('reads the flattened JWE of a LUKS2 clevis token too, and refuses what is no sss binding', () => {

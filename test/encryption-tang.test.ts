@@ -13,7 +13,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { advKeys, bindingShares, staleShares } from '../core/clevis-binding.js';
+import { advKeys, bindingHealth, bindingShares, staleShares } from '../core/clevis-binding.js';
 import { peerTangUrl, pinsFor, sssConfig, TANG_PORT, type EncryptionConfig, type TangAdv } from '../core/encryption-policy.js';
 import { BASE, Harness } from './harness/cluster.js';
 import { planFor, testConfig } from './harness/plan.js';
@@ -154,6 +154,7 @@ describe.skipIf(!existsSync(TANGD))('brick encryption policy against real tangd 
     await makeKeys('node2');
     await startTang('node2');
     expect(staleShares(bindingShares(jwe), await currentAdvs('node1', jwe))).toEqual([url('node2')]);
+    expect(bindingHealth(bindingShares(jwe), await currentAdvs('node1', jwe)).verdict).toBe('rebind');
     // the silent loss the check prevents: node2 answers, yet with node3 away nothing unlocks
     await stopTang('node3');
     expect(await unlock('node1', jwe)).toBeNull();
