@@ -19,6 +19,8 @@ export const UNIT_TESTS = [
   'test/heal-nudge.test.ts',
   'test/console-view.test.ts',
   'test/volume-options.test.ts',
+  'test/encryption-policy.test.ts',
+  'test/luks-plan.test.ts',
 ];
 
 export default defineConfig({

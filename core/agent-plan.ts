@@ -18,10 +18,10 @@ function agentNode(n: AgentNodePlan): AgentNodePlan {
  * whole Plan), so plans compare and digest alike whichever builder made them.
  */
 export function agentPlan(plan: PlanLike): AgentPlan {
-  const { name, domain, release, keyId } = plan.cluster;
+  const { name, domain, release, keyId, encryption } = plan.cluster;
   return {
     schemaVersion: plan.schemaVersion,
-    cluster: { name, domain, release, keyId },
+    cluster: { name, domain, release, keyId, ...(encryption !== undefined ? { encryption } : {}) },
     nodes: plan.nodes.map(agentNode),
     volumes: plan.volumes,
     ...(plan.ha !== undefined ? { ha: plan.ha } : {}),

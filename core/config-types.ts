@@ -2,6 +2,7 @@
 // default applied. This is the contract between `config/` (loads + validates cluster.yaml)
 // and `plan/` (derives per-node facts). The YAML spelling is snake_case; these are the
 // same names in camelCase.
+import type { EncryptionConfig } from './encryption-policy.js';
 
 export type Release = 'trixie' | 'bookworm';
 export const RELEASES: Record<Release, { version: 12 | 13; nodejs: string }> = {
@@ -89,7 +90,8 @@ export interface ClusterConfig {
   mirror: { url: string; proxy?: string; securityUrl: string };
   root: { passwordHash?: string }; // undefined = root login disabled
   users: UserConfig[];
-  tang?: { url: string };
+  /** Brick encryption (LUKS2 + clevis); absent = bricks in clear. */
+  encryption?: EncryptionConfig;
   volumes: Record<VolumeName, VolumeConfig>;
   nodes: NodeConfig[];
   /** HA VM stack (corosync, pacemaker, fencing, bridges); absent = defaults (see plan/ha.ts). */

@@ -1,7 +1,7 @@
 // The plan: every per-node fact the renderers and the image writers need, derived once from a
 // validated ClusterConfig. It holds no raw secret, but it does hold the users' password hashes:
 // the agent gets only `AgentPlan` (core/agent-plan.ts) as /etc/personal-cloud/cluster.json.
-
+import type { EncryptionConfig } from './encryption-policy.js';
 import type { Sealed } from './seal.js';
 import type { BrickLayout, BridgeConfig, DiskSelector, NodeAddress, Release, UserConfig, VolumeName } from './config-types.js';
 
@@ -70,7 +70,12 @@ export interface Plan {
     timezone: string;
     ntp: string[];
     mirror: { url: string; proxy?: string; securityUrl: string };
-    tang?: { url: string };
+    /**
+     * Brick encryption policy; absent = bricks in clear. `recoveryKey`: the X25519 public key
+     * (base64url) each brick's recovery passphrase is sealed to; only the admin's CLI derives
+     * its private half, from the cluster secret (core/recovery-key.ts).
+     */
+    encryption?: EncryptionConfig & { recoveryKey: string };
     /** Public fingerprint of the join key: lets a node tell "wrong cluster" from "wrong key". */
     keyId: string;
   };
@@ -114,12 +119,12 @@ export type AgentNodePlan = Omit<NodePlan, 'mac' | 'osDisk'>;
 /**
  * What the first-boot agent reads as cluster.json and peers exchange on the channel: the Plan
  * without what only the installer and the disk builder use (users and their password hashes,
- * root, packages, mirror, locale, keyboard, timezone, ntp, tang, OS disks, MACs).
+ * root, packages, mirror, locale, keyboard, timezone, ntp, encryption, OS disks, MACs).
  * domain and release are kept for `personal-cloud inspect`, which reads cluster.json off a payload.
  */
 export interface AgentPlan {
   schemaVersion: 1;
-  cluster: Pick<Plan['cluster'], 'name' | 'domain' | 'release' | 'keyId'>;
+  cluster: Pick<Plan['cluster'], 'name' | 'domain' | 'release' | 'keyId' | 'encryption'>;
   nodes: AgentNodePlan[];
   volumes: VolumePlan[];
   ha?: HaPlan;

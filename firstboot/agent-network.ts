@@ -9,6 +9,7 @@ import type { AgentEnv } from './env.js';
 import { haHandlers } from './ha/api.js';
 import type { Members } from './members.js';
 import { removalHandlers } from './removal.js';
+import { localAdv } from './steps/tang.js';
 import type { StateStore } from './state.js';
 
 export interface NetworkInput {
@@ -36,6 +37,16 @@ export async function startAgentNetwork(o: NetworkInput): Promise<{ server: Serv
         return (body as { heal?: boolean } | null)?.heal ? o.healedStatus() : o.recentStatus();
       },
       plan: async () => o.plan(),
+      // sealed to the admin's key: useless to whoever reads them here or on the wire
+      'recovery-keys': async () => o.state.data.recoveryKeys ?? {},
+      // this node's tang advertisement for a peer binding its bricks: the channel's HMAC vouches for it
+      'tang-adv': async () => {
+        const n = o.self();
+        if (!o.plan().cluster.encryption?.peers || n.network.dhcp) throw new Error('this node runs no tang for its peers (encryption.peers is off)');
+        const adv = await localAdv(n.network.address);
+        if (!adv) throw new Error(`tang on ${n.network.address} does not answer`);
+        return adv;
+      },
       ...haHandlers({ key: o.key, node: () => o.self().name, plan: o.plan, stateDir: o.env.stateDir }),
       ...removalHandlers({ key: o.key, self: () => o.self().name, plan: o.plan, members: o.members, state: o.state, port: o.env.port }),
     },

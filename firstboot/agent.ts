@@ -38,6 +38,7 @@ import { identityStep } from './steps/identity.js';
 import { mountsStep } from './steps/mounts.js';
 import { namesOf, peersStep } from './steps/peers.js';
 import { NeedsAttention, type Ctx, type Loop, type Observed, type Step } from './steps/step.js';
+import { tangStep } from './steps/tang.js';
 import { tlsStep } from './steps/tls.js';
 import { virtStep } from './steps/virt.js';
 import { cockpitStep } from './steps/cockpit.js';
@@ -45,7 +46,7 @@ import { volumesStep } from './steps/volumes.js';
 import { CA, CERT, fingerprint, splitPems } from './tls.js';
 
 // TLS and glusterd before the disks: glusterd's start (seconds of CPU) overlaps brick preparation
-export const STEPS = [hostsStep, tlsStep, identityStep, glusterdStep, disksStep, peersStep, volumesStep, bricksStep, mountsStep, foldersStep, virtStep, haStep, cockpitStep] as Step[];
+export const STEPS = [hostsStep, tlsStep, identityStep, glusterdStep, tangStep, disksStep, peersStep, volumesStep, bricksStep, mountsStep, foldersStep, virtStep, haStep, cockpitStep] as Step[];
 
 const LOOPS: Loop[] = ['storage', 'virt'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { readText, writeDurable } from './fsx.js';
 import type { RemovalRecord } from '../core/removal-types.js';
+import type { SealedRecoveryKey } from '../core/recovery-key.js';
 
 export interface DiskIntent { device: string; uuid: string; layout: string; vg?: string }
 
@@ -24,6 +25,11 @@ export interface DurableState {
   removal?: RemovalRecord;
   /** Nodes removed from this cluster: never probed, re-added or adopted back (firstboot/removal-hooks.ts). */
   retired?: string[];
+  /**
+   * Each encrypted brick's recovery passphrase sealed to the cluster's recovery public key, by
+   * brick mount point: the node cannot open them; `personal-cloud recovery-key` can.
+   */
+  recoveryKeys?: Record<string, SealedRecoveryKey>;
 }
 
 export class StateStore {

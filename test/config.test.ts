@@ -69,7 +69,7 @@ describe('valid fixtures → plan (golden)', () => {
     expect(c.ntp).toEqual(['0.debian.pool.ntp.org', '1.debian.pool.ntp.org']);
     expect(c.mirror).toEqual({ url: 'http://deb.debian.org/debian', securityUrl: 'http://deb.debian.org/debian-security' });
     expect(c.root).toEqual({});
-    expect(c.tang).toBeUndefined();
+    expect(c.encryption).toBeUndefined();
     expect(c.users[0]).toMatchObject({ fullName: 'admin', groups: ['sudo', 'libvirt', 'libvirt-qemu'] });
     expect(c.volumes).toEqual({
       gv0: { enabled: true, bricksPerNode: 1, brickLayout: 'lvm-thin' },
@@ -144,6 +144,9 @@ describe('invalid fixtures → every error (golden)', () => {
         expect(e.column).toBeGreaterThan(0);
       }
       golden(join(FIXTURES, 'invalid', file.replace(/\.yaml$/, '.errors.txt')), `${r.errors.map((e) => formatIssue(e)).join('\n')}\n`);
+      // warnings too, where a fixture is about one (NAME.warnings.txt)
+      const warnings = join(FIXTURES, 'invalid', file.replace(/\.yaml$/, '.warnings.txt'));
+      if (existsSync(warnings)) golden(warnings, `${r.warnings.map((w) => formatIssue(w, 'warning')).join('\n')}\n`);
     });
   }
   it('reports all errors, not just the first', () => {
@@ -213,13 +216,14 @@ describe('value checks', () => {
   });
 });
 
-type JsonSchema = { type?: string; properties?: Record<string, JsonSchema>; items?: JsonSchema; $ref?: string; required?: string[]; enum?: unknown[]; additionalProperties?: boolean; minItems?: number; maxItems?: number; pattern?: string };
+type JsonSchema = { type?: string; properties?: Record<string, JsonSchema>; items?: JsonSchema; $ref?: string; required?: string[]; enum?: unknown[]; additionalProperties?: boolean; minItems?: number; maxItems?: number; pattern?: string; anyOf?: JsonSchema[] };
 const schema = clusterSchema as unknown as JsonSchema & { $defs: Record<string, JsonSchema> };
 const resolve = (s: JsonSchema): JsonSchema => (s.$ref ? resolve(schema.$defs[s.$ref.replace('#/$defs/', '')]) : s);
 
 /** The subset of JSON Schema that clusterSchema uses: enough to check fixtures against it. */
 function schemaErrors(value: unknown, s: JsonSchema, path = ''): string[] {
   s = resolve(s);
+  if (s.anyOf) return s.anyOf.some((a) => schemaErrors(value, a, path).length === 0) ? [] : [`${path}: matches none of anyOf`];
   if (s.enum && !s.enum.includes(value)) return [`${path}: not in enum`];
   if (s.type === 'object') {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return [`${path}: not an object`];
@@ -248,7 +252,7 @@ describe('JSON Schema', () => {
     const d = schema.$defs;
     const places: [readonly string[], JsonSchema][] = [
       [CONFIG_KEYS.top, schema], [CONFIG_KEYS.mirror, p.mirror], [CONFIG_KEYS.root, p.root], [CONFIG_KEYS.user, p.users.items!],
-      [CONFIG_KEYS.tang, p.tang], [CONFIG_KEYS.network, p.network], [CONFIG_KEYS.disks, p.disks], [CONFIG_KEYS.volumes, p.volumes],
+      [CONFIG_KEYS.encryption, p.encryption], [CONFIG_KEYS.tangServer, p.encryption.properties!.tang.items!.anyOf![1]], [CONFIG_KEYS.network, p.network], [CONFIG_KEYS.disks, p.disks], [CONFIG_KEYS.volumes, p.volumes],
       [CONFIG_KEYS.volume, d.volume], [CONFIG_KEYS.node, p.nodes.items!], [CONFIG_KEYS.disks, d.node.properties!.disks],
       [CONFIG_KEYS.selector, d.diskSelector], [CONFIG_KEYS.match, d.diskSelector.properties!.match],
     ];
@@ -261,6 +265,7 @@ describe('JSON Schema', () => {
       if (s.type === 'object') expect(s.additionalProperties, path).toBe(false);
       for (const [k, v] of Object.entries(s.properties ?? {})) walk(v, `${path}.${k}`);
       if (s.items) walk(s.items, `${path}[]`);
+      s.anyOf?.forEach((a, i) => walk(a, `${path}|${i}`));
     };
     walk(schema, '');
     for (const [k, v] of Object.entries(schema.$defs)) walk(v, `$defs.${k}`);

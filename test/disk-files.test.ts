@@ -98,7 +98,7 @@ describe('disk ids, package list, options', () => {
   it('the base tree holds plan.packages (the preseed list) plus the kernel and boot loaders; its cache key follows them', () => {
     const p = makePlan(sampleConfig());
     expect(rootfsPackages(p)).toEqual(expect.arrayContaining([...p.packages, 'linux-image-amd64', 'grub-efi-amd64', 'grub-pc-bin']));
-    const withTang = makePlan(sampleConfig({ tang: { url: 'http://tang.example:7500' } }));
+    const withTang = makePlan(sampleConfig({ encryption: { peers: true, tang: [], tpm2: false, threshold: 1 } }));
     expect(rootfsKey(withTang)).not.toBe(rootfsKey(p));
     // users, addresses, names are per node, on top of the cached tree
     expect(rootfsKey(makePlan(sampleConfig({ name: 'other', users: [] })))).toBe(rootfsKey(p));

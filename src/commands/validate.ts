@@ -4,6 +4,7 @@ import { EXIT, UserError } from '../../core/errors.js';
 import { readConfigText } from '../config/load.js';
 import { formatIssue, validateConfigText, type ConfigIssue } from '../config/validate.js';
 import type { ClusterConfig } from '../../core/config-types.js';
+import { describePolicy } from '../../core/encryption-policy.js';
 
 const help = `Usage: personal-cloud validate [FILE…] [--json]
 
@@ -29,6 +30,7 @@ function summary(config: ClusterConfig): string {
     `replica ${config.replica}`,
     `Debian ${config.release}`,
     `volumes ${volumes.join(', ') || 'none'}`,
+    ...(config.encryption ? [`encrypted bricks (${describePolicy(config.encryption, config.nodes.length)})`] : []),
   ].join(', ');
 }
 

@@ -50,6 +50,17 @@ users:
 ${keys}
     # groups: [sudo, libvirt, libvirt-qemu]
 
+# Brick encryption: LUKS2 on every brick disk, unlocked at boot without a person when
+# \`threshold\` of the pins answer (clevis). NOT AVAILABLE YET: \`validate\` refuses this section
+# until the images encrypt the bricks; it shows what a policy protects against and its weak spots.
+# encryption:
+#   peers: true            # every node runs tang; a brick is bound to the OTHER nodes' tang:
+#                          # a box carried away alone stays locked, the cluster unlocks itself
+#   tang: []               # external tang servers: [ { url: "http://192.168.50.2:7500", thp: "…" } ]
+#                          # (thp: what \`tang-show-keys\` prints on the server)
+#   tpm2: false            # one more share sealed to the node's TPM2 (PCR 7); alone it unlocks a stolen box
+#   threshold: 1           # how many pins must answer
+
 network:                   # defaults for every node (a node may override any of them)
   prefix: 24
   gateway: 192.168.50.1

@@ -43,11 +43,25 @@ export const clusterSchema = {
       properties: { password_hash: { $ref: '#/$defs/passwordHash' } },
     },
     users: { type: 'array', minItems: 1, items: { $ref: '#/$defs/user' } },
-    tang: {
+    encryption: {
       type: 'object',
       additionalProperties: false,
-      required: ['url'],
-      properties: { url: { type: 'string', pattern: HTTP_URL, description: 'Refused for now: brick encryption is not available yet.' } },
+      description: 'Brick encryption: LUKS2 on every brick disk, unlocked by clevis when `threshold` of the pins answer. Refused until the images encrypt (the validator says so).',
+      properties: {
+        peers: { type: 'boolean', default: false, description: 'Every node runs tang on the cluster network; a brick is bound to the other nodes\' tang (a box carried away alone stays locked).' },
+        tang: {
+          type: 'array',
+          description: 'External tang servers, each a URL or { url, thp } (thp: the thumbprint `tang-show-keys` prints; pins the server\'s key).',
+          items: {
+            anyOf: [
+              { type: 'string', pattern: HTTP_URL },
+              { type: 'object', additionalProperties: false, required: ['url'], properties: { url: { type: 'string', pattern: HTTP_URL }, thp: { type: 'string', pattern: '^[A-Za-z0-9_-]{27,86}$' } } },
+            ],
+          },
+        },
+        tpm2: { type: 'boolean', default: false, description: 'One more share sealed to the node\'s TPM2 (PCR 7). Alone it lets a stolen box unlock itself.' },
+        threshold: { type: 'integer', minimum: 1, default: 1, description: 'How many pins must answer to unlock a brick.' },
+      },
     },
     network: { $ref: '#/$defs/network', description: 'Defaults for every node.' },
     disks: { $ref: '#/$defs/disks', description: 'Default disk selectors for every node.' },

@@ -13,16 +13,17 @@ import {
 import { SIZE_SYNTAX, parseSizeExpression } from './size.js';
 import { Reader, join, type ConfigIssue, type Entry, type Where } from './yaml-reader.js';
 import { checkRing1, HA_KEYS, readHa, readNodeHa } from './ha.js';
+import { ENCRYPTION_KEYS, readEncryption } from './encryption.js';
 
 export { formatIssue, type ConfigIssue } from './yaml-reader.js';
 
 /** Every key cluster.yaml accepts, by place. schema.ts must list exactly these. */
 export const CONFIG_KEYS = {
-  top: ['name', 'domain', 'release', 'replica', 'secret', 'timezone', 'locale', 'keyboard', 'ntp', 'mirror', 'root', 'users', 'tang', 'network', 'disks', 'volumes', 'nodes', 'ha'],
+  top: ['name', 'domain', 'release', 'replica', 'secret', 'timezone', 'locale', 'keyboard', 'ntp', 'mirror', 'root', 'users', 'encryption', 'network', 'disks', 'volumes', 'nodes', 'ha'],
   mirror: ['url', 'proxy', 'security_url'],
   root: ['password_hash'],
   user: ['name', 'full_name', 'password_hash', 'ssh_keys', 'groups'],
-  tang: ['url'],
+  ...ENCRYPTION_KEYS,
   network: ['prefix', 'gateway', 'dns'],
   disks: ['os', 'gv0', 'gv1', 'bmv0'],
   volumes: ['gv0', 'gv1', 'bmv0'],
@@ -62,6 +63,8 @@ const TOP_ELSEWHERE: Record<string, string> = {
   full_name: under('users:'), groups: under('users:'), address: under('nodes:'), mac: under('nodes:'), arbiter: under('nodes:'),
   bricks_per_node: under('volumes:'), brick_layout: under('volumes:'), hostname: under('nodes: (as name)'),
   size: under('disks: (in a match)'), model: under('disks: (in a match)'),
+  tang: 'brick encryption is configured under encryption: (tang servers as encryption.tang: [ { url, thp } ], with peers, tpm2 and threshold)',
+  peers: under('encryption:'), tpm2: under('encryption:'), threshold: under('encryption:'),
 };
 const meant = (key: string) => `did you mean '${key}'?`;
 const NODE_ELSEWHERE: Record<string, string> = {
@@ -179,9 +182,6 @@ function readCluster(r: Reader, root: Node): ClusterConfig | undefined {
   const mirror = readMirror(r, opt('mirror'));
   const rootAccount = readRoot(r, opt('root'));
   const users = readUsers(r, top.get('users'), root);
-  // Nothing encrypts the bricks yet: a tang key would promise a stolen box's data is safe while
-  // the disks are written in clear, so it is refused until encryption lands.
-  if (opt('tang')) r.error(opt('tang')!, 'tang', 'brick encryption is not available yet: with tang set the brick disks would still be written unencrypted (remove tang; nothing else changes)');
 
   const network = opt('network') ? readNetwork(r, opt('network')!, 'network', CONFIG_KEYS.network) : {};
   const defaultDisks = opt('disks') ? readDisks(r, opt('disks')!, 'disks') : { broken: new Set<Role>() };
@@ -194,6 +194,7 @@ function readCluster(r: Reader, root: Node): ClusterConfig | undefined {
   }
 
   const ha = readHa(r, opt('ha'), nodes?.map((n) => ({ config: n.config, item: n.item })), domain);
+  const encryption = readEncryption(r, opt('encryption'), nodes?.map((n) => ({ name: n.config.name, network: n.config.network, arbiter: n.config.arbiter })));
   if (nodes) checkRing1(r, nodes.map((n) => ({ config: n.config, item: n.item })));
 
   if (r.errors.length) return undefined;
@@ -201,6 +202,7 @@ function readCluster(r: Reader, root: Node): ClusterConfig | undefined {
     name: name!, domain: domain!, release: release!, replica: replica!, secret: secret!,
     locale, keyboard, timezone, ntp,
     mirror: mirror!, root: rootAccount!, users: users!,
+    ...(encryption ? { encryption } : {}),
     volumes: volumes!,
     nodes: nodes!.map((n) => n.config),
     ha: ha!,

@@ -1,6 +1,7 @@
 import type { ClusterConfig, DiskSelector, NodeConfig, VolumeName } from '../../core/config-types.js';
 import { RELEASES } from '../../core/config-types.js';
 import { vmVolumeOptions } from '../../core/volume-options.js';
+import { recoveryKeyPair } from '../../core/recovery-key.js';
 import { deriveKeyId } from './keys.js';
 import { haPackages, haPlan } from './ha.js';
 import type { BrickPlan, NodePlan, Plan, VolumeBrickRef, VolumePlan } from '../../core/plan-types.js';
@@ -26,7 +27,10 @@ export function nodePackages(config: ClusterConfig): string[] {
     // the web console: Debian's admin UI, its VM pages, and our page (/usr/share/cockpit/personal-cloud)
     'cockpit', 'cockpit-machines',
   ];
-  if (config.tang) pkgs.push('cryptsetup', 'clevis', 'clevis-luks', 'clevis-systemd');
+  // Bricks are unlocked by the agent (`clevis luks unlock`), not by clevis' boot units, so
+  // clevis-systemd/clevis-initramfs are not needed: the OS disk is not encrypted.
+  const enc = config.encryption;
+  if (enc) pkgs.push('cryptsetup', 'clevis', 'clevis-luks', ...(enc.tpm2 ? ['clevis-tpm2'] : []), ...(enc.peers ? ['tang'] : []));
   pkgs.push(...haPackages(config));
   return pkgs;
 }
@@ -139,7 +143,7 @@ export function plan(config: ClusterConfig): Plan {
       timezone: config.timezone,
       ntp: config.ntp,
       mirror: config.mirror,
-      ...(config.tang ? { tang: config.tang } : {}),
+      ...(config.encryption ? { encryption: { ...config.encryption, recoveryKey: recoveryKeyPair(config.secret, config.name).publicKey } } : {}),
       keyId: deriveKeyId(config.secret, config.name),
     },
     packages: nodePackages(config),
