@@ -14,7 +14,6 @@ export const LONG_TESTS = [
   'test/console-ha-browser.test.ts',
   'test/pxe.test.ts',
   'test/disk.test.ts',
-  'test/encryption-tang.test.ts',
   'test/e2e/**/*.test.ts',
 ];
 
