@@ -10,8 +10,11 @@
 // Measured and not adopted (medians of 3 interleaved runs, each against a copy of gv0 next to it):
 // cluster.locking-scheme=full (0.82-1.15 of granular, within the spread of a plain copy of gv0,
 // 0.87-1.09). The how-to volume led ours on 4k random read qd32 and random writes in the single,
-// sequential runs of the first bench (how-to measured last); interleaved, ours leads it on random
-// writes by 1.13-1.50x, and the random-read qd32 gap was client-io-threads (below).
+// sequential runs of the first bench (how-to measured last); interleaved, at 3 nodes ours leads it
+// on random writes by 1.13-1.50x in three runs, and the random-read qd32 gap was client-io-threads
+// (below). Final runs with this list, ours over how-to by median: 3 nodes 1.35 1.43 1.39 1.19 1.20
+// 1.29 but 1M seq read 0.94; 6 nodes 1.13 1.04 1.27 1.51 1.34 1.11 but 4k random write qd1 0.88
+// (both inside the runs' min-max spread).
 import { LIBVIRT_QEMU_ID } from './ids.js';
 
 export interface VolumeOption { value: string; why: string }
