@@ -22,7 +22,9 @@ usage: node scripts/run-ts.mjs scripts/bench-storage.ts [options]   (make bench-
 Forms a cluster with the agents in the namespace harness and runs fio on gv0's FUSE mount, on one
 brick's filesystem (the floor) and on a volume made by hand as the how-to does, with the profiles
 a VM disk sees: 1 MiB sequential write/read (iodepth 8), 4 KiB random read/write at iodepth 1 and
-32, 4 KiB mixed 70/30 random read/write (iodepth 32); all direct=1. Needs root.
+32, 4 KiB mixed 70/30 random read/write (iodepth 32); all direct=1. Needs root. The default run
+(3 targets x 7 profiles x 3 runs of 8 s) takes about 15 minutes. It also prints the options gv0
+and the how-to volume run with differently (\`gluster volume get VOL all\`, defaults included).
 
   --nodes N        3 (gv0 replica 3) or 6 (2 x 3 distributed-replicated), default 3
   --clients N      fio on N nodes' mounts at once (node1, node3, node5, …), the aggregate is
@@ -32,9 +34,13 @@ a VM disk sees: 1 MiB sequential write/read (iodepth 8), 4 KiB random read/write
   --engine E       fio ioengine: io_uring (default) or libaio
   --only LIST      comma-separated subset of ours,floor,howto (default all)
   --profiles LIST  comma-separated subset of the profile names (default all)
+  --runs N         each profile N times on every target, the targets taking turns (their order
+                   rotating) so drift of the machine hits all alike; the table shows the median
+                   and the min–max of MB/s, ratios are of medians (default 3)
   --try NAME:K=V,K=V
-                   also run ours with these gv0 options set on top (agents stopped first so they do
-                   not put theirs back); repeatable, each variant is measured then undone
+                   also measure a copy of gv0 (its bricks' order and every option it has, made by
+                   hand next to it) with these options on top, interleaved with the others;
+                   repeatable; NAME: with no options is a plain copy (a control for the copy)
   --guest          also from inside a guest on node1: a qcow2 on gv0 (qemu-img create as the
                    agent does), virtio, cache=none as libvirt defines our VMs (aio threads), fio
                    on the guest's /dev/vda; QEMU TCG (slow CPU: its figures are a lower bound)
@@ -42,7 +48,7 @@ a VM disk sees: 1 MiB sequential write/read (iodepth 8), 4 KiB random read/write
 `;
 const { values } = scriptArgs(USAGE, {
   nodes: { type: 'string', default: '3' }, clients: { type: 'string' }, 'size-mb': { type: 'string', default: '512' },
-  runtime: { type: 'string', default: '8' }, engine: { type: 'string', default: 'io_uring' }, only: { type: 'string', default: 'ours,floor,howto' },
+  runtime: { type: 'string', default: '8' }, runs: { type: 'string', default: '3' }, engine: { type: 'string', default: 'io_uring' }, only: { type: 'string', default: 'ours,floor,howto' },
   profiles: { type: 'string' }, guest: { type: 'boolean', default: false }, try: { type: 'string', multiple: true, default: [] }, json: { type: 'string' },
 });
 const usage = (m: string): never => { process.stderr.write(`${m}\n\n${USAGE.trim()}\n`); process.exit(2); };
@@ -54,6 +60,8 @@ const SIZE_MB = Number(values['size-mb']);
 const RUNTIME = Number(values.runtime);
 if (!Number.isInteger(SIZE_MB) || SIZE_MB < 16) usage('--size-mb takes a whole number ≥ 16');
 if (!Number.isInteger(RUNTIME) || RUNTIME < 1 || RUNTIME > 600) usage('--runtime takes whole seconds from 1 to 600');
+const RUNS = Number(values.runs);
+if (!Number.isInteger(RUNS) || RUNS < 1 || RUNS > 50) usage('--runs takes a whole number from 1 to 50');
 const ENGINE = values.engine!;
 if (!['io_uring', 'libaio'].includes(ENGINE)) usage('--engine takes io_uring or libaio');
 const ONLY = values.only!.split(',').filter(Boolean);
@@ -73,10 +81,11 @@ const PROFILES = values.profiles ? values.profiles.split(',').map((p) => ALL_PRO
 
 interface Variant { name: string; options: [string, string][] }
 const VARIANTS: Variant[] = values.try!.map((t) => {
-  const m = /^([\w.+-]+):(.+)$/.exec(t) ?? usage(`--try takes NAME:KEY=VALUE,KEY=VALUE, got ${t}`);
-  const options = m[2].split(',').map((kv) => { const [k, v] = kv.split('='); if (!k || v === undefined || !/^[\w.-]+$/.test(k)) usage(`--try ${t}: ${kv} is not KEY=VALUE`); return [k, v] as [string, string]; });
+  const m = /^([\w.+-]+):(.*)$/.exec(t) ?? usage(`--try takes NAME:KEY=VALUE,KEY=VALUE, got ${t}`);
+  const options = m[2].split(',').filter(Boolean).map((kv) => { const [k, v] = kv.split('='); if (!k || v === undefined || !/^[\w.-]+$/.test(k)) usage(`--try ${t}: ${kv} is not KEY=VALUE`); return [k, v] as [string, string]; });
   return { name: m[1], options };
 });
+if (new Set(VARIANTS.map((v) => v.name)).size !== VARIANTS.length) usage('--try: each variant needs its own NAME');
 
 const say = (m: string) => process.stderr.write(`[bench-storage] ${m}\n`);
 const NAMES = Array.from({ length: NODES_N }, (_, i) => `node${i + 1}`);
@@ -84,7 +93,9 @@ const CLIENT_NODES = Array.from({ length: CLIENTS }, (_, i) => NAMES[i * 2]);
 const BRICK_MNT = '/data/glusterfs/gv0/brick1';
 
 interface Figures { mbps: number; iops: number; p99ms: number }
-type Results = Record<string, Figures>; // per profile
+/** One target's figures of one profile: every run, and the median of each figure over the runs. */
+interface Cell { median: Figures; runs: Figures[] }
+type Results = Record<string, Cell>; // per profile
 
 interface FioSide { bw_bytes: number; iops: number; clat_ns?: { percentile?: Record<string, number> } }
 
@@ -104,6 +115,12 @@ function figures(doc: unknown, what: string): Figures {
   };
 }
 
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const cell = (runs: Figures[]): Cell => ({ runs, median: { mbps: median(runs.map((r) => r.mbps)), iops: median(runs.map((r) => r.iops)), p99ms: median(runs.map((r) => r.p99ms)) } });
+
 /** fio of one profile on `dir` of each client node at once; the sum of MB/s and IOPS, the worst p99. */
 async function fio(h: Harness, dirs: [string, string][], p: Profile): Promise<Figures> {
   const runs = await Promise.all(dirs.map(async ([node, dir]) => {
@@ -115,20 +132,33 @@ async function fio(h: Harness, dirs: [string, string][], p: Profile): Promise<Fi
   return { mbps: runs.reduce((a, r) => a + r.mbps, 0), iops: runs.reduce((a, r) => a + r.iops, 0), p99ms: Math.max(...runs.map((r) => r.p99ms)) };
 }
 
-async function suite(h: Harness, label: string, dirs: [string, string][]): Promise<Results> {
-  const out: Results = {};
-  for (const [node, dir] of dirs) await h.on(node, 'sh', ['-c', `rm -f ${dir}/fio-*.dat`]);
-  for (const p of PROFILES) {
-    out[p.name] = await fio(h, dirs, p);
-    say(`${label} ${p.name}: ${fmt(out[p.name])}`);
+interface Target { name: string; dirs: [string, string][] }
+
+/**
+ * Every profile RUNS times on every target, interleaved: for each run and profile the targets take
+ * turns, and the order rotates, so drift of the machine (others' load, the disk's write-back) hits
+ * every target alike instead of the one measured last. The fio files stay between runs.
+ */
+async function interleaved(h: Harness, targets: Target[]): Promise<Record<string, Results>> {
+  const got: Record<string, Record<string, Figures[]>> = Object.fromEntries(targets.map((t) => [t.name, {}]));
+  for (const t of targets) for (const [node, dir] of t.dirs) await h.on(node, 'sh', ['-c', `rm -f ${dir}/fio-*.dat`]);
+  for (let r = 0; r < RUNS; r++) {
+    for (const [pi, p] of PROFILES.entries()) {
+      const k = (r + pi) % targets.length;
+      for (const t of [...targets.slice(k), ...targets.slice(0, k)]) {
+        const f = await fio(h, t.dirs, p);
+        (got[t.name][p.name] ??= []).push(f);
+        say(`run ${r + 1}/${RUNS} ${t.name} ${p.name}: ${fmt(f)}`);
+      }
+    }
   }
-  for (const [node, dir] of dirs) await h.on(node, 'sh', ['-c', `rm -f ${dir}/fio-*.dat`]);
-  return out;
+  for (const t of targets) for (const [node, dir] of t.dirs) await h.on(node, 'sh', ['-c', `rm -f ${dir}/fio-*.dat`]);
+  return Object.fromEntries(targets.map((t) => [t.name, Object.fromEntries(PROFILES.map((p) => [p.name, cell(got[t.name][p.name])]))]));
 }
 
 const fmt = (f: Figures) => `${f.mbps.toFixed(1)} MB/s ${Math.round(f.iops)} IOPS p99 ${f.p99ms.toFixed(2)} ms`;
 
-/** The profiles from inside a guest on node1 whose disk is a qcow2 on gv0, as libvirt runs our VMs. */
+/** The profiles from inside a guest on node1 whose disk is a qcow2 on gv0, as libvirt runs our VMs (one run: TCG is slow). */
 async function guestSuite(h: Harness): Promise<{ results: Results; accel: string }> {
   const { kernel } = await ensureFioGuest();
   const initrd = await fioGuestInitrd(BASE, PROFILES.map((p) => ({ name: p.name, args: fioArgs(p) })));
@@ -147,8 +177,8 @@ async function guestSuite(h: Harness): Promise<{ results: Results; accel: string
   const results: Results = {};
   for (const p of PROFILES) {
     if (!docs[p.name]) throw new Error(`the guest gave no fio result for ${p.name} (qemu exit ${r.code}): ${r.stdout.replace(/\r/g, '').trim().split('\n').slice(-5).join(' / ')} ${r.stderr.trim()}`);
-    results[p.name] = figures(docs[p.name], `${p.name} in the guest`);
-    say(`guest ${p.name}: ${fmt(results[p.name])}`);
+    results[p.name] = cell([figures(docs[p.name], `${p.name} in the guest`)]);
+    say(`guest ${p.name}: ${fmt(results[p.name].median)}`);
   }
   return { results, accel };
 }
@@ -160,9 +190,27 @@ async function remount(h: Harness, vol: string, mnt: string, nodes: string[]): P
   }
 }
 
-const results: Record<string, Results> = {};
+/** Every option of a volume as glusterd applies it (`volume get VOL all`: defaults included, their "(DEFAULT)" mark dropped). */
+async function effectiveOptions(h: Harness, vol: string): Promise<Record<string, string>> {
+  const out = (await h.gluster('node1', ['volume', 'get', vol, 'all'])).stdout;
+  return Object.fromEntries(out.split('\n').slice(2).map((l) => /^(\S+)\s+(.*)$/.exec(l.trim())).filter((m) => m !== null).map((m) => [m[1], m[2].replace(/\s*\(DEFAULT\)$/, '').trim()]));
+}
+
+/** A volume made by hand on a subdirectory of every node's brick filesystem, in gv0's brick order, started and mounted. */
+async function handVolume(h: Harness, vol: string, sub: string, layout: string[], options: [string, string][]): Promise<Target> {
+  for (const n of NAMES) await h.on(n, 'mkdir', ['-p', `${BRICK_MNT}/${sub}`]);
+  await h.gluster('node1', ['volume', 'create', vol, 'replica', '3', ...layout.map((n) => `${n}:${BRICK_MNT}/${sub}`)]);
+  if (options.length) await h.gluster('node1', ['volume', 'set', vol, ...options.flat()]);
+  await h.gluster('node1', ['volume', 'start', vol]);
+  await remount(h, vol, `/mnt/${vol}`, CLIENT_NODES);
+  return { name: '', dirs: CLIENT_NODES.map((n) => [n, `/mnt/${vol}`]) };
+}
+
+let results: Record<string, Results> = {};
 const notes: string[] = [];
-const diskMb = SIZE_MB * (2 + (NODES_N === 3 ? CLIENTS : Math.ceil(CLIENTS / 2))) + 1024;
+// per node, every target's files at once: the floor's, and each replicated volume's share (3 nodes: all of it)
+const volShare = NODES_N === 3 ? CLIENTS : Math.ceil(CLIENTS / 2);
+const diskMb = SIZE_MB * (1 + volShare * (2 + VARIANTS.length)) + (values.guest ? SIZE_MB + 64 : 0) + 1024;
 const h = await Harness.create(NAMES.map((name) => ({ name, disks: [{ sizeMB: diskMb }] })), { id: 'pcs' });
 try {
   // the loop disks with direct I/O: the bricks meet this machine's disk, not the host page cache
@@ -175,10 +223,12 @@ try {
   for (const n of NAMES) h.writeAgentConfig(n, plan, joinKey);
   for (const n of NAMES) h.startAgent(n);
   await waitFor('gv0 formed and mounted everywhere', 600_000, async () => NAMES.every((n) => h.snapshot(n)?.converged), 1000);
-  // the agents put their options back on a pass: stopped, so that --try variants and the how-to volume stand
+  // the agents put their options back on a pass: stopped, so that the volumes made by hand stand as made
   for (const n of NAMES) await h.stopAgent(n);
   const gv0Info = (await h.gluster('node1', ['volume', 'info', 'gv0'])).stdout;
   const gv0Options = Object.fromEntries([...gv0Info.matchAll(/^(\S+\.\S+): (.*)$/gm)].map((m) => [m[1], m[2]]));
+  // gv0's brick order (node names), so a copy has the same replica sets
+  const gv0Layout = [...gv0Info.matchAll(/^Brick\d+: ([^:]+):/gm)].map((m) => m[1]);
   say(`gv0: ${/Number of Bricks: (.*)/.exec(gv0Info)?.[1]}; options set: ${Object.entries(gv0Options).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   const fioVer = (await sh('fio', ['--version'])).stdout.trim();
   // a --try key the volume does not know fails now, not after minutes of measuring
@@ -189,77 +239,73 @@ try {
     }
   }
 
+  const targets: Target[] = [];
+  if (ONLY.includes('ours')) targets.push({ name: 'ours', dirs: CLIENT_NODES.map((n) => [n, '/mnt/gv0']) });
+  if (ONLY.includes('howto')) {
+    // the how-to's volume, on the same pool and TLS material: its commands and options only
+    const t = await handVolume(h, 'hv0', 'howto', gv0Layout, [['client.ssl', 'on'], ['server.ssl', 'on'], ['auth.ssl-allow', NAMES.join(',')],
+      ['storage.owner-uid', '64055'], ['storage.owner-gid', '64055'], ['features.shard', 'enable']]);
+    targets.push({ ...t, name: 'howto' });
+    // what the two volumes really run with, defaults included: the candidates for any gap between them
+    const [ours, howto] = [await effectiveOptions(h, 'gv0'), await effectiveOptions(h, 'hv0')];
+    const differ = [...new Set([...Object.keys(ours), ...Object.keys(howto)])].sort().filter((k) => ours[k] !== howto[k]);
+    notes.push(`options gv0 and the how-to volume run with differently (gluster volume get VOL all; ours/how-to): ${differ.map((k) => `${k}=${ours[k] ?? '-'}/${howto[k] ?? '-'}`).join(' ')}`);
+  }
+  // each --try variant: a copy of gv0 (its bricks' order, every option it has) with the variant's options on top
+  for (const [i, v] of VARIANTS.entries()) {
+    const t = await handVolume(h, `tv${i}`, `try${i}`, gv0Layout, [...Object.entries(gv0Options), ...v.options]);
+    targets.push({ ...t, name: `ours+${v.name}` });
+  }
   if (ONLY.includes('floor')) {
     for (const n of CLIENT_NODES) await h.on(n, 'mkdir', ['-p', `${BRICK_MNT}/floor`]);
-    results.floor = await suite(h, 'floor', CLIENT_NODES.map((n) => [n, `${BRICK_MNT}/floor`]));
-    for (const n of CLIENT_NODES) await h.on(n, 'rmdir', [`${BRICK_MNT}/floor`]);
+    targets.push({ name: 'floor', dirs: CLIENT_NODES.map((n) => [n, `${BRICK_MNT}/floor`]) });
   }
-  if (ONLY.includes('ours')) results.ours = await suite(h, 'ours', CLIENT_NODES.map((n) => [n, '/mnt/gv0']));
+  results = await interleaved(h, targets);
   if (values.guest) {
     // a guest that fails is reported, the other figures still printed
     try {
       const g = await guestSuite(h);
       results.guest = g.results;
-      notes.push(`guest: QEMU ${g.accel.toUpperCase()}, 1 GiB RAM, 2 vCPUs, fio on /dev/vda (virtio-blk, qcow2 on /mnt/gv0 of node1, cache=none, aio threads)`);
+      notes.push(`guest: QEMU ${g.accel.toUpperCase()}, 1 GiB RAM, 2 vCPUs, fio on /dev/vda (virtio-blk, qcow2 on /mnt/gv0 of node1, cache=none, aio threads), one run`);
     } catch (e) {
       notes.push(`guest run failed: ${(e as Error).message}`);
       process.exitCode = 1;
     }
   }
-  for (const v of VARIANTS) {
-    const before: [string, string][] = [];
-    for (const [k] of v.options) {
-      const got = (await h.gluster('node1', ['volume', 'get', 'gv0', k])).stdout.split('\n').map((l) => l.trim().split(/\s+/)).find((c) => c[0] === k);
-      before.push([k, got?.[1] ?? '']);
-    }
-    await h.gluster('node1', ['volume', 'set', 'gv0', ...v.options.flat()]);
-    await remount(h, 'gv0', '/mnt/gv0', CLIENT_NODES);
-    results[`ours+${v.name}`] = await suite(h, `ours+${v.name}`, CLIENT_NODES.map((n) => [n, '/mnt/gv0']));
-    await h.gluster('node1', ['volume', 'set', 'gv0', ...before.flat()]);
-    await remount(h, 'gv0', '/mnt/gv0', CLIENT_NODES);
-  }
-  if (ONLY.includes('howto')) {
-    // the how-to's volume, on the same pool and TLS material: its commands and options only
-    const bricks = NAMES.map((n) => `${n}:${BRICK_MNT}/howto`);
-    for (const n of NAMES) await h.on(n, 'mkdir', ['-p', `${BRICK_MNT}/howto`]);
-    await h.gluster('node1', ['volume', 'create', 'hv0', 'replica', '3', ...bricks]);
-    await h.gluster('node1', ['volume', 'set', 'hv0', 'client.ssl', 'on', 'server.ssl', 'on', 'auth.ssl-allow', NAMES.join(','),
-      'storage.owner-uid', '64055', 'storage.owner-gid', '64055', 'features.shard', 'enable']);
-    await h.gluster('node1', ['volume', 'start', 'hv0']);
-    await remount(h, 'hv0', '/mnt/hv0', CLIENT_NODES);
-    results.howto = await suite(h, 'how-to', CLIENT_NODES.map((n) => [n, '/mnt/hv0']));
-  }
 
-  // the table
-  const cols = Object.keys(results);
+  // the table: medians, the spread of MB/s over the runs, ratios of medians
+  const cols = ['ours', 'howto', 'floor', ...Object.keys(results).filter((c) => !['ours', 'howto', 'floor'].includes(c))].filter((c) => results[c]);
   const rows: string[][] = [];
   for (const p of PROFILES) {
     for (const c of cols) {
-      const f = results[c][p.name];
-      const floor = results.floor?.[p.name];
-      const howto = results.howto?.[p.name];
+      const { median: f, runs } = results[c][p.name];
+      const floor = results.floor?.[p.name].median;
+      const howto = results.howto?.[p.name].median;
       const vsFloor = floor && c !== 'floor' ? `${(f.mbps / floor.mbps).toFixed(2)}${p.write ? ` (${(f.mbps / (floor.mbps / 3)).toFixed(2)} of /3)` : ''}` : '';
       const vsHowto = howto && c !== 'howto' && c !== 'floor' ? (f.mbps / howto.mbps).toFixed(2) : '';
-      const ours = results.ours?.[p.name];
+      const ours = results.ours?.[p.name].median;
       const vsOurs = ours && c !== 'ours' && c !== 'floor' && c !== 'howto' ? (f.mbps / ours.mbps).toFixed(2) : '';
-      rows.push([p.name, c, f.mbps.toFixed(1), Math.round(f.iops).toString(), f.p99ms.toFixed(2), vsFloor, vsHowto, vsOurs]);
-      if (c === 'floor' && p.write) rows.push([p.name, 'floor/3', (f.mbps / 3).toFixed(1), Math.round(f.iops / 3).toString(), '', '', '', '']);
+      const mb = runs.map((r) => r.mbps);
+      const spread = runs.length > 1 ? `${Math.min(...mb).toFixed(1)}–${Math.max(...mb).toFixed(1)}` : '';
+      rows.push([p.name, c, f.mbps.toFixed(1), spread, Math.round(f.iops).toString(), f.p99ms.toFixed(2), vsFloor, vsHowto, vsOurs]);
+      if (c === 'floor' && p.write) rows.push([p.name, 'floor/3', (f.mbps / 3).toFixed(1), '', Math.round(f.iops / 3).toString(), '', '', '', '']);
     }
   }
-  const head = ['profile', 'target', 'MB/s', 'IOPS', 'p99 ms', 'x floor', 'x how-to', 'x ours'];
+  const head = ['profile', 'target', 'MB/s', 'min–max', 'IOPS', 'p99 ms', 'x floor', 'x how-to', 'x ours'];
   const w = head.map((x, i) => Math.max(x.length, ...rows.map((r) => r[i].length)));
   const table = [head.map((x, i) => x.padEnd(w[i])).join(' | '), w.map((n) => '-'.repeat(n)).join('-|-'), ...rows.map((r) => r.map((x, i) => x.padEnd(w[i])).join(' | '))].join('\n');
-  const setup = `${NODES_N} nodes (gv0 ${/Number of Bricks: (.*)/.exec(gv0Info)?.[1]}), ${CLIENTS} client(s) at once (${CLIENT_NODES.join(', ')}), ${SIZE_MB} MiB file per client, ${RUNTIME} s per profile, ${fioVer} ioengine=${ENGINE} direct=1`;
+  const setup = `${NODES_N} nodes (gv0 ${/Number of Bricks: (.*)/.exec(gv0Info)?.[1]}), ${CLIENTS} client(s) at once (${CLIENT_NODES.join(', ')}), ${SIZE_MB} MiB file per client, ${RUNTIME} s per profile, ${RUNS} run(s) per profile and target (interleaved), ${fioVer} ioengine=${ENGINE} direct=1`;
   if (values.json !== '-') {
     process.stdout.write(`\n${setup}\n\n${table}\n\n`);
+    process.stdout.write(`MB/s, IOPS, p99: medians over the ${RUNS} run(s); min–max: the spread of MB/s over them; every ratio is of medians\n`);
     process.stdout.write('x floor: MB/s (mixed: read+write) over the floor\'s; for writes also over floor/3, because replica 3 writes every byte 3 times to this machine\'s one disk\n');
     process.stdout.write('x how-to: MB/s over the how-to volume\'s (volume create replica 3 + TLS + owner uid/gid + features.shard, nothing else)\n');
-    process.stdout.write('x ours: a variant\'s or the guest\'s MB/s over ours (gv0 on the FUSE mount)\n');
+    process.stdout.write('x ours: a variant\'s or the guest\'s MB/s over ours (gv0 on the FUSE mount); a variant is a copy of gv0 with its options on top\n');
     if (CLIENTS > 1) process.stdout.write('several clients: MB/s and IOPS summed over the clients, p99 the worst client\'s\n');
     for (const n of notes) process.stdout.write(`note: ${n}\n`);
   }
   if (values.json) {
-    const doc = JSON.stringify({ setup: { nodes: NODES_N, clients: CLIENT_NODES, sizeMb: SIZE_MB, runtimeS: RUNTIME, engine: ENGINE, fio: fioVer, variants: VARIANTS, gv0Options }, results, notes }, null, 2);
+    const doc = JSON.stringify({ setup: { nodes: NODES_N, clients: CLIENT_NODES, sizeMb: SIZE_MB, runtimeS: RUNTIME, runs: RUNS, engine: ENGINE, fio: fioVer, variants: VARIANTS, gv0Options }, results, notes }, null, 2);
     if (values.json === '-') process.stdout.write(`${doc}\n`); else writeFileSync(values.json, `${doc}\n`);
   }
 } catch (e) {
