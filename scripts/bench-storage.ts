@@ -15,6 +15,7 @@ import { ensureFioGuest, fioGuestInitrd, parseFioConsole } from '../test/harness
 import { planFor, testConfig } from '../test/harness/plan.js';
 import { sh, waitFor } from '../test/harness/sh.js';
 import { scriptArgs } from './args.js';
+import { median } from './stats.js';
 
 const USAGE = `
 usage: node scripts/run-ts.mjs scripts/bench-storage.ts [options]   (make bench-storage)
@@ -115,10 +116,6 @@ function figures(doc: unknown, what: string): Figures {
   };
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const cell = (runs: Figures[]): Cell => ({ runs, median: { mbps: median(runs.map((r) => r.mbps)), iops: median(runs.map((r) => r.iops)), p99ms: median(runs.map((r) => r.p99ms)) } });
 
 /** fio of one profile on `dir` of each client node at once; the sum of MB/s and IOPS, the worst p99. */
