@@ -20,7 +20,8 @@ Forms a 3-node HA cluster in the namespace harness (real libvirtd/QEMU TCG, coro
 with the harness fence device), live-migrates a guest N times (default 2, 0 for none), then for
 each fault in order (default kill,partition; the lost node comes back between them) loses the
 guest's node: 'kill' powers it off, 'partition' cuts its network while it keeps running. Prints
-migration time and guest downtime, and per fault: corosync noticed, fenced, VM start asked, guest
+migration time and guest downtime, and per fault: corosync noticed, fenced, VM start asked, QEMU
+running the guest on a survivor (libvirt's domstate; the guest's own boot under TCG follows), guest
 running (first console tick on a survivor), and the longest write stall of the survivors on gv0.
 Needs root.
 `;
@@ -68,6 +69,7 @@ async function failover(fault: Fault, victim: string): Promise<string> {
   if (fault === 'kill') await c.killNode(victim); else await c.partitionNode(victim);
   let noticedAt = NaN;
   let startedAt = NaN;
+  let qemuAt = NaN;
   let done = false;
   const polls = [
     (async () => { // corosync on a survivor counts one vote less
@@ -78,6 +80,15 @@ async function failover(fault: Fault, victim: string): Promise<string> {
         const r = await c.on(survivors[0], 'crm_resource', ['--locate', '--resource', `vm-${VM}`], { allowFail: true });
         const on = /running on: (\S+)/.exec(r.stdout)?.[1];
         if (on && on !== victim) startedAt = Date.now() - t; else await sleep(500);
+      }
+    })(),
+    (async () => { // libvirt on a survivor runs the domain: QEMU executes the guest (its boot under TCG follows)
+      while (!done && Number.isNaN(qemuAt)) {
+        for (const n of survivors) {
+          const r = await c.on(n, 'virsh', ['-c', 'qemu:///system', 'domstate', VM], { allowFail: true });
+          if (r.stdout.trim() === 'running') { qemuAt = Date.now() - t; break; }
+        }
+        if (Number.isNaN(qemuAt)) await sleep(200);
       }
     })(),
   ];
@@ -102,7 +113,7 @@ async function failover(fault: Fault, victim: string): Promise<string> {
   const fenceAsked = at(after.find((l) => l.includes(` ${victim} by `)));
   const fenceDone = at(after.find((l) => l.includes(` ${victim} is off`)));
   const failed = to ? '' : ` (Pacemaker: ${(await c.on(survivors[0], 'crm_mon', ['-1'], { allowFail: true })).stdout.split('\n').filter((l) => /returned|Stopped|FAILED/.test(l)).map((l) => l.trim()).join('; ') || 'no failed action'})`;
-  results.push(`${fault.padEnd(9)} ${victim}: guest ${to ? `running on ${to} after ${secs(running)} s` : `not running after ${GIVE_UP_MS / 1000} s${failed}`}; longest write stall ${secs(worst.ms)} s (${stalls.map((x) => `${x.node} ${secs(x.ms)}`).join(', ')}) — timeline: corosync noticed ${secs(noticedAt)} s, fence asked ${secs(fenceAsked)} s, off ${secs(fenceDone)} s, start asked ${secs(startedAt)} s, first tick ${secs(running)} s, third tick ${secs(ticking)} s`);
+  results.push(`${fault.padEnd(9)} ${victim}: guest ${to ? `running on ${to} after ${secs(running)} s` : `not running after ${GIVE_UP_MS / 1000} s${failed}`}; longest write stall ${secs(worst.ms)} s (${stalls.map((x) => `${x.node} ${secs(x.ms)}`).join(', ')}) — timeline: corosync noticed ${secs(noticedAt)} s, fence asked ${secs(fenceAsked)} s, off ${secs(fenceDone)} s, start asked ${secs(startedAt)} s, QEMU running ${secs(qemuAt)} s, first tick ${secs(running)} s, third tick ${secs(ticking)} s`);
   log(results.at(-1)!);
   if (fault === 'kill') await c.reboot(victim); else await c.healNode(victim);
   if (!to) throw new Error(`${fault}: the guest did not run again on a survivor`);
