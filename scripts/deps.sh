@@ -15,7 +15,7 @@ TEST_PKGS=(qemu-system-x86 qemu-utils ovmf debconf glusterfs-server glusterfs-cl
   shim-signed grub-efi-amd64-signed isolinux syslinux-common
   chromium cockpit-ws cockpit-bridge cockpit-system sudo libnss3-tools systemd fio)
 LONG_PKGS=(libvirt-daemon-system libvirt-clients corosync pacemaker pacemaker-cli-utils resource-agents
-  fence-agents corosync-qdevice corosync-qnetd openvswitch-switch busybox-static sbd debootstrap grub-pc-bin gdisk)
+  fence-agents corosync-qdevice corosync-qnetd openvswitch-switch busybox-static sbd debootstrap grub-pc-bin gdisk borgbackup)
 pkgs=("${BUILD_PKGS[@]}")
 case "${1:-build}" in
   test) pkgs+=("${TEST_PKGS[@]}") ;;

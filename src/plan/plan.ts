@@ -28,6 +28,7 @@ export function nodePackages(config: ClusterConfig): string[] {
   ];
   if (config.tang) pkgs.push('cryptsetup', 'clevis', 'clevis-luks', 'clevis-systemd');
   pkgs.push(...haPackages(config));
+  if (config.backup) pkgs.push('borgbackup', ...(config.backup.offsite ? ['rclone'] : []));
   return pkgs;
 }
 
@@ -148,5 +149,6 @@ export function plan(config: ClusterConfig): Plan {
     nodes,
     volumes,
     ha: haPlan(config),
+    ...(config.backup ? { backup: config.backup } : {}),
   };
 }
