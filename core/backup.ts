@@ -142,3 +142,14 @@ export function promText(rec: BackupRecord): string {
   ];
   return `${lines.join('\n')}\n`;
 }
+
+/** The `backup` operation of the agents' channel. */
+export type BackupRequest =
+  | { action: 'now'; vms: string[] }
+  | { action: 'list'; vm?: string }
+  | { action: 'verify' }
+  | { action: 'status' }
+  | { action: 'progress' }
+  | { action: 'restore'; vm: string; at?: string; as?: string };
+
+export interface ArchiveInfo { name: string; vm: string; time: string; comment?: string }

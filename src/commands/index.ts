@@ -12,6 +12,7 @@ import { statusCommand } from './status.js';
 import { serveCommand } from './serve.js';
 import { vmCommand } from './vm.js';
 import { nodeCommand } from './node.js';
+import { backupCommand, restoreCommand } from './backup.js';
 
 export const commands: Command[] = [
   initCommand,
@@ -27,4 +28,6 @@ export const commands: Command[] = [
   serveCommand,
   vmCommand,
   nodeCommand,
+  backupCommand,
+  restoreCommand,
 ];
