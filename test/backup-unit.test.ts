@@ -80,3 +80,37 @@ describe('Prometheus textfile', () => {
     expect(t).toContain('personal_cloud_backup_last_ok{vm="a"} 1\npersonal_cloud_backup_last_ok{vm="b"} 0\n');
   });
 });
+
+describe('backup timer units', () => {
+  it('run the agent\'s scheduled runner on the configured calendar; installed units are left alone', async () => {
+    const { backupTimerStep, backupUnits } = await import('../firstboot/steps/backup-timer.js');
+    const { planFor, testConfig } = await import('./harness/plan.js');
+    const cfg = testConfig([{ name: 'node1', hostPart: 11, gv0: ['/dev/vdb'] }, { name: 'node2', hostPart: 12, gv0: ['/dev/vdb'] }, { name: 'node3', hostPart: 13, gv0: ['/dev/vdb'] }]);
+    cfg.ha = { enabled: true, fencing: { kind: 'none-unsafe' }, bridges: [] };
+    cfg.backup = { repository: '/mnt/gv0/backup', schedule: 'Mon *-*-* 03:00', intervalS: 604_800, retention: { daily: 7, weekly: 4, monthly: 12 }, encryption: 'repokey' };
+    const { plan } = planFor(cfg);
+    const u = backupUnits(plan)!;
+    expect(u.timer).toMatch(/^OnCalendar=Mon \*-\*-\* 03:00$/m);
+    expect(u.timer).toMatch(/^Persistent=true$/m);
+    expect(u.service).toMatch(/^ExecStart=\/usr\/bin\/node \/usr\/lib\/personal-cloud\/personal-cloud-agent\.mjs backup-run --scheduled$/m);
+    expect(u.service).toMatch(/^KillMode=control-group$/m);
+    const d = backupTimerStep.plan({ plan } as never, { service: u.service, timer: u.timer });
+    expect(d).toEqual({ actions: [], detail: 'timer Mon *-*-* 03:00 → /mnt/gv0/backup (the first online Pacemaker node runs it)' });
+    expect(backupUnits({ ...plan, ha: { ...plan.ha!, enabled: false } })).toBeNull();
+  });
+});
+
+describe('restore: the definition of a copy', () => {
+  it('gets the new name, no UUID or MAC of the original, paths in its own folder', async () => {
+    const { renameDomainXml } = await import('../firstboot/backup/restore.js');
+    const xml = `<domain type='qemu'>\n  <name>web</name>\n  <uuid>0f3c…</uuid>\n  <devices>\n    <disk type='file' device='disk'><source file='/mnt/gv0/vm/web/disk.qcow2'/><target dev='vda'/></disk>\n    <interface type='network'><mac address='52:54:00:aa:bb:cc'/><source network='lab2'/></interface>\n    <serial type='file'><source path='/var/log/libvirt/qemu/web-serial.log'/></serial>\n    <disk type='file' device='disk'><source file='/mnt/gv0/vm/webfarm/disk.qcow2'/></disk>\n  </devices>\n</domain>\n`;
+    const out = renameDomainXml(xml, { from: 'web', to: 'web-copy', vmRoot: '/mnt/gv0/vm' });
+    expect(out).toContain('<name>web-copy</name>');
+    expect(out).not.toContain('<uuid>');
+    expect(out).not.toContain('52:54:00:aa:bb:cc');
+    expect(out).toContain("<source file='/mnt/gv0/vm/web-copy/disk.qcow2'/>");
+    expect(out).toContain("/var/log/libvirt/qemu/web-copy-serial.log");
+    expect(out).toContain('/mnt/gv0/vm/webfarm/disk.qcow2'); // another VM's folder of a similar name is not touched
+    expect(renameDomainXml(xml, { from: 'web', to: 'web', vmRoot: '/mnt/gv0/vm' })).toBe(xml);
+  });
+});
