@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RETENTION } from '../core/backup.js';
 import { buildCli, HaCluster } from './harness/ha-cluster.js';
 import { ensureGuest, parseConsole } from './harness/ha-guest.js';
-import { sh, sleep, waitFor } from './harness/sh.js';
+import { sh, waitFor } from './harness/sh.js';
 
 const NODES = ['node1', 'node2', 'node3'];
 const VM = 'bk';
@@ -231,7 +231,7 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
   it('status shows the last backup per VM; the Prometheus textfile has its last success', async () => {
     const st = await agentCli('node2', ['status'], true);
     expect(st.stdout).toMatch(/backups: \/mnt\/gv0\/backup, daily/);
-    expect(st.stdout).toMatch(/backup bk: last backup \d+ s ago \(bk\.\d{8}T\d{6}Z, libvirt-snapshot\)/);
+    expect(st.stdout).toMatch(/backup bk: last backup \d+ (s|min) ago \(bk\.\d{8}T\d{6}Z, libvirt-snapshot\)/);
     const js = JSON.parse((await agentCli('node2', ['backup', 'status', '--json'])).stdout);
     expect(js.vms).toEqual([expect.objectContaining({ vm: 'bk', state: 'ok' })]);
     const prom = (await c.on('node2', 'cat', ['/var/lib/prometheus/node-exporter/personal_cloud_backup.prom'])).stdout;
@@ -241,16 +241,20 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     // retention: the archives of bk are pruned with the defaults (several per day are kept as one daily)
     const list = JSON.parse((await agentCli('node1', ['backup', 'list', VM, '--json'])).stdout);
     expect(list.length).toBe(1);
-    // a failed backup is loud: a VM whose definition is gone from its folder
-    await c.on('node1', 'mv', ['/mnt/gv0/vm/bk/bk.xml', '/mnt/gv0/vm/bk/bk.xml.away']);
-    const f = await agentCli('node1', ['backup', 'now', VM], true);
-    await c.on('node1', 'mv', ['/mnt/gv0/vm/bk/bk.xml.away', '/mnt/gv0/vm/bk/bk.xml']);
+    // a failed backup is loud: a stopped VM whose disk is gone
+    await agentCli('node1', ['vm', 'create', 'bk-fail', '--memory', '64', '--disk-size', '8M', '--tcg', ...BOOT]);
+    await agentCli('node1', ['vm', 'stop', 'bk-fail']);
+    const okStopped = JSON.parse((await agentCli('node3', ['backup', 'now', 'bk-fail', '--json'])).stdout).results[0];
+    expect(okStopped).toMatchObject({ ok: true, method: 'stopped-vm' });
+    await c.on('node1', 'rm', ['/mnt/gv0/vm/bk-fail/disk.qcow2']);
+    const f = await agentCli('node1', ['backup', 'now', 'bk-fail'], true);
     expect(f.code).toBe(1);
-    expect(f.stdout).toMatch(/^bk: FAILED after [\d.]+ s: \/mnt\/gv0\/vm\/bk\/bk\.xml is missing/m);
+    expect(f.stdout).toMatch(/^bk-fail: FAILED after [\d.]+ s: bk-fail: disk vda \(\/mnt\/gv0\/vm\/bk-fail\/disk\.qcow2\) is missing/m);
     const st2 = await agentCli('node2', ['status'], true);
     expect(st2.code).toBe(3);
-    expect(st2.stdout).toMatch(/backup bk: PROBLEM: backup FAILED \d+ s ago: .*bk\.xml is missing; last backup/);
-    expect((await c.on('node1', 'cat', ['/var/lib/prometheus/node-exporter/personal_cloud_backup.prom'])).stdout).toContain('personal_cloud_backup_last_ok{vm="bk"} 0');
-    await sleep(1);
+    expect(st2.stdout).toMatch(/backup bk-fail: PROBLEM: backup FAILED \d+ s ago: .*is missing; last backup \d+ s ago \(bk-fail\.\d{8}T\d{6}Z, stopped-vm\)/);
+    expect(st2.stdout).toMatch(/backup bk: last backup/);
+    expect((await c.on('node2', 'cat', ['/var/lib/prometheus/node-exporter/personal_cloud_backup.prom'])).stdout).toContain('personal_cloud_backup_last_ok{vm="bk-fail"} 0');
+    await agentCli('node1', ['vm', 'remove', 'bk-fail', '--delete-disk']);
   }, 600_000);
 });

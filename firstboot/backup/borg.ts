@@ -36,7 +36,7 @@ export async function borgFor(plan: AgentPlan, joinKey: string, stateDir: string
 export interface BorgProgress { originalBytes?: number; message?: string }
 
 /** Runs borg; stdout is returned (JSON for --json commands), stderr's log lines feed onProgress and the error. */
-export function borg(b: Borg, args: string[], o: { cwd?: string; onProgress?: (p: BorgProgress) => void; timeoutMs?: number; allowFail?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export function borg(b: Borg, args: string[], o: { cwd?: string; onProgress?: (p: BorgProgress) => void; timeoutMs?: number; allowFail?: boolean; strict?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   log.debug(`$ borg ${args.join(' ')}`);
   return new Promise((resolve, reject) => {
     const child = spawn('borg', args, { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...b.env, LANG: 'C.UTF-8' } });
@@ -61,8 +61,9 @@ export function borg(b: Borg, args: string[], o: { cwd?: string; onProgress?: (p
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const r = { code: code ?? 128, stdout, stderr: stderr + partial };
-      // 1 is "warning" in borg (e.g. a file changed while read): the archive exists
-      if (r.code > 1 && !o.allowFail) reject(new BorgError(`borg ${args[0]} failed (exit ${code ?? signal}): ${r.stderr.trim().split('\n').filter((l) => !/^\s*$/.test(l)).slice(-3).join(' | ')}`));
+      // 1 is "warning" in borg (e.g. a file changed while read): the archive exists — but a VM
+      // disk that changed or vanished while read is no backup (strict)
+      if (r.code > (o.strict ? 0 : 1) && !o.allowFail) reject(new BorgError(`borg ${args[0]} failed (exit ${code ?? signal}): ${r.stderr.trim().split('\n').filter((l) => !/^\s*$/.test(l)).slice(-3).join(' | ')}`));
       else resolve(r);
     });
   });

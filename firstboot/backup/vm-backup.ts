@@ -3,7 +3,7 @@
 // file stops changing while borg reads it; the overlay is then committed back (blockcommit
 // --active --pivot) where the VM runs by then (it may have live-migrated meanwhile). A stopped VM's
 // disk is read as it is. The archive holds the disk(s) and the domain XML, relative to the VM folder.
-import { stat, unlink, rename } from 'node:fs/promises';
+import { readFile, stat, unlink, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { archiveName, type BackupMethod, type VmBackupResult } from '../../core/backup.js';
 import type { AgentPlan } from '../../core/plan-types.js';
@@ -43,9 +43,8 @@ export async function whereVm(name: string, timeoutMs = 240_000): Promise<string
 
 export interface DiskDev { target: string; source: string }
 
-/** The VM's writable file disks (cdroms and read-only disks are not backed up). */
-export async function disks(uri: string, name: string): Promise<DiskDev[]> {
-  const xml = (await virsh(uri, ['dumpxml', name])).stdout;
+/** The writable file disks of a domain definition (cdroms and read-only disks are not backed up). Pure. */
+export function diskSources(xml: string): DiskDev[] {
   const out: DiskDev[] = [];
   for (const d of xml.matchAll(/<disk type=['"]file['"] device=['"]disk['"][\s\S]*?<\/disk>/g)) {
     if (/<readonly\s*\/>/.test(d[0])) continue;
@@ -54,6 +53,11 @@ export async function disks(uri: string, name: string): Promise<DiskDev[]> {
     if (src && tgt) out.push({ target: tgt, source: src });
   }
   return out;
+}
+
+/** The running domain's disks, as its libvirtd has them now (an overlay shows here). */
+export async function disks(uri: string, name: string): Promise<DiskDev[]> {
+  return diskSources((await virsh(uri, ['dumpxml', name])).stdout);
 }
 
 export async function guestAgentAnswers(uri: string, name: string): Promise<boolean> {
@@ -66,30 +70,35 @@ export async function guestAgentAnswers(uri: string, name: string): Promise<bool
  * backup and by the cleanup of an interrupted one; says what it did.
  */
 export async function commitOverlay(plan: AgentPlan, self: string, o: Overlay): Promise<string> {
-  for (let attempt = 1; ; attempt++) {
-    const node = await whereVm(o.vm);
-    if (node) {
-      const uri = libvirtUri(node, self);
-      const d = (await disks(uri, o.vm)).find((x) => x.target === o.target);
-      if (d?.source === o.file) {
-        const r = await virsh(uri, ['blockcommit', o.vm, o.target, '--active', '--pivot', '--wait'], true, 600_000);
-        if (r.code !== 0) {
-          if (attempt < 5) { await sleep(2000 * attempt); continue; } // e.g. a migration started meanwhile
-          throw new Error(`blockcommit of ${o.vm} ${o.target} on ${node}: ${(r.stderr || r.stdout).trim()}`);
+  let lastError = '';
+  for (let attempt = 1; attempt <= 8; attempt++) {
+    try {
+      const node = await whereVm(o.vm);
+      if (node) {
+        const uri = libvirtUri(node, self);
+        const d = (await disks(uri, o.vm)).find((x) => x.target === o.target);
+        if (d?.source === o.file) {
+          const r = await virsh(uri, ['blockcommit', o.vm, o.target, '--active', '--pivot', '--wait'], true, 600_000);
+          if (r.code !== 0) throw new Error(`blockcommit of ${o.vm} ${o.target} on ${node}: ${(r.stderr || r.stdout).trim()}`);
+          await unlink(o.file).catch(() => undefined);
+          return `committed ${o.vm}'s backup overlay into ${o.base} on ${node}`;
         }
-        await unlink(o.file).catch(() => undefined);
-        return `committed ${o.vm}'s backup overlay into ${o.base} on ${node}`;
       }
+      // not running on the overlay (stopped, or restarted from its definition): the overlay's writes
+      // are not part of the disk the VM uses now — kept aside rather than merged into a disk that moved on
+      if (await exists(o.file)) {
+        const aside = `${o.file}.orphaned-${Date.now()}`;
+        await rename(o.file, aside);
+        return `${o.vm} no longer runs on its backup overlay: kept it as ${aside}`;
+      }
+      return `${o.vm}'s backup overlay was already gone`;
+    } catch (e) {
+      // e.g. a live migration between our look and the commit: the domain left that node, or its job lock is held
+      lastError = (e as Error).message;
+      await sleep(1500 * attempt);
     }
-    // not running on the overlay (stopped, or restarted from its definition): the overlay's writes
-    // are not part of the disk the VM uses now — kept aside rather than merged into a disk that moved on
-    if (await exists(o.file)) {
-      const aside = `${o.file}.orphaned-${Date.now()}`;
-      await rename(o.file, aside);
-      return `${o.vm} no longer runs on its backup overlay: kept it as ${aside}`;
-    }
-    return `${o.vm}'s backup overlay was already gone`;
   }
+  throw new Error(`could not commit ${o.vm}'s backup overlay ${o.file}: ${lastError}`);
 }
 
 export async function backupVm(plan: AgentPlan, self: string, b: Borg, lock: RunLock, name: string, onBytes: (n: number) => void): Promise<VmBackupResult> {
@@ -125,13 +134,18 @@ export async function backupVm(plan: AgentPlan, self: string, b: Borg, lock: Run
     method = quiesce ? 'libvirt-snapshot-quiesced' : 'libvirt-snapshot';
     files = ds.map((d) => d.source.slice(dir.length + 1));
   } else {
-    files = (await disks('qemu:///system', name).catch(() => [])).map((d) => d.source.slice(dir.length + 1));
-    if (!files.length) files = ['disk.qcow2'];
+    const ds = diskSources(await readFile(xml, 'utf8'));
+    for (const d of ds) {
+      if (!d.source.startsWith(`${dir}/`)) throw new Error(`${name}: disk ${d.target} (${d.source}) is not in ${dir}: not backed up`);
+      if (!(await exists(d.source))) throw new Error(`${name}: disk ${d.target} (${d.source}) is missing`);
+    }
+    if (!ds.length) throw new Error(`${name} has no file disk to back up`);
+    files = ds.map((d) => d.source.slice(dir.length + 1));
   }
   const archive = archiveName(name, at);
   try {
     const out = await borg(b, ['create', '--json', '--progress', '--log-json', '--compression', 'lz4', '--comment', `method=${method} node=${node ?? '-'}`,
-      `${b.repo}::${archive}`, ...files.map((f) => `${name}/${f}`), `${name}/${name}.xml`], { cwd: plan.ha!.vmDir, onProgress: (p) => { if (p.originalBytes) onBytes(p.originalBytes); } });
+      `${b.repo}::${archive}`, ...files.map((f) => `${name}/${f}`), `${name}/${name}.xml`], { cwd: plan.ha!.vmDir, strict: true, onProgress: (p) => { if (p.originalBytes) onBytes(p.originalBytes); } });
     const stats = JSON.parse(out.stdout).archive.stats as { original_size: number; deduplicated_size: number };
     return { vm: name, ok: true, at: at.toISOString(), seconds: (Date.now() - t0) / 1000, archive, method, node: node ?? undefined, originalBytes: stats.original_size, addedBytes: stats.deduplicated_size };
   } finally {
