@@ -101,6 +101,10 @@ export async function commitOverlay(plan: AgentPlan, self: string, o: Overlay): 
   throw new Error(`could not commit ${o.vm}'s backup overlay ${o.file}: ${lastError}`);
 }
 
+/** borg create as every backup runs it (and bench-backup measures it): lz4, JSON stats, progress lines. */
+export const borgCreateArgs = (repo: string, archive: string, comment: string, paths: string[]) =>
+  ['create', '--json', '--progress', '--log-json', '--compression', 'lz4', '--comment', comment, `${repo}::${archive}`, ...paths];
+
 export async function backupVm(plan: AgentPlan, self: string, b: Borg, lock: RunLock, name: string, onBytes: (n: number) => void): Promise<VmBackupResult> {
   const t0 = Date.now();
   const at = new Date();
@@ -144,8 +148,7 @@ export async function backupVm(plan: AgentPlan, self: string, b: Borg, lock: Run
   }
   const archive = archiveName(name, at);
   try {
-    const out = await borg(b, ['create', '--json', '--progress', '--log-json', '--compression', 'lz4', '--comment', `method=${method} node=${node ?? '-'}`,
-      `${b.repo}::${archive}`, ...files.map((f) => `${name}/${f}`), `${name}/${name}.xml`], { cwd: plan.ha!.vmDir, strict: true, onProgress: (p) => { if (p.originalBytes) onBytes(p.originalBytes); } });
+    const out = await borg(b, borgCreateArgs(b.repo, archive, `method=${method} node=${node ?? '-'}`, [...files.map((f) => `${name}/${f}`), `${name}/${name}.xml`]), { cwd: plan.ha!.vmDir, strict: true, onProgress: (p) => { if (p.originalBytes) onBytes(p.originalBytes); } });
     const stats = JSON.parse(out.stdout).archive.stats as { original_size: number; deduplicated_size: number };
     return { vm: name, ok: true, at: at.toISOString(), seconds: (Date.now() - t0) / 1000, archive, method, node: node ?? undefined, originalBytes: stats.original_size, addedBytes: stats.deduplicated_size };
   } finally {
