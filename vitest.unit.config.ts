@@ -19,6 +19,7 @@ export const UNIT_TESTS = [
   'test/heal-nudge.test.ts',
   'test/console-view.test.ts',
   'test/volume-options.test.ts',
+  'test/backup-unit.test.ts',
 ];
 
 export default defineConfig({
