@@ -3,10 +3,10 @@
 // requests to an agent's channel, progress lines and output.
 import { EXIT, UserError } from './errors.js';
 import { callCluster, parsePort, type AgentTarget } from './vm-cli.js';
-import { VM_NAME, VM_NAME_RULE } from './vm-types.js';
+import { VM_NAME, VM_NAME_RULE, VM_OP_TIMEOUT_S } from './vm-types.js';
 import { fmtAge, type ArchiveInfo, type BackupRequest, type BackupVerdict, type VmBackupResult } from './backup.js';
 
-export const BACKUP_OPTIONS = { at: { type: 'string' }, as: { type: 'string' } } as const;
+export const BACKUP_OPTIONS = { at: { type: 'string' }, as: { type: 'string' }, 'op-timeout': { type: 'string' } } as const;
 
 export function backupHelp(prog: string, reaching: string): string {
   return `Usage: ${prog} backup <now|list|verify|status|passphrase> [ARGS] [OPTIONS]
@@ -28,13 +28,14 @@ ${reaching}
 }
 
 export function restoreHelp(prog: string, reaching: string): string {
-  return `Usage: ${prog} restore VM [--at ARCHIVE] [--as NEWNAME] [OPTIONS]
+  return `Usage: ${prog} restore VM [--at ARCHIVE] [--as NEWNAME] [--op-timeout SECONDS] [OPTIONS]
 
   Restores VM's disk and domain definition from its latest archive (or --at ARCHIVE, a name from
   \`backup list VM\` or just its time part, e.g. 20261207T020000Z) and hands it to Pacemaker,
   which starts it. --as NEWNAME restores a copy beside the original: new name, UUID, MAC
   addresses and folder. Never overwrites a VM: remove it first (\`vm remove VM\`; a disk left
-  behind is kept aside as disk.qcow2.before-restore-TIME).
+  behind is kept aside as disk.qcow2.before-restore-TIME). --op-timeout: Pacemaker's start,
+  stop and migrate timeout of the restored VM, as for \`vm create\` (default ${VM_OP_TIMEOUT_S} s).
 
 Reaching the cluster:
 ${reaching}
@@ -59,12 +60,14 @@ export function backupRequest(prog: string, positionals: string[]): BackupReques
   }
 }
 
-export function restoreRequest(prog: string, positionals: string[], v: { at?: string; as?: string }): BackupRequest {
+export function restoreRequest(prog: string, positionals: string[], v: { at?: string; as?: string; 'op-timeout'?: string }): BackupRequest {
   if (positionals.length !== 1) throw usage(prog, 'restore', 'restore VM [--at ARCHIVE] [--as NEWNAME]');
   checkName('restore', positionals[0]);
   if (v.as !== undefined) checkName('restore --as', v.as);
   if (v.at !== undefined && !/^[a-z0-9-]*\.?\d{8}T\d{6}Z$/.test(v.at)) throw new UserError(`restore: --at "${v.at}" is not an archive (VM.YYYYMMDDTHHMMSSZ or its time part; see \`${prog} backup list ${positionals[0]}\`)`, EXIT.usage);
-  return { action: 'restore', vm: positionals[0], ...(v.at ? { at: v.at } : {}), ...(v.as ? { as: v.as } : {}) };
+  const t = v['op-timeout'] === undefined ? undefined : Number(v['op-timeout']);
+  if (t !== undefined && !(Number.isInteger(t) && t > 0)) throw new UserError(`restore: --op-timeout must be a positive whole number of seconds, got "${v['op-timeout']}"`, EXIT.usage);
+  return { action: 'restore', vm: positionals[0], ...(v.at ? { at: v.at } : {}), ...(v.as ? { as: v.as } : {}), ...(t ? { opTimeoutS: t } : {}) };
 }
 
 const MB = (n?: number) => `${((n ?? 0) / 1e6).toFixed(1)} MB`;

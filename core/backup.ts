@@ -150,6 +150,6 @@ export type BackupRequest =
   | { action: 'verify' }
   | { action: 'status' }
   | { action: 'progress' }
-  | { action: 'restore'; vm: string; at?: string; as?: string };
+  | { action: 'restore'; vm: string; at?: string; as?: string; opTimeoutS?: number };
 
 export interface ArchiveInfo { name: string; vm: string; time: string; comment?: string }

@@ -114,7 +114,7 @@ async function backups(cmd: 'backup' | 'restore', argv: string[]): Promise<numbe
   }
   const v = args.values as Record<string, string | boolean | undefined>;
   if (v.help) { process.stdout.write(help); return 0; }
-  const req = cmd === 'backup' ? backupRequest(PROG, args.positionals) : restoreRequest(PROG, args.positionals, v as { at?: string; as?: string });
+  const req = cmd === 'backup' ? backupRequest(PROG, args.positionals) : restoreRequest(PROG, args.positionals, v as { at?: string; as?: string; 'op-timeout'?: string });
   const cfg = await loadAgentConfig(agentEnv().configDir);
   if (req === 'passphrase') {
     if (!cfg.plan.backup) throw new UserError('backups are not configured (no backup: section in cluster.yaml)', 2);

@@ -19,7 +19,8 @@ const VM = 'bk';
 const REPO = '/mnt/gv0/backup';
 const WORK = '/tmp/pc-ha-backup-test';
 const PAYLOAD_OFF = 1 << 20;
-const PAYLOAD_MB = 48;
+const PAYLOAD_MB = 160;
+const DISK_MB = 192;
 const BOOT = ['--kernel', '/mnt/gv0/vm/boot/vmlinuz', '--initrd', '/mnt/gv0/vm/boot/initrd.gz', '--cmdline', 'console=ttyS0 quiet panic=-1'];
 let c: HaCluster;
 let cli: string;
@@ -66,7 +67,7 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     mkdirSync(WORK, { recursive: true });
     const guest = await ensureGuest();
     cli = await buildCli();
-    c = await HaCluster.create(NODES, { backup: { repository: REPO, schedule: 'daily', intervalS: 86_400, retention: DEFAULT_RETENTION, encryption: 'repokey' } });
+    c = await HaCluster.create(NODES, { brickMB: 1400, backup: { repository: REPO, schedule: 'daily', intervalS: 86_400, retention: DEFAULT_RETENTION, encryption: 'repokey' } });
     await c.start();
     await c.waitConverged('all three agents converged (gluster, virt, ha)', 420_000);
     await c.stageGuest(guest);
@@ -80,12 +81,12 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     expect((await agentCli('node2', ['backup', 'frob'], true)).code).toBe(2);
     expect((await agentCli('node2', ['restore', 'Bad_Name'], true)).code).toBe(2);
     expect((await agentCli('node2', ['backup', 'list'], true)).stderr).toMatch(/no backup yet: the repository \/mnt\/gv0\/backup does not exist/);
-    await agentCli('node1', ['vm', 'create', VM, '--memory', '128', '--disk-size', '64M', '--tcg', ...BOOT]);
+    await agentCli('node1', ['vm', 'create', VM, '--memory', '128', '--disk-size', `${DISK_MB}M`, '--tcg', '--op-timeout', '20', ...BOOT]);
     // known data: the disk rebuilt from a raw image with a random payload at 1 MiB (the guest only writes sector 0)
     await agentCli('node1', ['vm', 'stop', VM]);
     const payload = randomBytes(PAYLOAD_MB * 1048576);
     payloadSha = createHash('sha256').update(payload).digest('hex');
-    const raw = Buffer.alloc(64 * 1048576);
+    const raw = Buffer.alloc(DISK_MB * 1048576);
     payload.copy(raw, PAYLOAD_OFF);
     writeFileSync(`${WORK}/known.raw`, raw);
     await c.on('node1', 'qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', `${WORK}/known.raw`, `/mnt/gv0/vm/${VM}/disk.qcow2`], { timeoutMs: 300_000 });
@@ -129,8 +130,10 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     expect(r.ok).toBe(true);
     console.log(`[backup] second backup: ${r.seconds.toFixed(1)} s (first ${first.seconds.toFixed(1)} s, ratio ${(r.seconds / first.seconds).toFixed(2)}), ${(r.addedBytes / 1e6).toFixed(2)} MB added of ${(r.originalBytes / 1e6).toFixed(1)} MB (dedup ratio ${(r.originalBytes / Math.max(1, r.addedBytes)).toFixed(0)}:1; first added ${(first.addedBytes / 1e6).toFixed(1)} MB); loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
     expect(first.addedBytes).toBeGreaterThan(PAYLOAD_MB * 1e6);
-    expect(r.addedBytes).toBeLessThan(4e6);
-    expect(r.seconds).toBeLessThan(first.seconds);
+    expect(r.addedBytes).toBeLessThan(first.addedBytes / 10);
+    // the guest rewrites sector 0 every second and the overlay commit touches qcow2 metadata: a few chunks (~2 MiB each)
+    expect(r.addedBytes).toBeLessThan(12e6);
+    expect(r.seconds).toBeLessThan(first.seconds * 0.8);
   }, 600_000);
 
   it('the data is overwritten; restore --as brings up a copy whose disk has the original data', async () => {
@@ -140,7 +143,7 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     expect(await payloadOf('node1', `/mnt/gv0/vm/${VM}/disk.qcow2`)).not.toBe(payloadSha);
     await agentCli('node1', ['vm', 'start', VM]);
     void on;
-    const r = await agentCli('node2', ['restore', VM, '--as', 'bk-copy']);
+    const r = await agentCli('node2', ['restore', VM, '--as', 'bk-copy', '--op-timeout', '20']);
     expect(r.stdout).toMatch(/^restored bk\.\d{8}T\d{6}Z as bk-copy: Started on node\d/m);
     expect(await payloadOf('node2', '/mnt/gv0/vm/bk-copy/disk.qcow2')).toBe(payloadSha);
     const xml = (await c.on('node2', 'cat', ['/mnt/gv0/vm/bk-copy/bk-copy.xml'])).stdout;
@@ -165,7 +168,7 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     await agentCli('node1', ['vm', 'remove', VM]);
     const bad = await agentCli('node1', ['restore', VM, '--at', 'bk.20000101T000000Z'], true);
     expect(bad.stderr).toMatch(/no archive bk\.20000101T000000Z/);
-    const r = await agentCli('node3', ['restore', VM, '--json']);
+    const r = await agentCli('node3', ['restore', VM, '--json', '--op-timeout', '20']);
     const d = JSON.parse(r.stdout);
     expect(d.info.role).toBe('Started');
     expect(d.keptAside).toEqual([expect.stringMatching(/^\/mnt\/gv0\/vm\/bk\/disk\.qcow2\.before-restore-\d{8}T\d{6}Z$/)]);
@@ -179,16 +182,18 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     const from = await where(VM);
     const to = NODES.find((n) => n !== from)!;
     const runner = NODES.find((n) => n !== from && n !== to)!;
-    const backup = agentCli(runner, ['backup', 'now', VM, '--json']);
+    const backup = agentCli(runner, ['backup', 'now', VM, '--json'], true);
     await waitFor('the VM on its backup overlay', 60_000, async () => (await marker())?.overlays?.length > 0 && /backup-overlay/.test(await disksOf(from, VM)), 100);
     const mig = await agentCli('node1', ['vm', 'migrate', VM, to, '--json']);
-    const res = JSON.parse((await backup).stdout).results[0];
+    const out = await backup.catch((e: Error) => ({ stdout: '', stderr: e.message }));
+    if (!out.stdout.startsWith('{')) console.log(`[backup] during migration: ${out.stderr}`);
+    const res = JSON.parse(out.stdout).results[0];
     console.log(`[backup] backup during migration ${from} → ${to} (${JSON.parse(mig.stdout).seconds.toFixed(1)} s): ${res.ok ? `${res.archive} in ${res.seconds.toFixed(1)} s` : res.error}`);
     expect(res.ok).toBe(true);
     expect(await where(VM)).toBe(to);
     expect(await disksOf(to, VM)).toMatch(new RegExp(`vda\\s+/mnt/gv0/vm/${VM}/disk.qcow2`));
     expect(await overlays()).toBe('');
-    await agentCli('node2', ['restore', VM, '--at', res.archive, '--as', 'bk-mig']);
+    await agentCli('node2', ['restore', VM, '--at', res.archive, '--as', 'bk-mig', '--op-timeout', '20']);
     const on = await where('bk-mig');
     const boot = await waitFor('bk-mig boots', 120_000, async () => parseConsole(c.serialLog(on, 'bk-mig')).find((l) => l.kind === 'BOOT'), 500);
     expect(boot.prev).toMatch(/^HAVM boot=[0-9a-f]+ tick=\d+$/);
@@ -214,7 +219,9 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     console.log(`[backup] runner killed: VM on its overlay ${leftOnOverlay}, overlay files: ${await overlays() || 'none'}, repo locks: ${await repoLocks() || 'none'}`);
     expect(await marker()).not.toBeNull();
     // a second request on the same node while the dead runner's marker is there: it takes over at once (its pid is gone)
-    const next = await agentCli(runner, ['backup', 'now', VM]);
+    const next = await agentCli(runner, ['backup', 'now', VM], true);
+    console.log(`[backup] the next run (exit ${next.code}):\n${next.stdout}${next.stderr.split('\n').filter((l) => !/\(1\/1\)/.test(l)).join('\n')}`);
+    expect(next.code).toBe(0);
     expect(next.stdout).toMatch(/^cleaned up after an interrupted backup of bk \(backup of bk, started on node\d at /m);
     expect(next.stdout).toMatch(/broke the repository lock/);
     expect(next.stdout).toMatch(/^bk: bk\.\d{8}T\d{6}Z \(libvirt-snapshot on node\d\)/m);
@@ -242,7 +249,7 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     const list = JSON.parse((await agentCli('node1', ['backup', 'list', VM, '--json'])).stdout);
     expect(list.length).toBe(1);
     // a failed backup is loud: a stopped VM whose disk is gone
-    await agentCli('node1', ['vm', 'create', 'bk-fail', '--memory', '64', '--disk-size', '8M', '--tcg', ...BOOT]);
+    await agentCli('node1', ['vm', 'create', 'bk-fail', '--memory', '64', '--disk-size', '8M', '--tcg', '--op-timeout', '20', ...BOOT]);
     await agentCli('node1', ['vm', 'stop', 'bk-fail']);
     const okStopped = JSON.parse((await agentCli('node3', ['backup', 'now', 'bk-fail', '--json'])).stdout).results[0];
     expect(okStopped).toMatchObject({ ok: true, method: 'stopped-vm' });

@@ -7,6 +7,7 @@ import type { ArchiveInfo, BackupRequest } from '../../core/backup.js';
 import { backupVerdict, parseArchiveName } from '../../core/backup.js';
 import type { AgentPlan } from '../../core/plan-types.js';
 import { crmMon } from '../ha/pcmk.js';
+import { log } from '../log.js';
 import { vmDir, vmList } from '../virt/vm.js';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,7 +25,15 @@ function runnerProcess(vms: string[]): Promise<unknown> {
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    // the runner's log lines go to the agent's log (journald): what it ran, what it cleaned up
+    let partial = '';
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      partial += d.toString();
+      const lines = partial.split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) if (l.trim()) log.info(`backup-run[${child.pid}]: ${l.replace(/^\S+Z (debug|info|warn|error) /, '$1 ')}`);
+    });
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (code === 0) { try { resolve(JSON.parse(out)); } catch { reject(new BackupRequestError(`backup runner: unreadable result: ${out.slice(0, 200)}`)); } return; }

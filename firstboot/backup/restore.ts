@@ -43,7 +43,7 @@ export async function latestArchive(b: Borg, vm: string): Promise<string> {
   return names[names.length - 1];
 }
 
-export async function restoreVm(ctx: RunContext, r: { vm: string; at?: string; as?: string }, onProgress: (p: RunMarker['progress']) => void = () => undefined): Promise<RestoreResult> {
+export async function restoreVm(ctx: RunContext, r: { vm: string; at?: string; as?: string; opTimeoutS?: number }, onProgress: (p: RunMarker['progress']) => void = () => undefined): Promise<RestoreResult> {
   const t0 = Date.now();
   const { plan } = ctx;
   const name = r.as ?? r.vm;
@@ -88,7 +88,7 @@ export async function restoreVm(ctx: RunContext, r: { vm: string; at?: string; a
     await writeDurable(xmlPath, xml, 0o644);
     await run('rm', ['-rf', '--', staging]);
     lock.m.progress = { vm: name, phase: 'start' }; onProgress(lock.m.progress);
-    const info = await vmRegister(name, xmlPath);
+    const info = await vmRegister(name, xmlPath, r.opTimeoutS);
     return { vm: name, from: r.vm, archive, info, keptAside, cleaned, seconds: (Date.now() - t0) / 1000 };
   } finally {
     await run('rm', ['-rf', '--', staging], { allowFail: true });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { archiveName, type BackupMethod, type VmBackupResult } from '../../core/backup.js';
 import type { AgentPlan } from '../../core/plan-types.js';
 import { run } from '../exec.js';
+import { log } from '../log.js';
 import { crmMon, whereRuns } from '../ha/pcmk.js';
 import { vmResourceId } from '../ha/cib.js';
 import { vmDir } from '../virt/vm.js';
@@ -95,6 +96,7 @@ export async function commitOverlay(plan: AgentPlan, self: string, o: Overlay): 
     } catch (e) {
       // e.g. a live migration between our look and the commit: the domain left that node, or its job lock is held
       lastError = (e as Error).message;
+      log.warn(`backup: committing ${o.vm}'s overlay, attempt ${attempt}: ${lastError}`);
       await sleep(1500 * attempt);
     }
   }
@@ -123,6 +125,11 @@ export async function backupVm(plan: AgentPlan, self: string, b: Borg, lock: Run
       if (!d.source.startsWith(`${dir}/`)) throw new Error(`${name}: disk ${d.target} (${d.source}) is not in ${dir}: not backed up`);
       if (d.source.endsWith(OVERLAY)) throw new Error(`${name}: disk ${d.target} already runs on a backup overlay (${d.source}): an interrupted backup not cleaned up`);
     }
+    // an overlay file the VM does not use (a run that died before its marker said so): out of libvirt's way, kept
+    for (const d of ds) {
+      const f = join(dir, `${d.target}.${OVERLAY}`);
+      if (await exists(f)) { const aside = `${f}.orphaned-${Date.now()}`; await rename(f, aside); log.warn(`backup: ${name}: an unused backup overlay was in the way: kept as ${aside}`); }
+    }
     const quiesce = await guestAgentAnswers(uri, name);
     for (const d of ds) overlays.push({ vm: name, target: d.target, base: d.source, file: join(dir, `${d.target}.${OVERLAY}`) });
     lock.m.overlays.push(...overlays);
@@ -148,7 +155,14 @@ export async function backupVm(plan: AgentPlan, self: string, b: Borg, lock: Run
   }
   const archive = archiveName(name, at);
   try {
-    const out = await borg(b, borgCreateArgs(b.repo, archive, `method=${method} node=${node ?? '-'}`, [...files.map((f) => `${name}/${f}`), `${name}/${name}.xml`]), { cwd: plan.ha!.vmDir, strict: true, onProgress: (p) => { if (p.originalBytes) onBytes(p.originalBytes); } });
+    const out = await borg(b, borgCreateArgs(b.repo, archive, `method=${method} node=${node ?? '-'}`, [...files.map((f) => `${name}/${f}`), `${name}/${name}.xml`]), { cwd: plan.ha!.vmDir, allowFail: true, onProgress: (p) => { if (p.originalBytes) onBytes(p.originalBytes); } });
+    // borg's warning (exit 1) that a file changed while read: fatal for a stopped VM's disk (it was started meanwhile);
+    // with the snapshot the disk's data is frozen and only its inode changes (libvirt relabels the backing file when
+    // the VM live-migrates), so that one warning is not a failure there
+    const warnings = out.stderr.split('\n').filter((l) => l.trim());
+    const frozenOk = node !== null && warnings.every((l) => /file changed while we backed it up/.test(l));
+    if (out.code > 1 || (out.code === 1 && !frozenOk)) throw new Error(`borg create of ${name} (exit ${out.code}): ${warnings.slice(-3).join(' | ')}`);
+    if (out.code === 1) log.info(`backup: ${name}: ${warnings.join(' | ')} (the disk itself is frozen under the snapshot)`);
     const stats = JSON.parse(out.stdout).archive.stats as { original_size: number; deduplicated_size: number };
     return { vm: name, ok: true, at: at.toISOString(), seconds: (Date.now() - t0) / 1000, archive, method, node: node ?? undefined, originalBytes: stats.original_size, addedBytes: stats.deduplicated_size };
   } finally {

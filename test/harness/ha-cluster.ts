@@ -83,6 +83,8 @@ export interface HaClusterOptions {
   bridges?: BridgeConfig[];
   /** backup: section (the repository on gv0: the harness has no gv1). */
   backup?: BackupConfig;
+  /** Size of each node's gv0 brick disk (default 400 MB). */
+  brickMB?: number;
 }
 
 export function haTestConfig(names: string[], o: HaClusterOptions = {}): ClusterConfig {
@@ -170,7 +172,7 @@ export class HaCluster {
     mkdirSync(join(HA_DIR, 'sbin'), { recursive: true });
     mkdirSync(POWER_DIR, { recursive: true });
     writeFileSync(join(HA_DIR, 'sbin', FENCE_AGENT), FENCE_SCRIPT, { mode: 0o755 });
-    const h = await Harness.create(names.map((name) => ({ name, disks: name === o.arbiter ? [] : [{ sizeMB: 400 }] })), {
+    const h = await Harness.create(names.map((name) => ({ name, disks: name === o.arbiter ? [] : [{ sizeMB: o.brickMB ?? 400 }] })), {
       id: HARNESS_ID,
       extras: { privateDirs: PRIVATE, overlays: [{ lower: join(HA_DIR, 'sbin'), target: '/usr/sbin' }] },
     });
