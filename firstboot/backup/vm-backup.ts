@@ -123,18 +123,15 @@ export async function backupVm(plan: AgentPlan, self: string, b: Borg, lock: Run
     if (!ds.length) throw new Error(`${name} has no file disk to back up`);
     for (const d of ds) {
       if (!d.source.startsWith(`${dir}/`)) throw new Error(`${name}: disk ${d.target} (${d.source}) is not in ${dir}: not backed up`);
-      if (d.source.endsWith(OVERLAY)) throw new Error(`${name}: disk ${d.target} already runs on a backup overlay (${d.source}): an interrupted backup not cleaned up`);
-    }
-    // an overlay file the VM does not use (a run that died before its marker said so): out of libvirt's way, kept
-    for (const d of ds) {
-      const f = join(dir, `${d.target}.${OVERLAY}`);
-      if (await exists(f)) { const aside = `${f}.orphaned-${Date.now()}`; await rename(f, aside); log.warn(`backup: ${name}: an unused backup overlay was in the way: kept as ${aside}`); }
+      if (d.source.endsWith(`.${OVERLAY}`)) throw new Error(`${name}: disk ${d.target} already runs on a backup overlay (${d.source}): an interrupted backup not cleaned up`);
     }
     const quiesce = await guestAgentAnswers(uri, name);
-    for (const d of ds) overlays.push({ vm: name, target: d.target, base: d.source, file: join(dir, `${d.target}.${OVERLAY}`) });
+    // a new file name each run: another node's Gluster client may still see the previous overlay, just deleted
+    const stamp = at.getTime();
+    for (const d of ds) overlays.push({ vm: name, target: d.target, base: d.source, file: join(dir, `${d.target}.${stamp}.${OVERLAY}`) });
     lock.m.overlays.push(...overlays);
     await lock.save(); // recorded before it exists: a runner dying right after the snapshot is cleaned up
-    const specs = ds.flatMap((d) => ['--diskspec', `${d.target},snapshot=external,file=${join(dir, `${d.target}.${OVERLAY}`)}`]);
+    const specs = overlays.flatMap((o) => ['--diskspec', `${o.target},snapshot=external,file=${o.file}`]);
     const args = ['snapshot-create-as', name, '--name', `pc-backup-${Date.now()}`, '--disk-only', '--atomic', '--no-metadata', ...specs];
     const r = await virsh(uri, quiesce ? [...args, '--quiesce'] : args, true);
     if (r.code !== 0) {
