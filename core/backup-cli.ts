@@ -111,7 +111,7 @@ export async function runBackup(t: AgentTarget, r: BackupRequest, o: RunOptions)
 }
 
 function backupExit(r: BackupRequest, data: unknown): number {
-  if (r.action === 'now') return (data as { results: VmBackupResult[] }).results.every((x) => x.ok) ? EXIT.ok : EXIT.failure;
+  if (r.action === 'now') { const d = data as { results: VmBackupResult[]; problems?: string[] }; return d.results.every((x) => x.ok) && !d.problems?.length ? EXIT.ok : EXIT.failure; }
   if (r.action === 'verify') return (data as { ok: boolean }).ok ? EXIT.ok : EXIT.failure;
   if (r.action === 'status') return (data as { vms: BackupVerdict[] }).vms.every((v) => v.state === 'ok') ? EXIT.ok : EXIT.failure;
   return EXIT.ok;
@@ -120,9 +120,9 @@ function backupExit(r: BackupRequest, data: unknown): number {
 export function formatBackup(r: BackupRequest, data: unknown): string {
   switch (r.action) {
     case 'now': {
-      const d = data as { node: string; cleaned: string[]; results: VmBackupResult[]; pruned?: string; offsite?: string; repoInitialized?: boolean };
+      const d = data as { node: string; cleaned: string[]; results: VmBackupResult[]; pruned?: string; offsite?: string; repoInitialized?: boolean; problems?: string[] };
       return [...d.cleaned.map((c) => `${c}\n`), d.repoInitialized ? 'created the repository (repokey; passphrase: `backup passphrase`)\n' : '',
-        ...d.results.map(formatResult), d.results.length ? '' : 'no VM to back up\n', d.pruned ? `${d.pruned}\n` : '', d.offsite ? `${d.offsite}\n` : ''].join('');
+        ...d.results.map(formatResult), d.results.length ? '' : 'no VM to back up\n', d.pruned ? `${d.pruned}\n` : '', d.offsite ? `${d.offsite}\n` : '', ...(d.problems ?? []).map((p) => `${p}\n`)].join('');
     }
     case 'list': {
       const a = data as ArchiveInfo[];

@@ -54,6 +54,8 @@ async function payloadOf(node: string, disk: string): Promise<string> {
   return createHash('sha256').update(buf).digest('hex');
 }
 
+/** A copy left by a failed step would fill gv0 for the next ones. */
+const dropCopies = async () => { for (const v of ['bk-copy', 'bk-mig']) await agentCli('node1', ['vm', 'remove', v, '--delete-disk'], true); };
 const disksOf = async (node: string, vm: string) => (await c.on(node, 'virsh', ['-c', 'qemu:///system', 'domblklist', vm])).stdout;
 const marker = async () => { const r = await c.on('node1', 'cat', ['/mnt/gv0/vm/.backup/run.json'], { allowFail: true }); return r.code === 0 ? JSON.parse(r.stdout) : null; };
 const overlays = async () => (await c.on('node1', 'sh', ['-c', 'ls /mnt/gv0/vm/*/*backup-overlay* 2>/dev/null || true'])).stdout.trim();
@@ -94,7 +96,9 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     rmSync(`${WORK}/known.raw`);
     await agentCli('node1', ['vm', 'start', VM]);
     const on = await where(VM);
-    await waitFor('guest ticks', 120_000, async () => parseConsole(c.serialLog(on, VM)).some((l) => l.kind === 'TICK'));
+    await waitFor('guest ticks', 120_000, async () => parseConsole(c.serialLog(on, VM)).filter((l) => l.kind === 'TICK').length >= 3);
+    // the guest's tick is on the disk itself (sector 0) before the backup: the restored copies boot reading it
+    await waitFor('a tick on the disk', 60_000, async () => /HAVM.boot=/.test((await c.on('node1', 'qemu-io', ['-f', 'qcow2', '-r', '-U', '-c', 'read -v 0 32', `/mnt/gv0/vm/${VM}/disk.qcow2`], { allowFail: true })).stdout), 1000);
     const runner = NODES.find((n) => n !== on)!; // the VM runs elsewhere: the snapshot goes through that node's libvirtd
     const r = await agentCli(runner, ['backup', 'now', VM, '--json']);
     const res = JSON.parse(r.stdout);
@@ -179,6 +183,7 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
   }, 600_000);
 
   it('a backup taken while the VM live-migrates restores to a disk that boots', async () => {
+    await dropCopies();
     const from = await where(VM);
     const to = NODES.find((n) => n !== from)!;
     const runner = NODES.find((n) => n !== from && n !== to)!;
@@ -203,6 +208,7 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
   }, 600_000);
 
   it('the runner killed mid-backup leaves nothing the next run does not clean up and report', async () => {
+    await dropCopies();
     const on = await where(VM);
     const runner = NODES.find((n) => n !== on)!;
     const backup = agentCli(runner, ['backup', 'now', VM], true);

@@ -31,5 +31,5 @@ export async function backupRunCli(argv: string[]): Promise<number> {
     return 1;
   }
   process.stdout.write(json ? `${JSON.stringify(res)}\n` : formatBackup({ action: 'now', vms }, res));
-  return json || res.results.every((r) => r.ok) ? 0 : 1;
+  return json || (res.results.every((r) => r.ok) && !res.problems.length) ? 0 : 1;
 }

@@ -16,7 +16,7 @@ import { backupVm } from './vm-backup.js';
 
 export const PROM_FILE = '/var/lib/prometheus/node-exporter/personal_cloud_backup.prom';
 
-export interface RunResult { node: string; cleaned: string[]; results: VmBackupResult[]; pruned?: string; offsite?: string; repoInitialized?: boolean }
+export interface RunResult { node: string; cleaned: string[]; results: VmBackupResult[]; pruned?: string; offsite?: string; repoInitialized?: boolean; problems: string[] }
 
 export interface RunContext { plan: AgentPlan; self: string; joinKey: string; agentStateDir: string }
 
@@ -84,14 +84,16 @@ export async function backupRun(ctx: RunContext, only: string[] | undefined, onP
       await writeAtomic(recordPath(plan), `${JSON.stringify(rec, null, 2)}\n`);
     }
     lock.m.progress = { phase: 'prune' }; onProgress(lock.m.progress);
-    const pruned = await prune(b, plan);
+    // prune/compact failing (e.g. the volume too full for compact's transaction) does not undo the archives just made
+    const problems: string[] = [];
+    const pruned = await prune(b, plan).catch((e: Error) => { problems.push(`prune/compact FAILED: ${e.message}`); log.warn(`backup: ${problems[0]}`); return undefined; });
     let offsite: string | undefined;
     if (plan.backup.offsite) {
       lock.m.progress = { phase: 'offsite' }; onProgress(lock.m.progress);
-      offsite = await syncOffsite(plan).catch((e: Error) => `offsite copy FAILED: ${e.message}`);
+      offsite = await syncOffsite(plan).catch((e: Error) => { problems.push(`offsite copy FAILED: ${e.message}`); return undefined; });
     }
     await writeProm(await readRecord(plan));
-    return { node: self, cleaned, results, pruned, ...(offsite ? { offsite } : {}), ...(repoInitialized ? { repoInitialized } : {}) };
+    return { node: self, cleaned, results, ...(pruned ? { pruned } : {}), ...(offsite ? { offsite } : {}), ...(repoInitialized ? { repoInitialized } : {}), problems };
   } finally {
     await lock.release();
   }
