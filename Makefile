@@ -2,7 +2,7 @@
 CONFIG ?= examples/cluster.yaml
 OUT ?= out
 
-.PHONY: iso deps test-deps test test-unit test-long bench bench-agent bench-ha bench-corosync bench-replace bench-storage e2e e2e-installer clean
+.PHONY: iso deps test-deps test test-unit test-long bench bench-agent bench-ha bench-corosync bench-replace bench-storage bench-backup e2e e2e-installer clean
 
 ## Build installer images for $(CONFIG) into $(OUT)/ (installs the build tools it needs).
 iso: node_modules/.installed deps
@@ -35,6 +35,10 @@ bench-replace: node_modules/.installed test-deps
 ## Storage: fio on gv0 (ours) vs one brick's filesystem (floor) vs the how-to's volume; ARGS e.g. "--nodes 6".
 bench-storage: node_modules/.installed test-deps
 	node scripts/run-ts.mjs scripts/bench-storage.ts $(ARGS)
+
+bench-backup: node_modules/.installed
+	bash scripts/deps.sh long
+	node scripts/run-ts.mjs scripts/bench-backup.ts $(ARGS)
 
 bench-ha: node_modules/.installed
 	bash scripts/deps.sh long

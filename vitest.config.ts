@@ -11,6 +11,7 @@ export const LONG_TESTS = [
   'test/ha-remove.test.ts',
   'test/ha-replace.test.ts',
   'test/ha-qdevice.test.ts',
+  'test/ha-backup.test.ts',
   'test/console-ha-browser.test.ts',
   'test/pxe.test.ts',
   'test/disk.test.ts',

@@ -21,6 +21,7 @@ export const UNIT_TESTS = [
   'test/volume-options.test.ts',
   'test/encryption-policy.test.ts',
   'test/luks-plan.test.ts',
+  'test/backup-unit.test.ts',
 ];
 
 export default defineConfig({

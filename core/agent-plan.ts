@@ -25,5 +25,6 @@ export function agentPlan(plan: PlanLike): AgentPlan {
     nodes: plan.nodes.map(agentNode),
     volumes: plan.volumes,
     ...(plan.ha !== undefined ? { ha: plan.ha } : {}),
+    ...(plan.backup !== undefined ? { backup: plan.backup } : {}),
   };
 }

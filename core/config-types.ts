@@ -96,7 +96,12 @@ export interface ClusterConfig {
   nodes: NodeConfig[];
   /** HA VM stack (corosync, pacemaker, fencing, bridges); absent = defaults (see plan/ha.ts). */
   ha?: HaConfig;
+  /** VM backups into BorgBackup (core/backup.ts); absent = no backups. */
+  backup?: BackupConfig;
 }
+
+export type { BackupPlan as BackupConfig } from './backup.js';
+import type { BackupPlan as BackupConfig } from './backup.js';
 
 /**
  * How a node that stops answering is fenced before its VMs restart elsewhere.

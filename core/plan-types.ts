@@ -3,6 +3,7 @@
 // the agent gets only `AgentPlan` (core/agent-plan.ts) as /etc/personal-cloud/cluster.json.
 import type { EncryptionConfig } from './encryption-policy.js';
 import type { Sealed } from './seal.js';
+import type { BackupPlan } from './backup.js';
 import type { BrickLayout, BridgeConfig, DiskSelector, NodeAddress, Release, UserConfig, VolumeName } from './config-types.js';
 
 export interface BrickPlan {
@@ -87,6 +88,8 @@ export interface Plan {
   volumes: VolumePlan[];
   /** The HA VM stack; absent in plans written before it existed (then: no HA step work). */
   ha?: HaPlan;
+  /** VM backups (BorgBackup); absent = none configured. */
+  backup?: BackupPlan;
 }
 
 export type FencingPlan =
@@ -128,4 +131,5 @@ export interface AgentPlan {
   nodes: AgentNodePlan[];
   volumes: VolumePlan[];
   ha?: HaPlan;
+  backup?: BackupPlan;
 }

@@ -42,11 +42,12 @@ import { tangStep } from './steps/tang.js';
 import { tlsStep } from './steps/tls.js';
 import { virtStep } from './steps/virt.js';
 import { cockpitStep } from './steps/cockpit.js';
+import { backupTimerStep } from './steps/backup-timer.js';
 import { volumesStep } from './steps/volumes.js';
 import { CA, CERT, fingerprint, splitPems } from './tls.js';
 
 // TLS and glusterd before the disks: glusterd's start (seconds of CPU) overlaps brick preparation
-export const STEPS = [hostsStep, tlsStep, identityStep, glusterdStep, tangStep, disksStep, peersStep, volumesStep, bricksStep, mountsStep, foldersStep, virtStep, haStep, cockpitStep] as Step[];
+export const STEPS = [hostsStep, tlsStep, identityStep, glusterdStep, tangStep, disksStep, peersStep, volumesStep, bricksStep, mountsStep, foldersStep, virtStep, haStep, cockpitStep, backupTimerStep] as Step[];
 
 const LOOPS: Loop[] = ['storage', 'virt'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -17,6 +17,9 @@ import { formatStatus } from '../core/status-format.js';
 import type { HaStatus } from '../core/ha-status.js';
 import { formatHa } from '../core/ha-format.js';
 import type { NodeStatus, StatusReport } from '../core/status-types.js';
+import { backupPassphrase } from '../core/backup.js';
+import { BACKUP_OPTIONS, formatBackupStatus, type BackupStatus, backupHelp, backupRequest, restoreHelp, restoreRequest, runBackup } from '../core/backup-cli.js';
+import { backupRunCli } from './backup/run-cli.js';
 import { cliWrapper, nodeHelp, nodeRequest, runNode, runVm, TARGET_HELP, TARGET_OPTIONS, VM_OPTIONS, vmHelp, vmRequest, type AgentTarget } from '../core/vm-cli.js';
 
 const HELP = `Usage: personal-cloud-agent <command>
@@ -30,6 +33,11 @@ Commands:
                    the agent's last background check instead of fresh ones (what the web console polls)
   vm ACTION ...    create, list, start, stop, migrate, remove VMs of the HA cluster (vm --help)
   node drain|resume NAME   move every VM off a node for maintenance, and back (node --help)
+  backup ACTION ...        back up VMs now, list archives, verify, status (backup --help)
+  restore VM [--at A] [--as NEW]   restore a VM from a backup (restore --help)
+  backup-run [--scheduled] [--json] [VM...]
+                   the backup runner (the agent and the systemd timer start it); --scheduled:
+                   only on the node chosen to run the schedule (the first online Pacemaker node)
 
 Configuration: /etc/personal-cloud/{cluster.json,node.json,join.key}; state: /var/lib/personal-cloud/.
 Environment: PERSONAL_CLOUD_CONFIG_DIR, PERSONAL_CLOUD_STATE_DIR, PERSONAL_CLOUD_PORT, PERSONAL_CLOUD_DEBUG=1.
@@ -53,15 +61,21 @@ async function status(json: boolean, recent: boolean): Promise<number> {
   const ha = cfg.plan.ha?.enabled && !unanswered
     ? await call<HaStatus>(cfg.key, cfg.node.name, '127.0.0.1', env.port, 'ha-status', null, 30_000).then((r) => r.data, (e: Error) => e)
     : undefined;
+  // the last backup of each VM: a failed or missed one is a problem like a degraded volume
+  const backup = cfg.plan.backup && cfg.plan.ha?.enabled && !unanswered
+    ? await call<BackupStatus>(cfg.key, cfg.node.name, '127.0.0.1', env.port, 'backup', { action: 'status' }, 30_000).then((r) => r.data, (e: Error) => e)
+    : undefined;
+  const backupBad = backup instanceof Error || Boolean(backup?.vms.some((v) => v.state !== 'ok'));
   if (json) {
     const report: StatusReport = { ...s, ...(unanswered ? { unanswered } : {}), ...(ha ? { ha: ha instanceof Error ? { error: ha.message } : ha } : {}) };
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(backup ? { ...report, backup: backup instanceof Error ? { error: backup.message } : backup } : report, null, 2)}\n`);
   } else {
     process.stdout.write((unanswered ? `(agent not answering: ${unanswered}; last saved status)\n` : '') + formatStatus(s));
     if (ha) process.stdout.write(ha instanceof Error ? `  HA: no answer (${ha.message})\n` : formatHa(ha));
+    if (backup) process.stdout.write(backup instanceof Error ? `  backups: no answer (${backup.message})\n` : formatBackupStatus(backup).replace(/^/gm, '  '));
   }
   // converged is not healthy: a degraded cluster (brick offline, heal pending, a brick coming back) is not a success
-  return s.converged && !s.health?.degraded.length ? 0 : 3;
+  return s.converged && !s.health?.degraded.length && !backupBad ? 0 : 3;
 }
 
 const PROG = 'personal-cloud';
@@ -89,9 +103,33 @@ async function cluster(cmd: 'vm' | 'node', argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `backup` and `restore` on a node: the same requests as the admin machine's CLI. */
+async function backups(cmd: 'backup' | 'restore', argv: string[]): Promise<number> {
+  const help = cmd === 'backup' ? backupHelp(PROG, REACHING) : restoreHelp(PROG, REACHING);
+  let args;
+  try {
+    args = parseArgs({ args: argv, options: { ...TARGET_OPTIONS, ...(cmd === 'restore' ? BACKUP_OPTIONS : {}), help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UserError(`${cmd}: ${(e as Error).message.replace(/^.*?: /, '')}\nRun \`${PROG} ${cmd} --help\` for usage.`, 2);
+  }
+  const v = args.values as Record<string, string | boolean | undefined>;
+  if (v.help) { process.stdout.write(help); return 0; }
+  const req = cmd === 'backup' ? backupRequest(PROG, args.positionals) : restoreRequest(PROG, args.positionals, v as { at?: string; as?: string; 'op-timeout'?: string });
+  const cfg = await loadAgentConfig(agentEnv().configDir);
+  if (req === 'passphrase') {
+    if (!cfg.plan.backup) throw new UserError('backups are not configured (no backup: section in cluster.yaml)', 2);
+    process.stdout.write(`${backupPassphrase(cfg.key, cfg.plan.cluster.name)}\n`);
+    return 0;
+  }
+  const t: AgentTarget = { key: cfg.key, from: cfg.node.name, plan: cfg.plan, local: cfg.node.name };
+  return runBackup(t, req, { via: v.via as string | undefined, port: (v.port as string | undefined) ?? String(agentEnv().port), json: Boolean(v.json) });
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === 'vm' || cmd === 'node') return cluster(cmd, rest);
+  if (cmd === 'backup' || cmd === 'restore') return backups(cmd, rest);
+  if (cmd === 'backup-run') return backupRunCli(rest);
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') { process.stdout.write(HELP); return cmd ? 0 : 2; }
   if (cmd === 'status') return status(rest.includes('--json'), rest.includes('--recent'));
   if (cmd !== 'run' && cmd !== 'once') { process.stderr.write(`personal-cloud-agent: unknown command "${cmd}"\n${HELP}`); return 2; }

@@ -255,6 +255,7 @@ describe('JSON Schema', () => {
       [CONFIG_KEYS.encryption, p.encryption], [CONFIG_KEYS.tangServer, p.encryption.properties!.tang.items!.anyOf![1]], [CONFIG_KEYS.network, p.network], [CONFIG_KEYS.disks, p.disks], [CONFIG_KEYS.volumes, p.volumes],
       [CONFIG_KEYS.volume, d.volume], [CONFIG_KEYS.node, p.nodes.items!], [CONFIG_KEYS.disks, d.node.properties!.disks],
       [CONFIG_KEYS.selector, d.diskSelector], [CONFIG_KEYS.match, d.diskSelector.properties!.match],
+      [CONFIG_KEYS.backup, p.backup], [CONFIG_KEYS.retention, p.backup.properties!.retention],
     ];
     for (const [keys, at] of places) expect(keysAt(at)).toEqual([...keys].sort());
     for (const v of CONFIG_KEYS.volumes) expect(keysAt(p.volumes.properties![v])).toEqual([...CONFIG_KEYS.volume].sort());

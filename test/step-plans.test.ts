@@ -22,6 +22,8 @@ interface Fixture {
   nodes: TestNode[];
   /** ha: of cluster.yaml, for the virt and ha steps. */
   ha?: ClusterConfig['ha'];
+  /** backup: of cluster.yaml, for the backup-timer step. */
+  backup?: ClusterConfig['backup'];
   self: string;
   leader: string | null;
   leaderStable?: boolean;
@@ -45,6 +47,7 @@ function remote(name: string, s: Partial<NodeStatus>): NodeStatus {
 function ctxOf(f: Fixture): Ctx {
   const cfg = testConfig(f.nodes);
   if (f.ha) cfg.ha = f.ha;
+  if (f.backup) cfg.backup = f.backup;
   const { plan, joinKey } = planFor(cfg);
   const members = new Members(joinKey, f.self, 7447);
   members.seed(plan);

@@ -6,6 +6,8 @@ import { run } from '../exec.js';
 import { handleNode, handleVm, vmList } from '../virt/vm.js';
 import type { NodeRequest, VmInfo, VmRequest } from '../../core/vm-types.js';
 import { crmMon } from './pcmk.js';
+import { handleBackup } from '../backup/api.js';
+import type { BackupRequest } from '../../core/backup.js';
 import { serveSecrets } from './secrets.js';
 import { vmSize } from '../virt/vm-size.js';
 import { haReadiness } from '../steps/ha.js';
@@ -57,5 +59,6 @@ export function haHandlers(o: { key: string; node: () => string; plan: () => Age
     'ha-status': async () => haStatus(o.node(), o.plan()),
     vm: async (_from, body) => handleVm(o.plan(), body as VmRequest),
     node: async (_from, body) => handleNode(body as NodeRequest),
+    backup: async (_from, body) => handleBackup({ plan: o.plan(), self: o.node(), joinKey: o.key, agentStateDir: o.stateDir }, body as BackupRequest),
   };
 }

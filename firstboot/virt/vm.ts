@@ -64,8 +64,14 @@ export async function vmCreate(plan: AgentPlan, v: VmCreate): Promise<VmInfo> {
     ...(v.kernel ? { kernel: v.kernel } : {}), ...(v.initrd ? { initrd: v.initrd } : {}), ...(v.cmdline ? { cmdline: v.cmdline } : {}), ...(v.cdrom ? { cdrom: v.cdrom } : {}),
     networks: v.networks ?? [], serialLog: serialLog(v.name), domainType: v.domainType ?? 'kvm',
   }), 0o644);
-  await run('cibadmin', ['--create', '-o', 'resources', '--xml-text', vmPrimitiveXml(v.name, { configPath: xmlPath, ...(v.opTimeoutS ? { opTimeoutS: v.opTimeoutS } : {}) })], { timeoutMs: 30_000 });
-  const st = await waitState(`${v.name} to start`, ((v.opTimeoutS ?? VM_OP_TIMEOUT_S) + 60) * 1000, (s) => whereRuns(s, id).length === 1);
+  return vmRegister(v.name, xmlPath, v.opTimeoutS);
+}
+
+/** Hands a VM whose definition is in place to Pacemaker (a VirtualDomain resource) and waits for it to run. */
+export async function vmRegister(name: string, xmlPath: string, opTimeoutS?: number): Promise<VmInfo> {
+  const id = vmResourceId(name);
+  await run('cibadmin', ['--create', '-o', 'resources', '--xml-text', vmPrimitiveXml(name, { configPath: xmlPath, ...(opTimeoutS ? { opTimeoutS } : {}) })], { timeoutMs: 30_000 });
+  const st = await waitState(`${name} to start`, ((opTimeoutS ?? VM_OP_TIMEOUT_S) + 60) * 1000, (s) => whereRuns(s, id).length === 1);
   return vmList(st).find((x) => x.resource === id)!;
 }
 

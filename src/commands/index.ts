@@ -13,6 +13,7 @@ import { serveCommand } from './serve.js';
 import { vmCommand } from './vm.js';
 import { nodeCommand } from './node.js';
 import { recoveryKeyCommand } from './recovery-key.js';
+import { backupCommand, restoreCommand } from './backup.js';
 
 export const commands: Command[] = [
   initCommand,
@@ -29,4 +30,6 @@ export const commands: Command[] = [
   vmCommand,
   nodeCommand,
   recoveryKeyCommand,
+  backupCommand,
+  restoreCommand,
 ];

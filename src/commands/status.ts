@@ -14,6 +14,7 @@ import { formatStatus } from '../../core/status-format.js';
 import type { NodeStatus } from '../../core/status-types.js';
 import type { HaStatus } from '../../core/ha-status.js';
 import { formatHa } from '../../core/ha-format.js';
+import { formatBackupStatus, type BackupStatus } from '../../core/backup-cli.js';
 
 const HELP = `Usage: personal-cloud status --config cluster.yaml [--json] [--node NAME] [--port N] [--timeout SECONDS]
 
@@ -55,6 +56,15 @@ export async function askNodes(configPath: string, opts: { node?: string; port?:
 
 export { formatHa };
 
+/** The cluster's backups (one record on gv0), asked of the first node that answered. */
+async function backupOfCluster(configPath: string, answers: NodeAnswer[], port: number | undefined, timeoutMs: number): Promise<BackupStatus | Error | undefined> {
+  const { config } = await loadConfig(configPath);
+  if (!config.backup || !config.ha?.enabled) return undefined;
+  const a = answers.find((x) => x.ok);
+  if (!a) return new Error('no node answered');
+  return call<BackupStatus>(deriveJoinKey(config.secret, config.name), 'admin', a.address, port ?? AGENT_PORT, 'backup', { action: 'status' }, timeoutMs).then((x) => x.data, (e: Error) => e);
+}
+
 export const statusCommand: Command = {
   name: 'status',
   summary: 'ask the nodes\' agents how the cluster is doing',
@@ -71,10 +81,14 @@ export const statusCommand: Command = {
     const timeout = v.timeout === undefined ? 20 : Number(v.timeout);
     if (!(timeout > 0)) throw new UserError(`status: --timeout must be a positive number of seconds, got "${v.timeout}"`, EXIT.usage);
     const answers = await askNodes(v.config, { ...(v.node ? { node: v.node } : {}), ...(port ? { port } : {}), timeoutMs: timeout * 1000 });
-    if (v.json) writeJson(answers);
+    const backup = await backupOfCluster(v.config, answers, port, timeout * 1000);
+    if (v.json) writeJson(backup ? [...answers, { backup: backup instanceof Error ? { error: backup.message } : backup }] : answers);
     else {
       for (const a of answers) process.stdout.write(a.ok ? formatStatus(a.status!) + (a.ha ? formatHa(a.ha) : '') : `${a.node} (${a.address}): NOT ANSWERING — ${a.error}\n`);
+      if (backup) process.stdout.write(backup instanceof Error ? `backups: no answer (${backup.message})\n` : formatBackupStatus(backup));
     }
-    return answers.every((a) => a.ok && a.status!.converged && !a.status!.health?.degraded.length) ? EXIT.ok : EXIT.failure;
+    // a failed or missed backup is a problem of the cluster like a degraded volume
+    const backupOk = !backup || (!(backup instanceof Error) && backup.vms.every((x) => x.state === 'ok'));
+    return backupOk && answers.every((a) => a.ok && a.status!.converged && !a.status!.health?.degraded.length) ? EXIT.ok : EXIT.failure;
   },
 };

@@ -87,6 +87,27 @@ export const clusterSchema = {
         bridges: { type: 'array', items: { $ref: '#/$defs/bridge' } },
       },
     },
+    backup: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['repository'],
+      description: 'VM backups into a BorgBackup repository (encrypted with a passphrase derived from secret: `personal-cloud backup passphrase`).',
+      properties: {
+        repository: { type: 'string', pattern: '^(/mnt/gv[01]/[^\\s]+|ssh://[a-z_][a-z0-9_-]*@[a-zA-Z0-9.-]+(:[0-9]{1,5})?/.+)$', description: 'A directory on gv1 (or gv0), e.g. /mnt/gv1/backup, or ssh://user@host/path.' },
+        schedule: { type: 'string', default: 'daily', description: 'systemd OnCalendar expression of the backup timer, e.g. daily or *-*-* 02:30.' },
+        retention: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            keep_daily: { type: 'integer', minimum: 0, default: 7 },
+            keep_weekly: { type: 'integer', minimum: 0, default: 4 },
+            keep_monthly: { type: 'integer', minimum: 0, default: 12 },
+          },
+        },
+        encryption: { enum: ['repokey', 'repokey-blake2'], default: 'repokey' },
+        offsite: { type: 'string', description: 'rclone destination (remote:path) the repository is synced to after each run; the remote is configured in /etc/personal-cloud/rclone.conf.' },
+      },
+    },
   },
   $defs: {
     ipv4: { type: 'string', pattern: IPV4 },

@@ -14,12 +14,13 @@ import { SIZE_SYNTAX, parseSizeExpression } from './size.js';
 import { Reader, join, type ConfigIssue, type Entry, type Where } from './yaml-reader.js';
 import { checkRing1, HA_KEYS, readHa, readNodeHa } from './ha.js';
 import { ENCRYPTION_KEYS, readEncryption } from './encryption.js';
+import { BACKUP_KEYS, readBackup } from './backup.js';
 
 export { formatIssue, type ConfigIssue } from './yaml-reader.js';
 
 /** Every key cluster.yaml accepts, by place. schema.ts must list exactly these. */
 export const CONFIG_KEYS = {
-  top: ['name', 'domain', 'release', 'replica', 'secret', 'timezone', 'locale', 'keyboard', 'ntp', 'mirror', 'root', 'users', 'encryption', 'network', 'disks', 'volumes', 'nodes', 'ha'],
+  top: ['name', 'domain', 'release', 'replica', 'secret', 'timezone', 'locale', 'keyboard', 'ntp', 'mirror', 'root', 'users', 'encryption', 'network', 'disks', 'volumes', 'nodes', 'ha', 'backup'],
   mirror: ['url', 'proxy', 'security_url'],
   root: ['password_hash'],
   user: ['name', 'full_name', 'password_hash', 'ssh_keys', 'groups'],
@@ -30,6 +31,7 @@ export const CONFIG_KEYS = {
   volume: ['enabled', 'bricks_per_node', 'brick_layout'],
   node: ['name', 'address', 'prefix', 'gateway', 'dns', 'mac', 'arbiter', 'disks', 'ring1_address', 'bmc'],
   ...HA_KEYS,
+  ...BACKUP_KEYS,
   selector: ['id', 'match', 'wipe'],
   match: ['size', 'model', 'serial', 'type'],
 } as const;
@@ -196,6 +198,8 @@ function readCluster(r: Reader, root: Node): ClusterConfig | undefined {
   const ha = readHa(r, opt('ha'), nodes?.map((n) => ({ config: n.config, item: n.item })), domain);
   const encryption = readEncryption(r, opt('encryption'), nodes?.map((n) => ({ name: n.config.name, network: n.config.network, arbiter: n.config.arbiter })));
   if (nodes) checkRing1(r, nodes.map((n) => ({ config: n.config, item: n.item })));
+  const backup = readBackup(r, opt('backup'), volumes);
+  if (backup && ha && !ha.enabled) r.error(opt('backup')!, 'backup', 'backs up the VMs of the HA stack, which is disabled (ha.enabled: false)');
 
   if (r.errors.length) return undefined;
   return {
@@ -206,6 +210,7 @@ function readCluster(r: Reader, root: Node): ClusterConfig | undefined {
     volumes: volumes!,
     nodes: nodes!.map((n) => n.config),
     ha: ha!,
+    ...(backup ? { backup } : {}),
   };
 }
 

@@ -32,6 +32,7 @@ export function nodePackages(config: ClusterConfig): string[] {
   const enc = config.encryption;
   if (enc) pkgs.push('cryptsetup', 'clevis', 'clevis-luks', ...(enc.tpm2 ? ['clevis-tpm2'] : []), ...(enc.peers ? ['tang'] : []));
   pkgs.push(...haPackages(config));
+  if (config.backup) pkgs.push('borgbackup', ...(config.backup.offsite ? ['rclone'] : []));
   return pkgs;
 }
 
@@ -152,5 +153,6 @@ export function plan(config: ClusterConfig): Plan {
     nodes,
     volumes,
     ha: haPlan(config),
+    ...(config.backup ? { backup: config.backup } : {}),
   };
 }

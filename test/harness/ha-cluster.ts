@@ -5,7 +5,7 @@
 // No watchdog is ever armed here (SBD would reset the test machine itself).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BridgeConfig, ClusterConfig } from '../../core/config-types.js';
+import type { BackupConfig, BridgeConfig, ClusterConfig } from '../../core/config-types.js';
 import { BASE, Harness } from './cluster.js';
 import { planFor, testConfig } from './plan.js';
 import { sh, sleep, waitFor } from './sh.js';
@@ -19,7 +19,7 @@ export const FENCE_LOG = join(HA_DIR, 'fence.log');
 
 const PRIVATE = ['/etc/corosync', '/var/lib/corosync', '/var/log/corosync', '/var/lib/pacemaker', '/var/log/pacemaker', '/dev/shm',
   '/etc/libvirt', '/var/lib/libvirt', '/var/log/libvirt', '/var/cache/libvirt', '/etc/pki', '/etc/openvswitch', '/var/lib/openvswitch', '/var/log/openvswitch',
-  '/etc/cockpit'];
+  '/etc/cockpit', '/var/lib/prometheus'];
 
 export const slugDir = (node: string, path: string) => join(BASE, 'nodes', node, `priv${path.replace(/\//g, '-')}`);
 
@@ -81,6 +81,10 @@ export interface HaClusterOptions {
   /** ha.qdevice naming this node of the plan: it runs corosync-qnetd and is no corosync member. */
   qdevice?: string;
   bridges?: BridgeConfig[];
+  /** backup: section (the repository on gv0: the harness has no gv1). */
+  backup?: BackupConfig;
+  /** Size of each node's gv0 brick disk (default 400 MB). */
+  brickMB?: number;
 }
 
 export function haTestConfig(names: string[], o: HaClusterOptions = {}): ClusterConfig {
@@ -91,6 +95,7 @@ export function haTestConfig(names: string[], o: HaClusterOptions = {}): Cluster
       enabled: true, fencing: { kind: 'agent', agent: FENCE_AGENT, params: {} }, bridges: o.bridges ?? HA_BRIDGES,
       ...(o.qdevice ? { qdevice: { host: o.qdevice, node: o.qdevice } } : {}),
     },
+    ...(o.backup ? { backup: o.backup } : {}),
   };
 }
 
@@ -167,7 +172,7 @@ export class HaCluster {
     mkdirSync(join(HA_DIR, 'sbin'), { recursive: true });
     mkdirSync(POWER_DIR, { recursive: true });
     writeFileSync(join(HA_DIR, 'sbin', FENCE_AGENT), FENCE_SCRIPT, { mode: 0o755 });
-    const h = await Harness.create(names.map((name) => ({ name, disks: name === o.arbiter ? [] : [{ sizeMB: 400 }] })), {
+    const h = await Harness.create(names.map((name) => ({ name, disks: name === o.arbiter ? [] : [{ sizeMB: o.brickMB ?? 400 }] })), {
       id: HARNESS_ID,
       extras: { privateDirs: PRIVATE, overlays: [{ lower: join(HA_DIR, 'sbin'), target: '/usr/sbin' }] },
     });

@@ -1,0 +1,35 @@
+// `personal-cloud-agent backup-run`: the runner process. Started by the agent for `backup now`
+// and by personal-cloud-backup.service (the timer) on every node with --scheduled: then only the
+// first online Pacemaker node (by name) runs, so exactly one node backs up per schedule — and
+// another takes over when that node is down.
+import { loadAgentConfig } from '../../core/agent-config.js';
+import { agentEnv } from '../env.js';
+import { crmMon } from '../ha/pcmk.js';
+import { formatBackup } from '../../core/backup-cli.js';
+import { formatProgress } from '../../core/backup-cli.js';
+import { backupRun } from './runner.js';
+
+export async function backupRunCli(argv: string[]): Promise<number> {
+  const scheduled = argv.includes('--scheduled');
+  const json = argv.includes('--json');
+  const vms = argv.filter((a) => !a.startsWith('--'));
+  const env = agentEnv();
+  const cfg = await loadAgentConfig(env.configDir);
+  const self = cfg.node.name;
+  if (scheduled) {
+    const st = await crmMon();
+    const runner = st.nodes.filter((n) => n.online && !n.unclean).map((n) => n.name).sort()[0];
+    if (runner !== self) { process.stdout.write(`the scheduled backup runs on ${runner ?? 'no node (no online Pacemaker node)'}, not here\n`); return 0; }
+  }
+  let res;
+  try {
+    res = await backupRun({ plan: cfg.plan, self, joinKey: cfg.key, agentStateDir: env.stateDir }, vms.length ? vms : undefined, (p) => {
+    if (!json) { const l = formatProgress({ node: self, what: '', progress: p }); if (l) process.stderr.write(`${l}\n`); }
+  });
+  } catch (e) {
+    process.stderr.write(`personal-cloud: backup: ${(e as Error).message}\n`); // one line, the agent passes it on
+    return 1;
+  }
+  process.stdout.write(json ? `${JSON.stringify(res)}\n` : formatBackup({ action: 'now', vms }, res));
+  return json || (res.results.every((r) => r.ok) && !res.problems.length) ? 0 : 1;
+}
