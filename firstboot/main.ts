@@ -5,7 +5,7 @@
 //   vm …, node drain|resume   the HA cluster's VMs, as `personal-cloud vm|node` on the admin machine
 import { join } from 'node:path';
 import { AGENT_SCRIPT_PATH, CLI_WRAPPER } from '../core/paths.js';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UserError } from '../core/errors.js';
 import { Agent } from './agent.js';
 import { call } from '../core/channel.js';
@@ -82,47 +82,53 @@ const PROG = 'personal-cloud';
 const REACHING = `${TARGET_HELP}
 The key is this node's join key (${'$'}PERSONAL_CLOUD_CONFIG_DIR, default /etc/personal-cloud); run as root.`;
 
-/** `vm` and `node` on a node: the same requests as the admin machine's CLI, signed with this node's key. */
-async function cluster(cmd: 'vm' | 'node', argv: string[]): Promise<number> {
-  const help = cmd === 'vm' ? vmHelp(PROG, REACHING) : nodeHelp(PROG, REACHING);
+type NodeValues = Record<string, string | boolean | string[] | undefined>;
+
+/** A cluster command's options on a node, parsed as the admin machine's CLI parses them (null once --help is printed). */
+function nodeArgs(cmd: string, argv: string[], options: NonNullable<ParseArgsConfig['options']>, help: string) {
   let args;
   try {
-    args = parseArgs({ args: argv, options: { ...TARGET_OPTIONS, ...(cmd === 'vm' ? VM_OPTIONS : {}), help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    args = parseArgs({ args: argv, options: { ...TARGET_OPTIONS, ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (e) {
     throw new UserError(`${cmd}: ${(e as Error).message.replace(/^.*?: /, '')}\nRun \`${PROG} ${cmd} --help\` for usage.`, 2);
   }
-  const v = args.values as Record<string, string | boolean | string[] | undefined>;
-  if (v.help) { process.stdout.write(help); return 0; }
-  const vmReq = cmd === 'vm' ? vmRequest(PROG, args.positionals, v) : null;
-  if (!vmReq) nodeRequest(PROG, args.positionals);
+  const v = args.values as NodeValues;
+  if (v.help) { process.stdout.write(help); return null; }
+  const run = { via: v.via as string | undefined, port: (v.port as string | undefined) ?? String(agentEnv().port), json: Boolean(v.json) };
+  return { positionals: args.positionals, v, run };
+}
+
+/** This node's configuration, and the requests it sends signed with its join key (after the request itself checked out). */
+async function nodeTarget() {
   const cfg = await loadAgentConfig(agentEnv().configDir);
-  const t: AgentTarget = { key: cfg.key, from: cfg.node.name, plan: cfg.plan, local: cfg.node.name };
-  const o = { via: v.via as string | undefined, port: (v.port as string | undefined) ?? String(agentEnv().port), json: Boolean(v.json) };
-  if (vmReq) await runVm(t, vmReq, o);
-  else await runNode(t, nodeRequest(PROG, args.positionals, cfg.plan), o);
+  const target: AgentTarget = { key: cfg.key, from: cfg.node.name, plan: cfg.plan, local: cfg.node.name };
+  return { cfg, target };
+}
+
+/** `vm` and `node` on a node: the same requests as the admin machine's CLI. */
+async function cluster(cmd: 'vm' | 'node', argv: string[]): Promise<number> {
+  const a = nodeArgs(cmd, argv, cmd === 'vm' ? VM_OPTIONS : {}, cmd === 'vm' ? vmHelp(PROG, REACHING) : nodeHelp(PROG, REACHING));
+  if (!a) return 0;
+  const vmReq = cmd === 'vm' ? vmRequest(PROG, a.positionals, a.v) : null;
+  if (!vmReq) nodeRequest(PROG, a.positionals);
+  const { cfg, target } = await nodeTarget();
+  if (vmReq) await runVm(target, vmReq, a.run);
+  else await runNode(target, nodeRequest(PROG, a.positionals, cfg.plan), a.run);
   return 0;
 }
 
 /** `backup` and `restore` on a node: the same requests as the admin machine's CLI. */
 async function backups(cmd: 'backup' | 'restore', argv: string[]): Promise<number> {
-  const help = cmd === 'backup' ? backupHelp(PROG, REACHING) : restoreHelp(PROG, REACHING);
-  let args;
-  try {
-    args = parseArgs({ args: argv, options: { ...TARGET_OPTIONS, ...(cmd === 'restore' ? BACKUP_OPTIONS : {}), help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UserError(`${cmd}: ${(e as Error).message.replace(/^.*?: /, '')}\nRun \`${PROG} ${cmd} --help\` for usage.`, 2);
-  }
-  const v = args.values as Record<string, string | boolean | undefined>;
-  if (v.help) { process.stdout.write(help); return 0; }
-  const req = cmd === 'backup' ? backupRequest(PROG, args.positionals) : restoreRequest(PROG, args.positionals, v as { at?: string; as?: string; 'op-timeout'?: string });
-  const cfg = await loadAgentConfig(agentEnv().configDir);
+  const a = nodeArgs(cmd, argv, cmd === 'restore' ? BACKUP_OPTIONS : {}, cmd === 'backup' ? backupHelp(PROG, REACHING) : restoreHelp(PROG, REACHING));
+  if (!a) return 0;
+  const req = cmd === 'backup' ? backupRequest(PROG, a.positionals) : restoreRequest(PROG, a.positionals, a.v as { at?: string; as?: string; 'op-timeout'?: string });
+  const { cfg, target } = await nodeTarget();
   if (req === 'passphrase') {
     if (!cfg.plan.backup) throw new UserError('backups are not configured (no backup: section in cluster.yaml)', 2);
     process.stdout.write(`${backupPassphrase(cfg.key, cfg.plan.cluster.name)}\n`);
     return 0;
   }
-  const t: AgentTarget = { key: cfg.key, from: cfg.node.name, plan: cfg.plan, local: cfg.node.name };
-  return runBackup(t, req, { via: v.via as string | undefined, port: (v.port as string | undefined) ?? String(agentEnv().port), json: Boolean(v.json) });
+  return runBackup(target, req, a.run);
 }
 
 async function main(argv: string[]): Promise<number> {
