@@ -2,7 +2,7 @@
 // that is itself a mount point (bind-mounted /etc/hosts in containers and in the test
 // harness) cannot be renamed over; it is rewritten in place instead.
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 async function fsyncDir(dir: string): Promise<void> {
@@ -33,6 +33,9 @@ export async function writeDurable(path: string, data: string | Buffer, mode = 0
 }
 
 export { readText } from '../core/read-text.js';
+
+/** Whether a path exists (any error, a missing parent included, counts as no). */
+export const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
 
 const BEGIN = '# BEGIN personal-cloud (managed by personal-cloud-agent; edits inside are replaced)';
 const END = '# END personal-cloud';

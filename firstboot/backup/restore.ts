@@ -3,14 +3,14 @@
 // new folder), moved into place and handed to Pacemaker as `vm create` does. It refuses a name
 // Pacemaker already has (running or not) and a folder that still holds a definition; a disk left
 // by `vm remove` is kept aside, never overwritten.
-import { chown, mkdir, readdir, readFile, rename, stat } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArchiveName } from '../../core/backup.js';
 import { LIBVIRT_QEMU_ID } from '../../core/ids.js';
 import type { AgentPlan } from '../../core/plan-types.js';
 import { VM_NAME, VM_NAME_RULE, type VmInfo } from '../../core/vm-types.js';
 import { run } from '../exec.js';
-import { writeDurable } from '../fsx.js';
+import { exists, writeDurable } from '../fsx.js';
 import { vmResourceId } from '../ha/cib.js';
 import { cibQuery, crmMon } from '../ha/pcmk.js';
 import { serialLog, vmDir, vmList, vmRegister } from '../virt/vm.js';
@@ -22,7 +22,6 @@ export interface RestoreResult { vm: string; from: string; archive: string; info
 
 export class RestoreError extends Error {}
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
 const escRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** The definition of a copy: its own name, UUID, MACs, folder and console log. Pure. */

@@ -3,7 +3,7 @@
 // file stops changing while borg reads it; the overlay is then committed back (blockcommit
 // --active --pivot) where the VM runs by then (it may have live-migrated meanwhile). A stopped VM's
 // disk is read as it is. The archive holds the disk(s) and the domain XML, relative to the VM folder.
-import { readFile, stat, unlink, rename } from 'node:fs/promises';
+import { readFile, unlink, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { archiveName, type BackupMethod, type VmBackupResult } from '../../core/backup.js';
 import type { AgentPlan } from '../../core/plan-types.js';
@@ -14,9 +14,9 @@ import { vmResourceId } from '../ha/cib.js';
 import { vmDir } from '../virt/vm.js';
 import { borg, type Borg } from './borg.js';
 import type { Overlay, RunLock } from './marker.js';
+import { exists } from '../fsx.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const exists = (p: string) => stat(p).then(() => true, () => false);
 
 export const OVERLAY = 'backup-overlay.qcow2';
 

@@ -2,7 +2,7 @@
 // thin LV (layout lvm-thin) or the bare disk (layout xfs), XFS, fstab, mount, brick directory,
 // one action at a time as brick-plan.ts decides from what is on the disk now.
 import { randomUUID } from 'node:crypto';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import type { BrickPlan } from '../../core/plan-types.js';
 import { boundary } from '../crash.js';
 import { lvmRows, lvmTag, nextBrickAction, parseLvs, type BrickAction, type BrickObserved, type FsSeen, type LvmObserved } from '../brick-plan.js';
@@ -13,8 +13,8 @@ import { mountFromFstab } from '../mount.js';
 import { log } from '../log.js';
 import type { DiskIntent } from '../state.js';
 import { done, NeedsAttention, todo, type Ctx, type Step } from './step.js';
+import { exists } from '../fsx.js';
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
 const onOsDisk = (b: BrickPlan) => 'id' in b.disk && b.disk.id === ARBITER_DISK_ID;
 const fstabFor = (uuid: string, b: BrickPlan) => `UUID=${uuid} ${b.mountPoint} xfs inode64,noatime,nofail 0 2`;
 

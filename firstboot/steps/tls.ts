@@ -1,13 +1,12 @@
 // This node's key and certificate for Gluster's TLS (CN = node name), the CA bundle of every
 // member's certificate, and management TLS (secure-access) switched on.
-import { lstat, mkdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { boundary } from '../crash.js';
 import { run } from '../exec.js';
-import { readText, writeDurable } from '../fsx.js';
+import { exists, readText, writeDurable } from '../fsx.js';
 import { CA, caBundle, CERT, commonName, KEY, OPENSSL_DIR, SECURE_ACCESS, splitPems } from '../tls.js';
 import { done, todo, waiting, type Ctx, type Step } from './step.js';
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
 const LINKS = ['glusterfs.key', 'glusterfs.pem', 'glusterfs.ca'];
 
 /**

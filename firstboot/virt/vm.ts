@@ -2,13 +2,13 @@
 // `node` operations of its channel): a VM is a qcow2 disk plus domain XML on gv0 and an
 // ocf:heartbeat:VirtualDomain resource (allow-migrate) that Pacemaker places, moves and
 // restarts. Pacemaker with fencing is what keeps a VM from running on two nodes at once.
-import { chown, mkdir, stat } from 'node:fs/promises';
+import { chown, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LIBVIRT_QEMU_ID } from '../../core/ids.js';
 import { VM_NAME, VM_NAME_RULE, VM_OP_TIMEOUT_S, type NodeRequest, type VmCreate, type VmInfo, type VmRequest } from '../../core/vm-types.js';
 import type { AgentPlan } from '../../core/plan-types.js';
 import { run } from '../exec.js';
-import { writeDurable } from '../fsx.js';
+import { exists, writeDurable } from '../fsx.js';
 import { cibDelete, cibQuery, crmMon, whereRuns } from '../ha/pcmk.js';
 import type { PcmkState } from '../../core/ha-status.js';
 import { vmPrimitiveXml, vmResourceId } from '../ha/cib.js';
@@ -44,7 +44,6 @@ async function waitState(what: string, timeoutMs: number, ok: (s: PcmkState) => 
   }
 }
 
-async function exists(p: string): Promise<boolean> { return stat(p).then(() => true, () => false); }
 
 export async function vmCreate(plan: AgentPlan, v: VmCreate): Promise<VmInfo> {
   if (!VM_NAME.test(v.name)) throw new VmError(`VM name "${v.name}": use ${VM_NAME_RULE}`);
