@@ -6,6 +6,7 @@
 import { readFile, rename, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentPlan } from '../../core/plan-types.js';
+import { writeDurable } from '../fsx.js';
 
 export const STALE_MS = 30_000;
 const BEAT_MS = 5_000;
@@ -68,9 +69,7 @@ export class RunLock {
 
   async save(): Promise<void> {
     this.m.heartbeatAt = new Date().toISOString();
-    const tmp = `${markerPath(this.plan)}.tmp-${process.pid}`;
-    await writeFile(tmp, JSON.stringify(this.m), { mode: 0o600 });
-    await rename(tmp, markerPath(this.plan));
+    await writeDurable(markerPath(this.plan), JSON.stringify(this.m), 0o600);
   }
 
   async release(): Promise<void> {

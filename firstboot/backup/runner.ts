@@ -1,11 +1,12 @@
 // A backup run: the run lock, the cleanup of an interrupted run, each VM in turn (one failing
 // VM does not stop the others), prune with the configured retention, compact, the offsite copy,
 // and the shared record that `status` and the Prometheus textfile read.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promText, type BackupRecord, type VmBackupResult } from '../../core/backup.js';
 import type { AgentPlan } from '../../core/plan-types.js';
 import { run } from '../exec.js';
+import { writeDurable } from '../fsx.js';
 import { crmMon } from '../ha/pcmk.js';
 import { log } from '../log.js';
 import { vmList } from '../virt/vm.js';
@@ -26,16 +27,9 @@ export async function readRecord(plan: AgentPlan): Promise<BackupRecord> {
   try { return JSON.parse(await readFile(recordPath(plan), 'utf8')); } catch { return { vms: {} }; }
 }
 
-async function writeAtomic(path: string, text: string, mode = 0o644): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text, { mode });
-  await rename(tmp, path);
-}
-
 /** Writes the textfile collector's file on this node (atomically: node-exporter never reads half a file). */
 export async function writeProm(rec: BackupRecord): Promise<void> {
-  await writeAtomic(PROM_FILE, promText(rec)).catch((e) => log.warn(`${PROM_FILE}: ${(e as Error).message}`));
+  await writeDurable(PROM_FILE, promText(rec)).catch((e) => log.warn(`${PROM_FILE}: ${(e as Error).message}`));
 }
 
 /** Undoes what an interrupted run left: overlays committed back, borg's lock broken; each step said. */
@@ -81,7 +75,7 @@ export async function backupRun(ctx: RunContext, only: string[] | undefined, onP
       results.push(r);
       const rec = await readRecord(plan);
       rec.vms[vm] = { last: r, ...(r.ok ? { lastOk: r } : rec.vms[vm]?.lastOk ? { lastOk: rec.vms[vm].lastOk } : {}) };
-      await writeAtomic(recordPath(plan), `${JSON.stringify(rec, null, 2)}\n`);
+      await writeDurable(recordPath(plan), `${JSON.stringify(rec, null, 2)}\n`);
     }
     lock.m.progress = { phase: 'prune' }; onProgress(lock.m.progress);
     // prune/compact failing (e.g. the volume too full for compact's transaction) does not undo the archives just made
