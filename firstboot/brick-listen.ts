@@ -1,8 +1,9 @@
-// Whether a brick process glusterd calls online really serves. glusterd calls a brick online when
-// its pidfile names a live process ("discovered already-running brick" after a restart) — also a
-// process that hung before it loaded its graph and never listens; clients then get "Transport
-// endpoint is not connected" for as long as it lives, and `volume start force` leaves it be.
-import { readFile } from 'node:fs/promises';
+// Whether a brick's process really serves. glusterd, restarted next to a brick process, takes the
+// process its pidfile names for the brick ("discovered already-running brick") — also one that hung
+// before it loaded its graph and never listens — and starts no other while it lives, whether it
+// then calls the brick online or offline; clients get "Transport endpoint is not connected" for as
+// long as it lives, and `volume start force` leaves it be.
+import { readdir, readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 
 /** The port a brick process was started to listen on, when `pid` is the process of brick `ref` (`host:path`) of `volume`. */
@@ -14,6 +15,17 @@ export async function brickPort(pid: number, volume: string, ref: string): Promi
   if (arg('--brick-name') !== path || !arg('--volfile-id')?.startsWith(`${volume}.${host}.`)) return undefined;
   const port = Number(arg('--brick-port'));
   return Number.isInteger(port) && port > 0 ? port : undefined;
+}
+
+/** The live processes of brick `ref` of `volume`, with the port each was started to listen on. */
+export async function brickProcesses(volume: string, ref: string): Promise<{ pid: number; port: number }[]> {
+  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((e) => /^\d+$/.test(e)).map(Number);
+  const found: { pid: number; port: number }[] = [];
+  for (const pid of pids) {
+    const port = await brickPort(pid, volume, ref);
+    if (port) found.push({ pid, port });
+  }
+  return found;
 }
 
 /**

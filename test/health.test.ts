@@ -11,7 +11,7 @@ import { lastErrorAfter } from '../firstboot/agent-status.js';
 import { countEntries } from '../firstboot/brick-count.js';
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { brickPort, portRefuses, processGone } from '../firstboot/brick-listen.js';
+import { brickPort, brickProcesses, portRefuses, processGone } from '../firstboot/brick-listen.js';
 import { parseVolumeStatus } from '../firstboot/gluster.js';
 import { degradations, type HealthInput } from '../firstboot/health.js';
 
@@ -63,6 +63,9 @@ describe('a brick process glusterd calls online: does it serve?', () => {
       expect(await brickPort(p.pid!, 'gv1', `node3:${B}`)).toBeUndefined();
       expect(await brickPort(p.pid!, 'gv0', 'node3:/data/glusterfs/gv0/brick2/brick')).toBeUndefined();
       expect(await brickPort(process.pid, 'gv0', `node3:${B}`)).toBeUndefined();
+      // found among all processes when glusterd no longer names it
+      expect(await brickProcesses('gv0', `node3:${B}`)).toEqual([{ pid: p.pid, port: 53427 }]);
+      expect(await brickProcesses('gv0', `node1:${B}`)).toEqual([]);
     } finally { p.kill('SIGKILL'); q.kill('SIGKILL'); }
     expect(await processGone(p.pid!, 5_000)).toBe(true);
   });

@@ -1,5 +1,6 @@
-// A brick of ours whose process stays down is started again (`volume start … force`); one that
-// glusterd calls online but that accepts no connections is killed first (brick-listen.ts).
+// A brick of ours whose process stays down is started again (`volume start … force`); a process
+// of it that accepts no connections — glusterd calling it online, or offline while it lives — is
+// killed first (brick-listen.ts).
 // A brick of ours that its volume lists but whose directory is blank (a replaced disk, or a node
 // reinstalled in its old place) is brought back with `reset-brick … commit force` — which also
 // marks the volume's root on the other copies as owed to it, so the self-heal copies *every* file
@@ -9,7 +10,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VolumePlan } from '../../core/plan-types.js';
 import { countEntries } from '../brick-count.js';
-import { brickPort, portRefuses, processGone } from '../brick-listen.js';
+import { brickPort, brickProcesses, portRefuses, processGone } from '../brick-listen.js';
 import { boundary } from '../crash.js';
 import { brickVolumeId, gluster, healInfo, volumeStatus } from '../gluster.js';
 import { saidOneLine } from '../exec.js';
@@ -84,7 +85,7 @@ export interface BricksSeen { bricks: BrickSeen[] }
 
 export type BricksAction = { do: 'reset'; volume: string; ref: string; path: string } | { do: 'healed'; ref: string }
   | { do: 'start'; volume: string; refs: string[] } | { do: 'restart-glusterd'; refs: string[] }
-  | { do: 'kill-deaf'; volume: string; ref: string; pid: number };
+  | { do: 'kill-deaf'; volume: string; ref: string; pid: number; glusterdSays: 'online' | 'offline' };
 
 /**
  * Since when each brick of ours is down, and how often the agent tried to start it (each try
@@ -127,8 +128,12 @@ function brickDecision(ctx: Ctx, b: BrickSeen): { action?: BricksAction; note?: 
       const after = ctx.env.brickRestartSeconds;
       if (b.deafSeconds !== undefined && b.pid) {
         const s = Math.round(b.deafSeconds);
-        if (b.deafSeconds < after) return { note: `${b.ref}: glusterd calls its brick process (pid ${b.pid}) online, but it has accepted no connections for ${s} s (replaced after ${after} s)`, wait: true };
-        return { action: { do: 'kill-deaf', volume: b.volume, ref: b.ref, pid: b.pid }, note: `${b.ref}: its brick process (pid ${b.pid}) has accepted no connections for ${s} s although glusterd calls it online: killing it and starting it again (volume start ${b.volume} force)` };
+        const says = b.downSeconds === undefined ? 'online' : 'offline';
+        if (b.deafSeconds < after) {
+          return { note: says === 'online' ? `${b.ref}: glusterd calls its brick process (pid ${b.pid}) online, but it has accepted no connections for ${s} s (replaced after ${after} s)`
+            : `${b.ref}: glusterd calls its brick offline; its process (pid ${b.pid}) lives but has accepted no connections for ${s} s, and glusterd starts no other while it lives (replaced after ${after} s)`, wait: true };
+        }
+        return { action: { do: 'kill-deaf', volume: b.volume, ref: b.ref, pid: b.pid, glusterdSays: says }, note: `${b.ref}: its brick process (pid ${b.pid}) has accepted no connections for ${s} s although glusterd calls it ${says === 'online' ? 'online' : 'offline and starts no other while it lives'}: killing it and starting it again (volume start ${b.volume} force)` };
       }
       if (b.downSeconds === undefined) return {};
       const tries = b.startsTried ?? 0;
@@ -234,13 +239,22 @@ async function resetBrick(ctx: Ctx, a: Extract<BricksAction, { do: 'reset' }>): 
   boundary('bricks:heal');
 }
 
-/** Kill a brick process that never serves (only if `pid` is still that brick's process), then start the brick anew. */
+/**
+ * Kill a brick process that never serves (only if `pid` is still that brick's process), with any
+ * other process of the same brick — nothing serves its port, so none of them is the brick — then
+ * start the brick anew. (A brick stopped while it daemonized leaves two: parent and child.)
+ */
 async function replaceDeaf(a: Extract<BricksAction, { do: 'kill-deaf' }>): Promise<void> {
   deaf.delete(a.ref);
   if (!(await brickPort(a.pid, a.volume, a.ref))) return;
-  log.warn(`${a.ref}: brick process ${a.pid} accepts no connections although glusterd calls it online: killing it, then volume start ${a.volume} force`);
-  try { process.kill(a.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
-  if (!(await processGone(a.pid, 10_000))) throw new Error(`${a.ref}: brick process ${a.pid} did not exit after SIGKILL`);
+  const others = (await brickProcesses(a.volume, a.ref)).map((p) => p.pid).filter((p) => p !== a.pid);
+  log.warn(`${a.ref}: brick process ${a.pid} accepts no connections although glusterd calls it ${a.glusterdSays}: killing it${others.length ? ` and ${others.join(', ')} of the same brick` : ''}, then volume start ${a.volume} force`);
+  for (const pid of [a.pid, ...others]) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+  }
+  for (const pid of [a.pid, ...others]) {
+    if (!(await processGone(pid, 10_000))) throw new Error(`${a.ref}: brick process ${pid} did not exit after SIGKILL`);
+  }
   // from here it is a brick that is down: if this start does not take, the down-brick path follows
   down.set(a.ref, { since: Date.now(), tries: (down.get(a.ref)?.tries ?? 0) + 1 });
   const r = await gluster(['volume', 'start', a.volume, 'force'], true, 120_000);
@@ -270,8 +284,10 @@ export const bricksStep: Step<BricksSeen, BricksAction> = {
           seen.downSeconds = (Date.now() - d.since) / 1000;
           if (d.tries) seen.startsTried = d.tries;
         } else if (up !== undefined || !info.started) down.delete(ref);
-        const pid = ctx.obs.brickPids?.[v.name]?.[ref];
-        if (up === true && pid && markedWith === info.id && !resetting) {
+        // online: the pid glusterd names; offline: a process of that brick that still lives
+        const pid = up === true ? ctx.obs.brickPids?.[v.name]?.[ref]
+          : seen.downSeconds !== undefined ? (await brickProcesses(v.name, ref))[0]?.pid : undefined;
+        if (pid && markedWith === info.id && !resetting) {
           const s = await deafSeconds(ref, v.name, pid);
           if (s !== undefined) { seen.pid = pid; seen.deafSeconds = s; }
         } else deaf.delete(ref);
