@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import type { BrickPlan } from '../core/plan-types.js';
-import { bindingShares, type BindingShares } from '../core/clevis-binding.js';
+import { bindingShares, staleShares, type BindingShares, type TokenSeen } from '../core/clevis-binding.js';
 import { newRecoveryPassphrase, sealRecoveryKey } from '../core/recovery-key.js';
 import { peerTangUrl, pinId, type Pin, type SssConfig, type TangAdv } from '../core/encryption-policy.js';
 import { run } from './exec.js';
@@ -28,21 +28,31 @@ interface DumpJson {
   tokens?: Record<string, { type: string; keyslots?: string[]; jwe?: Record<string, unknown> }>;
 }
 
-/** The LUKS2 header of `device` (null: none), with the clevis token's binding when there is one. */
-export async function readHeader(device: string): Promise<{ header: LuksHeader; binding: BindingShares | null } | null> {
+/**
+ * The LUKS2 header of `device` (null: none), with the binding of each clevis token by its key
+ * slot (`binding`: the first one's, what unlocks the brick).
+ */
+export async function readHeader(device: string): Promise<{ header: LuksHeader; binding: BindingShares | null; clevis: { slot: number; binding: BindingShares }[] } | null> {
   const isLuks = await run('cryptsetup', ['isLuks', '--type', 'luks2', device], { allowFail: true });
   if (isLuks.code !== 0) return null;
   const text = await run('cryptsetup', ['luksDump', device]);
   const label = /^Label:\s*(.*)$/m.exec(text.stdout)?.[1].trim();
   const json = JSON.parse((await run('cryptsetup', ['luksDump', '--dump-json-metadata', device])).stdout) as DumpJson;
   const tokens = Object.values(json.tokens ?? {}).map((t) => ({ type: t.type, keyslots: (t.keyslots ?? []).map(Number), jwe: t.jwe }));
-  const clevis = tokens.find((t) => t.type === 'clevis' && t.jwe);
-  let binding: BindingShares | null = null;
-  try { binding = clevis ? bindingShares(clevis.jwe!) : null; } catch { binding = null; }
+  const clevis = tokens.flatMap((t) => {
+    if (t.type !== 'clevis' || !t.jwe || t.keyslots.length !== 1) return [];
+    try { return [{ slot: t.keyslots[0], binding: bindingShares(t.jwe) }]; } catch { return []; }
+  });
   return {
     header: { label: label && label !== '(no label)' ? label : null, keyslots: Object.keys(json.keyslots ?? {}).map(Number).sort((a, b) => a - b), tokens: tokens.map(({ type, keyslots }) => ({ type, keyslots })) },
-    binding,
+    binding: clevis[0]?.binding ?? null,
+    clevis,
   };
+}
+
+/** Each clevis token with the tang shares whose server now advertises other keys (`advs`: the servers that answered). */
+export function tokensSeen(clevis: { slot: number; binding: BindingShares }[], advs: ReadonlyMap<string, TangAdv>): TokenSeen[] {
+  return clevis.map(({ slot, binding }) => ({ slot, t: binding.t, tang: binding.tang.map((s) => s.url), tpm2: binding.tpm2, stale: staleShares(binding, advs) }));
 }
 
 /** Whether /dev/mapper/NAME is open on `device`. */
@@ -149,12 +159,30 @@ export function fetchAdv(url: string, timeoutMs = 3000): Promise<TangAdv | null>
   });
 }
 
-/** pinId of each pin that answers now (tang: its /adv; TPM2: the device is there). */
-export async function answeringPins(pins: Pin[], timeoutMs = 2000): Promise<Set<string>> {
-  const out = new Set<string>();
+/** pinId of each pin that answers now (tang: its /adv; TPM2: the device is there), and the advertisements fetched. */
+export async function answeringPins(pins: Pin[], timeoutMs = 2000): Promise<{ answering: Set<string>; advs: Map<string, TangAdv> }> {
+  const answering = new Set<string>();
+  const advs = new Map<string, TangAdv>();
   await Promise.all(pins.map(async (p) => {
-    const ok = p.kind === 'tpm2' ? await exists('/dev/tpmrm0') : (await fetchAdv(p.url, timeoutMs)) !== null;
-    if (ok) out.add(pinId(p));
+    if (p.kind === 'tpm2') { if (await exists('/dev/tpmrm0')) answering.add(pinId(p)); return; }
+    const adv = await fetchAdv(p.url, timeoutMs);
+    if (adv) { answering.add(pinId(p)); advs.set(p.url, adv); }
   }));
-  return out;
+  return { answering, advs };
+}
+
+/**
+ * A new clevis binding made with the passphrase of a token that still unlocks (`fromSlot`);
+ * the old token stays until rebindDecision sees the new one and asks for the old one's removal.
+ */
+export async function clevisRebind(b: BrickPlan, device: string, fromSlot: number, sss: SssConfig): Promise<void> {
+  const pass = await clevisPassFile(b, device, fromSlot);
+  try {
+    await run('clevis', ['luks', 'bind', '-y', '-d', device, '-k', pass, 'sss', JSON.stringify(sss)], { timeoutMs: 300_000 });
+  } finally { await rm(pass, { force: true }); }
+}
+
+/** Removes an old clevis token and its key slot (only once another binding exists). */
+export async function clevisUnbind(device: string, slot: number): Promise<void> {
+  await run('clevis', ['luks', 'unbind', '-f', '-d', device, '-s', String(slot)], { timeoutMs: 120_000 });
 }

@@ -18,7 +18,8 @@ import type { DiskIntent } from '../state.js';
 import { done, NeedsAttention, todo, waiting, type Ctx, type Step } from './step.js';
 import { call } from '../../core/channel.js';
 import { lockedMessage, pinId, pinName, pinsFor, sssConfig, type Pin, type TangAdv } from '../../core/encryption-policy.js';
-import { addRecoverySlot, answeringPins, bindingPins, clevisBind, clevisUnlock, fetchAdv, forgetFormatKey, luksFormat, mapperOpenOn, mapperPath, observeLuks, readHeader } from '../luks.js';
+import { addRecoverySlot, answeringPins, bindingPins, clevisBind, clevisRebind, clevisUnbind, clevisUnlock, fetchAdv, forgetFormatKey, luksFormat, mapperOpenOn, mapperPath, observeLuks, readHeader, tokensSeen } from '../luks.js';
+import { rebindDecision, type BindingWant, type TokenSeen } from '../../core/clevis-binding.js';
 import { luksLabel, nextLuksAction } from '../luks-plan.js';
 import { exists } from '../fsx.js';
 
@@ -37,22 +38,31 @@ async function brickReady(ctx: Ctx, b: BrickPlan): Promise<string | null> {
 }
 
 /** A brick's clevis pins as its LUKS2 header binds them, and which answer now (status, unlock at boot). */
-export interface LockSeen { pins: Pin[]; answering: string[]; threshold: number; open: boolean }
+export interface LockSeen {
+  pins: Pin[]; answering: string[]; threshold: number; open: boolean;
+  /** Every clevis token of the header (a rebind leaves two for a moment). */
+  tokens?: TokenSeen[];
+}
 
 const brickName = (b: BrickPlan) => `${b.volume} brick${b.index}`;
+const staticNodes = (ctx: Ctx) => ctx.plan.nodes.flatMap((n) => (n.network.dhcp ? [] : [{ name: n.name, address: n.network.address }]));
 const pinsText = (l: LockSeen) => `${l.pins.map((p) => `${pinName(p)} ${l.answering.includes(pinId(p)) ? 'answers' : 'silent'}`).join(', ')} (${l.threshold} needed)`;
 
 async function lockSeen(b: BrickPlan, device: string): Promise<LockSeen | undefined> {
   const h = await readHeader(device).catch(() => null);
   if (!h?.binding) return undefined;
   const pins = bindingPins(h.binding, []);
-  return { pins, answering: [...(await answeringPins(pins))].sort(), threshold: h.binding.t, open: await mapperOpenOn(b, device) };
+  const all = [...new Map(h.clevis.flatMap((c) => bindingPins(c.binding, [])).map((p) => [pinId(p), p])).values()];
+  const { answering, advs } = await answeringPins(all);
+  return {
+    pins, answering: [...answering].sort(), threshold: h.binding.t, open: await mapperOpenOn(b, device),
+    tokens: tokensSeen(h.clevis, advs),
+  };
 }
 
 /** Names peers' tang pins by node (the binding holds URLs only). */
 function namedLock(ctx: Ctx, l: LockSeen): LockSeen {
-  const nodes = ctx.plan.nodes.flatMap((n) => (n.network.dhcp ? [] : [{ name: n.name, address: n.network.address }]));
-  const named = bindingPins({ t: l.threshold, tang: l.pins.flatMap((p) => (p.kind === 'tpm2' ? [] : [{ url: p.url, kid: '' }])), tpm2: l.pins.filter((p) => p.kind === 'tpm2').length }, nodes);
+  const named = bindingPins({ t: l.threshold, tang: l.pins.flatMap((p) => (p.kind === 'tpm2' ? [] : [{ url: p.url, kid: '' }])), tpm2: l.pins.filter((p) => p.kind === 'tpm2').length }, staticNodes(ctx));
   return { ...l, pins: named };
 }
 
@@ -102,8 +112,7 @@ async function openEncryption(ctx: Ctx, b: BrickPlan, intent: DiskIntent): Promi
         break;
       case 'bind': {
         if (!policy) throw new NeedsAttention(`${brickName(b)}: formatted for encryption, but cluster.yaml has no encryption: section to bind it with`);
-        const nodes = ctx.plan.nodes.flatMap((n) => (n.network.dhcp ? [] : [{ name: n.name, address: n.network.address }]));
-        const pins = pinsFor(policy, ctx.self.name, nodes);
+        const pins = pinsFor(policy, ctx.self.name, staticNodes(ctx));
         await clevisBind(b, intent.device, sssConfig(pins, policy.threshold, await bindAdvs(ctx, pins)));
         log.info(`${brickName(b)}: LUKS2 bound to ${pins.map(pinName).join(', ')} (${policy.threshold} needed)`);
         boundary('disks:bind');
@@ -284,8 +293,8 @@ export async function readyBrickRefs(ctx: Ctx): Promise<string[]> {
  */
 export interface DisksSeen {
   unready: { brick: BrickPlan; why: string; lock?: LockSeen }[];
-  /** Ready encrypted bricks, by name (gv0 brick1), with their pins. */
-  encrypted?: { brick: string; lock: LockSeen }[];
+  /** Ready encrypted bricks with their pins and clevis tokens. */
+  encrypted?: { brick: BrickPlan; lock: LockSeen }[];
 }
 
 /** A bound brick that is not open and whose answering pins cannot meet its threshold: it waits, locked. */
@@ -296,7 +305,34 @@ const shortOfPins = (l?: LockSeen) => Boolean(l && !l.open && l.answering.length
  * what is on the disk (brick-plan.ts, luks-plan.ts), observed again after every command. An
  * encrypted brick whose pins do not answer is left locked, retried every pass.
  */
-export const disksStep: Step<DisksSeen, { prepare: BrickPlan }> & { thinCreateFailed: ThinFailures } = {
+export type DisksAction = { prepare: BrickPlan } | { rebind: BrickPlan; from: number } | { unbind: BrickPlan; slots: number[] };
+
+/** The binding an encrypted brick of this node should have now (the policy over the current nodes). */
+function wantedBinding(ctx: Ctx): BindingWant | null {
+  const policy = ctx.plan.cluster.encryption;
+  if (!policy) return null;
+  const pins = pinsFor(policy, ctx.self.name, staticNodes(ctx));
+  return { tang: pins.flatMap((p) => (p.kind === 'tpm2' ? [] : [p.url])), tpm2: pins.filter((p) => p.kind === 'tpm2').length, threshold: policy.threshold };
+}
+
+/** A peer's tang is reinstalled (new keys), or the nodes changed: a new binding first, the old token removed after. */
+async function rebind(ctx: Ctx, a: Exclude<DisksAction, { prepare: BrickPlan }>): Promise<void> {
+  const b = 'rebind' in a ? a.rebind : a.unbind;
+  const intent = ctx.state.data.disks[b.mountPoint];
+  if (!intent?.encrypted) return;
+  if ('unbind' in a) {
+    for (const slot of a.slots) { await clevisUnbind(intent.device, slot); log.info(`${brickName(b)}: old clevis binding (slot ${slot}) removed`); }
+    boundary('disks:unbind');
+    return;
+  }
+  const policy = ctx.plan.cluster.encryption!;
+  const pins = pinsFor(policy, ctx.self.name, staticNodes(ctx));
+  await clevisRebind(b, intent.device, a.from, sssConfig(pins, policy.threshold, await bindAdvs(ctx, pins)));
+  log.info(`${brickName(b)}: bound anew to ${pins.map(pinName).join(', ')} (${policy.threshold} needed), with the key of slot ${a.from}`);
+  boundary('disks:rebind');
+}
+
+export const disksStep: Step<DisksSeen, DisksAction> & { thinCreateFailed: ThinFailures } = {
   name: 'disks',
   loop: 'storage',
   thinCreateFailed: new Set(),
@@ -309,25 +345,38 @@ export const disksStep: Step<DisksSeen, { prepare: BrickPlan }> & { thinCreateFa
       const raw = intent?.encrypted && !onOsDisk(b) ? await lockSeen(b, intent.device) : undefined;
       const lock = raw && namedLock(ctx, raw);
       if (why) unready.push({ brick: b, why, ...(lock ? { lock } : {}) });
-      else if (lock) encrypted.push({ brick: brickName(b), lock });
+      else if (lock) encrypted.push({ brick: b, lock });
     }
     return { unready, ...(encrypted.length ? { encrypted } : {}) };
   },
   plan(ctx, { unready, encrypted = [] }) {
-    const pins = encrypted.map((e) => `${e.brick} encrypted, pins ${pinsText(e.lock)}`);
-    if (!unready.length) return done([`${ctx.self.bricks.length} bricks ready`, ...pins].join('; '));
+    const pins = encrypted.map((e) => `${brickName(e.brick)} encrypted, pins ${pinsText(e.lock)}`);
+    const want = wantedBinding(ctx);
+    const rebinds: DisksAction[] = [];
+    for (const e of encrypted) {
+      if (!want || !e.lock.tokens) continue;
+      const r = rebindDecision(e.lock.tokens, want, new Set(e.lock.answering));
+      if (r.do === 'ok') continue;
+      pins.push(`${brickName(e.brick)}: ${r.why}`);
+      if (r.do === 'rebind') rebinds.push({ rebind: e.brick, from: r.from });
+      else if (r.do === 'unbind') rebinds.push({ unbind: e.brick, slots: r.slots });
+    }
     const locked = unready.filter((u) => shortOfPins(u.lock));
     const lockedText = locked.map((u) => `${lockedMessage(u.lock!.pins, u.lock!.threshold, new Set(u.lock!.answering))} (${brickName(u.brick)})`);
     const rest = unready.filter((u) => !shortOfPins(u.lock));
-    if (!rest.length) return waiting([...lockedText, ...pins].join('; '));
-    return todo(rest.map((u) => ({ prepare: u.brick })), [...rest.map((u) => `${brickName(u.brick)}: ${u.why}`), ...lockedText, ...pins].join('; '));
+    const actions: DisksAction[] = [...rest.map((u) => ({ prepare: u.brick })), ...rebinds];
+    const detail = [...(unready.length ? [] : [`${ctx.self.bricks.length} bricks ready`]), ...rest.map((u) => `${brickName(u.brick)}: ${u.why}`), ...lockedText, ...pins].join('; ');
+    if (actions.length) return todo(actions, detail);
+    return locked.length ? waiting(detail) : done(detail);
   },
   async apply(ctx, actions) {
     const taken = await busyDevices();
     for (const i of Object.values(ctx.state.data.disks)) taken.add(i.device);
     const problems: string[] = [];
-    for (const { prepare: b } of actions) {
-      try { await prepare(ctx, b, taken, this.thinCreateFailed); } catch (e) { problems.push((e as Error).message); if (!(e instanceof NeedsAttention)) break; }
+    for (const a of actions) {
+      try {
+        if ('prepare' in a) await prepare(ctx, a.prepare, taken, this.thinCreateFailed); else await rebind(ctx, a);
+      } catch (e) { problems.push((e as Error).message); if (!(e instanceof NeedsAttention)) break; }
     }
     if (problems.length) throw new NeedsAttention(problems.join('; '));
   },
