@@ -21,6 +21,8 @@ export const LUKS_KEY_DIR = '/run/personal-cloud/luks';
 /** The mapper name of a brick, as README's by-hand unlock and `recovery-key --disk` name it (gv0b1). */
 export const mapperName = (b: Pick<BrickPlan, 'volume' | 'index'>) => `${b.volume}b${b.index}`;
 export const mapperPath = (b: Pick<BrickPlan, 'volume' | 'index'>) => `/dev/mapper/${mapperName(b)}`;
+/** What the LUKS2 commands need of a brick's plan: its name (mapper, key file) and mount point (recovery key). */
+export type LuksBrick = Pick<BrickPlan, 'volume' | 'index' | 'mountPoint'>;
 const keyFile = (b: Pick<BrickPlan, 'volume' | 'index'>) => `${LUKS_KEY_DIR}/${mapperName(b)}.key`;
 
 interface DumpJson {
@@ -56,14 +58,14 @@ export function tokensSeen(clevis: { slot: number; binding: BindingShares }[], a
 }
 
 /** Whether /dev/mapper/NAME is open on `device`. */
-export async function mapperOpenOn(b: BrickPlan, device: string): Promise<boolean> {
+export async function mapperOpenOn(b: LuksBrick, device: string): Promise<boolean> {
   const r = await run('cryptsetup', ['status', mapperName(b)], { allowFail: true });
   if (r.code !== 0) return false;
   const dev = /^\s*device:\s*(\S+)/m.exec(r.stdout)?.[1];
   return dev === device;
 }
 
-export async function observeLuks(b: BrickPlan, device: string, recoverySlot: number | null): Promise<LuksObserved & { binding: BindingShares | null }> {
+export async function observeLuks(b: LuksBrick, device: string, recoverySlot: number | null): Promise<LuksObserved & { binding: BindingShares | null }> {
   const sig = await run('blkid', ['-p', '-s', 'TYPE', '-o', 'value', device], { allowFail: true });
   const h = await readHeader(device);
   return {
@@ -78,7 +80,7 @@ export async function observeLuks(b: BrickPlan, device: string, recoverySlot: nu
 }
 
 /** luksFormat with a fresh random key kept in /run only; the label names the brick's intent. */
-export async function luksFormat(b: BrickPlan, device: string, label: string): Promise<void> {
+export async function luksFormat(b: LuksBrick, device: string, label: string): Promise<void> {
   await mkdir(LUKS_KEY_DIR, { recursive: true, mode: 0o700 });
   // text, not raw bytes: clevis handles the existing key in shell variables (no NUL bytes)
   await writeFile(keyFile(b), randomBytes(48).toString('base64url'), { mode: 0o600 });
@@ -86,12 +88,12 @@ export async function luksFormat(b: BrickPlan, device: string, label: string): P
 }
 
 /** clevis luks bind with the brick's sss policy (every tang share carries its verified adv or thumbprint). */
-export async function clevisBind(b: BrickPlan, device: string, sss: SssConfig): Promise<void> {
+export async function clevisBind(b: LuksBrick, device: string, sss: SssConfig): Promise<void> {
   await run('clevis', ['luks', 'bind', '-y', '-d', device, '-k', keyFile(b), 'sss', JSON.stringify(sss)], { timeoutMs: 300_000 });
 }
 
 /** The passphrase of the clevis slot (from the pins), for one luksAddKey when the format key is gone. */
-async function clevisPassFile(b: BrickPlan, device: string, slot: number): Promise<string> {
+async function clevisPassFile(b: LuksBrick, device: string, slot: number): Promise<string> {
   const r = await run('clevis', ['luks', 'pass', '-d', device, '-s', String(slot)], { timeoutMs: 120_000 });
   const f = `${LUKS_KEY_DIR}/${mapperName(b)}.pass`;
   await mkdir(LUKS_KEY_DIR, { recursive: true, mode: 0o700 });
@@ -105,7 +107,7 @@ async function clevisPassFile(b: BrickPlan, device: string, slot: number): Promi
  * between leaves a recorded slot the header lacks, and the next pass makes a new one there.
  */
 export async function addRecoverySlot(
-  b: BrickPlan, device: string, o: { node: string; publicKey: string; header: LuksHeader; clevisSlot: number | null },
+  b: LuksBrick, device: string, o: { node: string; publicKey: string; header: LuksHeader; clevisSlot: number | null },
   record: (slot: number, sealed: ReturnType<typeof sealRecoveryKey>) => Promise<void>,
 ): Promise<void> {
   const slot = [...Array(32).keys()].find((s) => !o.header.keyslots.includes(s))!;
@@ -118,21 +120,21 @@ export async function addRecoverySlot(
     existing = temp = await clevisPassFile(b, device, o.clevisSlot);
   }
   try {
-    await run('cryptsetup', ['luksAddKey', '--batch-mode', '--key-file', existing, '--key-slot', String(slot), device, '/dev/stdin'], { input: passphrase, timeoutMs: 300_000 });
+    await run('cryptsetup', ['luksAddKey', '--batch-mode', '--key-file', existing, '--key-slot', String(slot), device, '-'], { input: passphrase, timeoutMs: 300_000 });
   } finally {
     if (temp) await rm(temp, { force: true });
   }
 }
 
 /** Removes the format key's slot from the header, then the key file: the pins and the recovery passphrase remain. */
-export async function forgetFormatKey(b: BrickPlan, device: string): Promise<void> {
+export async function forgetFormatKey(b: LuksBrick, device: string): Promise<void> {
   // already removed (a crash after this command): cryptsetup says no key matches, which is the goal
   await run('cryptsetup', ['luksRemoveKey', '--batch-mode', '--key-file', keyFile(b), device], { allowFail: true, timeoutMs: 120_000 });
   await rm(keyFile(b), { force: true });
 }
 
 /** Opens the brick with its clevis pins (fails while too few answer). */
-export async function clevisUnlock(b: BrickPlan, device: string): Promise<void> {
+export async function clevisUnlock(b: LuksBrick, device: string): Promise<void> {
   await run('clevis', ['luks', 'unlock', '-d', device, '-n', mapperName(b)], { timeoutMs: 180_000 });
 }
 
@@ -175,7 +177,7 @@ export async function answeringPins(pins: Pin[], timeoutMs = 2000): Promise<{ an
  * A new clevis binding made with the passphrase of a token that still unlocks (`fromSlot`);
  * the old token stays until rebindDecision sees the new one and asks for the old one's removal.
  */
-export async function clevisRebind(b: BrickPlan, device: string, fromSlot: number, sss: SssConfig): Promise<void> {
+export async function clevisRebind(b: LuksBrick, device: string, fromSlot: number, sss: SssConfig): Promise<void> {
   const pass = await clevisPassFile(b, device, fromSlot);
   try {
     await run('clevis', ['luks', 'bind', '-y', '-d', device, '-k', pass, 'sss', JSON.stringify(sss)], { timeoutMs: 300_000 });
