@@ -215,12 +215,13 @@ async function main(): Promise<number> {
     try { pass = (JSON.parse(String(rk.stdout)) as { brick: string; passphrase: string }[]).find((x) => x.brick === `${BRICK_MNT}`)?.passphrase ?? ''; } catch { /* reported below */ }
     if (!pass) figures.failures.push(`recovery-key --node node2: exit ${rk.exitCode}: ${String(rk.stderr).slice(-300)}`);
     else {
-      // the passphrase goes over ssh's stdin into a 0600 file in /run, never on a command line (sudo would log it)
+      // the passphrase goes over ssh's stdin (after sudo's password line), never on a command line (sudo would log it)
       const test = async (p: string) => {
+        const script = `while read -r l; do case "$l" in RK:*) p="\${l#RK:}";; esac; done; printf %s "$p" | cryptsetup open --test-passphrase --key-file - ${BRICK_DEV}`;
         const [sc, ...sargs] = net!.exec(['ssh', '-i', keyFile, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR',
-          `admin@${NODES[1].address}`, 'umask 077; cat > /run/user/$(id -u)/rk 2>/dev/null || cat > $HOME/.rk-test']);
-        await execa(sc, sargs, { input: p, timeout: 120_000 });
-        return shells.node2.tryRoot(`f=/run/user/$(id -u admin)/rk; [ -f $f ] || f=~admin/.rk-test; cryptsetup open --test-passphrase --key-file $f ${BRICK_DEV}; r=$?; rm -f $f; exit $r`, 300_000);
+          `admin@${NODES[1].address}`, `sudo -S -p '' sh -c '${script}'`]);
+        const r = await execa(sc, sargs, { input: `${password}\nRK:${p}\n`, reject: false, timeout: 300_000 });
+        return { code: r.exitCode ?? -1 };
       };
       const opens = (await test(pass)).code === 0;
       const wrongRefused = (await test(pass.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')))).code !== 0;
