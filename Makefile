@@ -2,7 +2,7 @@
 CONFIG ?= examples/cluster.yaml
 OUT ?= out
 
-.PHONY: iso deps test-deps test test-unit test-long bench bench-agent bench-ha bench-corosync bench-replace bench-storage bench-backup e2e e2e-installer clean
+.PHONY: iso deps test-deps test test-unit test-long bench bench-agent bench-ha bench-corosync bench-replace bench-storage bench-backup e2e e2e-encrypted e2e-installer clean
 
 ## Build installer images for $(CONFIG) into $(OUT)/ (installs the build tools it needs).
 iso: node_modules/.installed deps
@@ -53,6 +53,11 @@ bench-corosync: node_modules/.installed
 e2e: node_modules/.installed
 	bash scripts/deps.sh long
 	node scripts/run-ts.mjs scripts/e2e.ts
+
+## Encrypted bricks end to end: 3 nodes on LUKS2 bricks bound to each other's tang, in QEMU (~40-60 min).
+e2e-encrypted: node_modules/.installed
+	bash scripts/deps.sh long
+	node scripts/run-ts.mjs scripts/e2e-encrypted.ts $(ARGS)
 
 ## The installer path: ISOs installed in QEMU from MIRROR (needs a mirror that serves .udeb files).
 MIRROR ?=

@@ -110,3 +110,40 @@ export function bindingHealth(binding: BindingShares, advs: ReadonlyMap<string, 
   if (usable >= binding.t) return { good, stale, silent, verdict: 'rebind', detail: `rebinding: ${stale.join(', ')} changed keys` };
   return { good, stale, silent, verdict: 'wait', detail: `${stale.join(', ')} changed keys and only ${usable} good pin(s) answer (threshold ${binding.t}): waiting to rebind` };
 }
+
+/** One clevis token of a brick's LUKS2 header as observed: its key slot, its shares, and which tang shares are stale. */
+export interface TokenSeen { slot: number; t: number; tang: string[]; tpm2: number; stale: string[] }
+
+/** The binding a brick should have now: the policy's pins over the current nodes. */
+export interface BindingWant { tang: string[]; tpm2: number; threshold: number }
+
+export type RebindAction =
+  | { do: 'ok' }
+  | { do: 'rebind'; from: number; why: string }
+  | { do: 'unbind'; slots: number[]; why: string }
+  | { do: 'wait'; why: string };
+
+const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
+
+/**
+ * What an open brick's clevis tokens need: nothing while one matches the wanted pins with no
+ * stale share; else a new binding made with the key from a token that still unlocks (enough
+ * answering, non-stale shares), and only then the old token removed (bind before unbind: a
+ * crash in between leaves two working tokens, never none). A share whose server is silent is
+ * not judged stale: a peer that is down is not a reason to rebind.
+ */
+export function rebindDecision(tokens: TokenSeen[], want: BindingWant, answering: ReadonlySet<string>): RebindAction {
+  if (!tokens.length) return { do: 'ok' };
+  const current = tokens.find((t) => sameSet(t.tang, want.tang) && t.tpm2 === want.tpm2 && t.t === want.threshold && !t.stale.length);
+  if (current) {
+    const extra = tokens.filter((t) => t !== current).map((t) => t.slot);
+    return extra.length ? { do: 'unbind', slots: extra, why: `slot ${current.slot} holds the current binding: removing the old one${extra.length > 1 ? 's' : ''} (slot ${extra.join(', ')})` } : { do: 'ok' };
+  }
+  const stale = [...new Set(tokens.flatMap((t) => t.stale))];
+  const why = stale.length ? `${stale.join(', ')} changed keys` : `its pins are now ${[...want.tang, ...(want.tpm2 ? ['tpm2'] : [])].join(', ')} (threshold ${want.threshold})`;
+  for (const t of tokens) {
+    const usable = t.tang.filter((u) => answering.has(u) && !t.stale.includes(u)).length + t.tpm2;
+    if (usable >= t.t) return { do: 'rebind', from: t.slot, why };
+  }
+  return { do: 'wait', why: `${why}, but too few of its pins answer to rebind it now (retried every pass)` };
+}

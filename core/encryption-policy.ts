@@ -127,7 +127,7 @@ export function policyWarnings(policy: EncryptionConfig, nodeCount: number): str
 
 /** How status and the unlock loop name a pin: its URL, or `tpm2`. */
 export const pinId = (p: Pin) => (p.kind === 'tpm2' ? 'tpm2' : p.url);
-const pinName = (p: Pin) => (p.kind === 'peer' ? p.node : p.kind === 'tpm2' ? 'TPM2' : p.url);
+export const pinName = (p: Pin) => (p.kind === 'peer' ? p.node : p.kind === 'tpm2' ? 'TPM2' : p.url);
 
 /**
  * What status says about bricks waiting for their pins, e.g. "bricks locked: waiting for 1 of

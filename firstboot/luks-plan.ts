@@ -1,8 +1,7 @@
 // The LUKS2 layer of an encrypted brick as a pure decision, like brick-plan.ts for the layers
 // above it: from what is on the disk now (its LUKS2 header, the clevis token, the key slots, the
-// mapper device) to the single next action. NOT wired into the disks step yet (validate refuses
-// `encryption:` until it is, and until QEMU guests prove it): this is the decision table that
-// step is to follow, covered by golden fixtures and a crash-convergence model.
+// mapper device) to the single next action. The disks step follows it (firstboot/luks.ts runs
+// the commands); golden fixtures and a crash-convergence model cover it.
 //
 // Order, and why a crash at any boundary converges without ever re-formatting a disk that holds
 // a filesystem:

@@ -6,7 +6,13 @@ import { readText, writeDurable } from './fsx.js';
 import type { RemovalRecord } from '../core/removal-types.js';
 import type { SealedRecoveryKey } from '../core/recovery-key.js';
 
-export interface DiskIntent { device: string; uuid: string; layout: string; vg?: string }
+export interface DiskIntent {
+  device: string; uuid: string; layout: string; vg?: string;
+  /** LUKS2 under the layers (decided when the intent was recorded: a brick never changes between clear and encrypted). */
+  encrypted?: boolean;
+  /** The key slot of the recovery passphrase, recorded (with its sealed copy) before cryptsetup adds it. */
+  recoverySlot?: number;
+}
 
 /**
  * A reinstalled node taking its old place in the pool: the glusterd UUID it adopts and the peer

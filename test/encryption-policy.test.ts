@@ -220,12 +220,18 @@ describe('personal-cloud recovery-key', () => {
     } finally { server.close(); }
   });
 
-  it('refuses a cluster.yaml whose encryption validate does not accept yet, with the reason, never a stack trace', async () => {
-    const file = join(import.meta.dirname, 'fixtures/config/invalid/encryption-not-yet.yaml');
-    const e = await recoveryKeyCommand.run(['--config', file, '--node', 'node1']).catch((x) => x as UserError);
+  it('refuses a cluster.yaml without encryption, or an invalid one, with the reason, never a stack trace', async () => {
+    const clear = join(import.meta.dirname, 'fixtures/config/valid/three-nodes.yaml');
+    const c = await recoveryKeyCommand.run(['--config', clear, '--node', 'node1']).catch((x) => x as UserError);
+    expect(c).toBeInstanceOf(UserError);
+    expect((c as UserError).exitCode).toBe(EXIT.usage);
+    expect((c as UserError).message).toMatch(/has no encryption: section; its bricks are not encrypted/);
+    const bad = join(import.meta.dirname, 'fixtures/config/invalid/encryption-no-pin.yaml');
+    const e = await recoveryKeyCommand.run(['--config', bad, '--node', 'node1']).catch((x) => x as UserError);
     expect(e).toBeInstanceOf(UserError);
     expect((e as UserError).exitCode).toBe(EXIT.invalidConfig);
-    expect((e as UserError).message).toMatch(/brick encryption is not built into the images yet/);
+    expect((e as UserError).message).toMatch(/encryption: has no pin/);
+    const file = join(import.meta.dirname, 'fixtures/config/valid/encryption-peers.yaml');
     const usage = await recoveryKeyCommand.run(['--config', file]).catch((x) => x as UserError);
     expect((usage as UserError).exitCode).toBe(EXIT.usage);
   });

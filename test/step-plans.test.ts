@@ -24,6 +24,8 @@ interface Fixture {
   ha?: ClusterConfig['ha'];
   /** backup: of cluster.yaml, for the backup-timer step. */
   backup?: ClusterConfig['backup'];
+  /** encryption: of cluster.yaml, for the disks step's rebinding. */
+  encryption?: ClusterConfig['encryption'];
   self: string;
   leader: string | null;
   leaderStable?: boolean;
@@ -48,6 +50,7 @@ function ctxOf(f: Fixture): Ctx {
   const cfg = testConfig(f.nodes);
   if (f.ha) cfg.ha = f.ha;
   if (f.backup) cfg.backup = f.backup;
+  if (f.encryption) cfg.encryption = f.encryption;
   const { plan, joinKey } = planFor(cfg);
   const members = new Members(joinKey, f.self, 7447);
   members.seed(plan);

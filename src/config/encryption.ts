@@ -12,14 +12,6 @@ export const ENCRYPTION_KEYS = {
   tangServer: ['url', 'thp'],
 } as const;
 
-/**
- * Whether the images this tool builds encrypt the brick disks. Until the disks step formats
- * LUKS2 and binds clevis (and that is proven in QEMU guests), an `encryption:` section is read
- * and checked in full but refused: it would promise a stolen box's data is safe while the
- * disks are written in clear.
- */
-export const ENCRYPTION_IN_IMAGES = false;
-
 /** A tang thumbprint: base64url of a SHA-1 (27 chars) or SHA-256..512 (43..86 chars) JWK thumbprint. */
 const THP = /^[A-Za-z0-9_-]{27,86}$/;
 
@@ -54,9 +46,6 @@ export function readEncryption(r: Reader, node: Node | undefined, nodes: Encrypt
   const arbiters = nodes.filter((n) => n.arbiter).map((n) => n.name);
   // an arbiter's bricks are directories on its OS disk, which is not encrypted
   if (arbiters.length) r.warn(node, 'encryption', `the arbiter ${arbiters.join(', ')} keeps its bricks on its OS disk, in clear: file and directory names and attributes (no file contents) are readable on a stolen arbiter`);
-  if (!ENCRYPTION_IN_IMAGES) {
-    return r.error(node, 'encryption', 'brick encryption is not built into the images yet: the brick disks would still be written in clear (remove encryption: for now; nothing else changes)');
-  }
   return policy;
 }
 

@@ -51,8 +51,10 @@ ${keys}
     # groups: [sudo, libvirt, libvirt-qemu]
 
 # Brick encryption: LUKS2 on every brick disk, unlocked at boot without a person when
-# \`threshold\` of the pins answer (clevis). NOT AVAILABLE YET: \`validate\` refuses this section
-# until the images encrypt the bricks; it shows what a policy protects against and its weak spots.
+# \`threshold\` of the pins answer (clevis); a box carried away alone keeps them locked. Uncomment
+# before the first install (a brick is encrypted when its disk is first prepared); \`validate\`
+# says what the policy protects against and warns on weak ones. Each brick also gets a recovery
+# passphrase: \`personal-cloud recovery-key --config cluster.yaml --node N\` prints it.
 # encryption:
 #   peers: true            # every node runs tang; a brick is bound to the OTHER nodes' tang:
 #                          # a box carried away alone stays locked, the cluster unlocks itself

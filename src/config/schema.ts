@@ -46,7 +46,7 @@ export const clusterSchema = {
     encryption: {
       type: 'object',
       additionalProperties: false,
-      description: 'Brick encryption: LUKS2 on every brick disk, unlocked by clevis when `threshold` of the pins answer. Refused until the images encrypt (the validator says so).',
+      description: 'Brick encryption: LUKS2 on every brick disk, unlocked by clevis when `threshold` of the pins answer. Each brick also gets a recovery passphrase (`personal-cloud recovery-key`).',
       properties: {
         peers: { type: 'boolean', default: false, description: 'Every node runs tang on the cluster network; a brick is bound to the other nodes\' tang (a box carried away alone stays locked).' },
         tang: {
