@@ -15,8 +15,6 @@ export const LONG_TESTS = [
   'test/console-ha-browser.test.ts',
   'test/pxe.test.ts',
   'test/disk.test.ts',
-  // real cryptsetup + clevis + tangd on a LUKS2 header in a file: ~40 s of argon2 key slots
-  'test/luks-tools.test.ts',
   'test/e2e/**/*.test.ts',
 ];
 
