@@ -114,3 +114,54 @@ describe('restore: the definition of a copy', () => {
     expect(renameDomainXml(xml, { from: 'web', to: 'web', vmRoot: '/mnt/gv0/vm' })).toBe(xml);
   });
 });
+
+describe('gluster snapshot path: the decisions', () => {
+  const three = [{ name: 'node1', hostPart: 11, gv0: ['/dev/vdb'] }, { name: 'node2', hostPart: 12, gv0: ['/dev/vdb'] }, { name: 'node3', hostPart: 13, gv0: ['/dev/vdb'] }];
+  const planOf = async (layout: 'lvm-thin' | 'xfs') => {
+    const { planFor, testConfig } = await import('./harness/plan.js');
+    const cfg = testConfig(three, { layout });
+    cfg.ha = { enabled: true, fencing: { kind: 'none-unsafe' }, bridges: [] };
+    return planFor(cfg).plan;
+  };
+  it('uses it only when every gv0 brick is a thin LV, and says which are not', async () => {
+    const { notThinWhy } = await import('../firstboot/backup/snapshot-plan.js');
+    expect(notThinWhy(await planOf('lvm-thin'))).toBeUndefined();
+    expect(notThinWhy(await planOf('xfs'))).toBe("gv0's bricks are not all on thin LVM: node1:/data/glusterfs/gv0/brick1/brick (xfs), node2:/data/glusterfs/gv0/brick1/brick (xfs), node3:/data/glusterfs/gv0/brick1/brick (xfs)");
+    const p = await planOf('lvm-thin');
+    p.nodes[2].bricks[0] = { ...p.nodes[2].bricks[0], arbiter: true };
+    expect(notThinWhy(p)).toBe("gv0's bricks are not all on thin LVM: node3:/data/glusterfs/gv0/brick1/brick (arbiter folder)");
+    expect(notThinWhy({ ...p, ha: { ...p.ha!, vmDir: '/srv/vm' } })).toBe('the VM folder /srv/vm is not on gv0');
+  });
+  it('refuses a degraded gv0 (a brick down or not listed), with the bricks named', async () => {
+    const { degradedWhy } = await import('../firstboot/backup/snapshot-plan.js');
+    const p = await planOf('lvm-thin');
+    const all = p.volumes.find((v) => v.name === 'gv0')!.bricks.map((b) => ({ brick: `${b.node}:${b.path}`, online: true, pid: 100 }));
+    expect(degradedWhy(p, all)).toBeUndefined();
+    expect(degradedWhy(p, [all[0], { ...all[1], online: false }])).toBe('gv0 is degraded (bricks not running: node2:/data/glusterfs/gv0/brick1/brick, node3:/data/glusterfs/gv0/brick1/brick); gluster snapshots need every brick');
+  });
+  it('names its snapshots with a prefix, finds only those, and its mounts in /proc/mounts', async () => {
+    const { snapshotName, parseSnapshotList, ourSnapshots, snapMountsIn, snapVmRoot, snapMount } = await import('../firstboot/backup/snapshot-plan.js');
+    expect(snapshotName(new Date('2026-12-07T21:30:05.250Z'))).toBe('pc-backup-20261207T213005Z');
+    expect(parseSnapshotList('No snapshots present\n')).toEqual([]);
+    expect(ourSnapshots(parseSnapshotList('nightly_GMT-2026.12.01-02.00.00\npc-backup-20261207T213005Z\n'))).toEqual(['pc-backup-20261207T213005Z']);
+    const mounts = 'node1:/gv0 /mnt/gv0 fuse.glusterfs rw 0 0\nnode1:/snaps/pc-backup-1/gv0 /run/personal-cloud/backup-snap/gv0 fuse.glusterfs ro 0 0\nx /run/personal-cloud/backup-snapshots fuse ro 0 0\nnode1:/snaps/a/gv0 /run/personal-cloud/backup-snap/with\\040space fuse.glusterfs ro 0 0\n';
+    expect(snapMountsIn(mounts)).toEqual(['/run/personal-cloud/backup-snap/gv0', '/run/personal-cloud/backup-snap/with space']);
+    expect(snapVmRoot(await planOf('lvm-thin'), snapMount())).toBe('/run/personal-cloud/backup-snap/gv0/vm');
+  });
+  it('status and Prometheus say which method ran, and why the gluster snapshot did not', () => {
+    const now = new Date('2026-12-07T12:00:00Z');
+    const r: VmBackupResult = { vm: 'a', ok: true, at: '2026-12-07T10:00:00Z', seconds: 3, archive: 'a.x', method: 'libvirt-snapshot', fallback: 'gv0 is degraded (bricks not running: node2:/b); gluster snapshots need every brick' };
+    expect(backupVerdict('a', { last: r, lastOk: r }, { intervalS: 86_400 }, now).message).toBe('last backup 2 h ago (a.x, libvirt-snapshot: no gluster snapshot, gv0 is degraded (bricks not running: node2:/b); gluster snapshots need every brick)');
+    const g: VmBackupResult = { vm: 'b', ok: true, at: '2026-12-07T10:00:00Z', seconds: 3, archive: 'b.x', method: 'gluster-snapshot-quiesced', snapshot: 'pc-backup-20261207T100000Z' };
+    expect(backupVerdict('b', { last: g, lastOk: g }, { intervalS: 86_400 }, now).message).toBe('last backup 2 h ago (b.x, gluster-snapshot-quiesced)');
+    expect(promText({ vms: { a: { last: r, lastOk: r }, b: { last: g, lastOk: g } } })).toContain('personal_cloud_backup_last_success_method{vm="a",method="libvirt-snapshot"} 1\npersonal_cloud_backup_last_success_method{vm="b",method="gluster-snapshot-quiesced"} 1\n');
+  });
+  it('backup now says how the point in time was taken', async () => {
+    const { formatBackup } = await import('../core/backup-cli.js');
+    const res = (pointInTime: unknown) => ({ node: 'node1', cleaned: ['deleted gluster snapshot pc-backup-20261207T000000Z left by an interrupted run'], pointInTime, problems: [],
+      results: [{ vm: 'a', ok: true, at: '2026-12-07T10:00:00Z', seconds: 3.04, archive: 'a.20261207T100000Z', method: 'gluster-snapshot', node: 'node1', originalBytes: 64e6, addedBytes: 2e6 }] });
+    expect(formatBackup({ action: 'now', vms: [] }, res({ method: 'gluster-snapshot', snapshot: 'pc-backup-20261207T100000Z', seconds: 2.5, quiesced: ['a'] }))).toBe(
+      'deleted gluster snapshot pc-backup-20261207T000000Z left by an interrupted run\npoint in time: gluster snapshot pc-backup-20261207T100000Z of gv0 (2.5 s; frozen around it: a)\na: a.20261207T100000Z (gluster-snapshot on node1), 3.0 s, 64.0 MB read, 2.0 MB added\n');
+    expect(formatBackup({ action: 'now', vms: [] }, res({ method: 'per-vm', why: 'the gluster snapshot failed: gluster snapshot create: x' }))).toContain('point in time: each VM on its own (libvirt): no gluster snapshot, the gluster snapshot failed: gluster snapshot create: x\n');
+  });
+});

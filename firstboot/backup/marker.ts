@@ -12,11 +12,19 @@ export const STALE_MS = 30_000;
 const BEAT_MS = 5_000;
 
 export interface Overlay { vm: string; target: string; base: string; file: string }
+/** A gluster snapshot of the run (gv0) and where it is mounted. */
+export interface SnapshotRef { name: string; node: string; mount: string }
+/** A guest whose filesystems the run froze (qemu-guest-agent) for the snapshot. */
+export interface Frozen { vm: string; node: string }
 
 export interface RunMarker {
   node: string; pid: number; startedAt: string; heartbeatAt: string; what: string;
   /** Set while a VM writes to a backup overlay (before the snapshot is taken, cleared after the commit). */
   overlays: Overlay[];
+  /** Set from before `gluster snapshot create` until the snapshot is deleted. */
+  snapshot?: SnapshotRef;
+  /** Set from before a guest is frozen until it is thawed. */
+  frozen?: Frozen[];
   progress?: { vm?: string; phase: string; bytes?: number; total?: number; done?: number; of?: number };
 }
 
@@ -46,7 +54,7 @@ export class RunLock {
     let stale: RunMarker | undefined;
     for (let i = 0; i < 5; i++) {
       const now = new Date().toISOString();
-      const m: RunMarker = { node: self, pid: process.pid, startedAt: now, heartbeatAt: now, what, overlays: stale?.overlays ?? [] };
+      const m: RunMarker = { node: self, pid: process.pid, startedAt: now, heartbeatAt: now, what, overlays: stale?.overlays ?? [], ...(stale?.snapshot ? { snapshot: stale.snapshot } : {}), ...(stale?.frozen?.length ? { frozen: stale.frozen } : {}) };
       try {
         await writeFile(markerPath(plan), JSON.stringify(m), { flag: 'wx', mode: 0o600 });
         const lock = new RunLock(plan, m);

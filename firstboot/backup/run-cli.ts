@@ -8,6 +8,10 @@ import { crmMon } from '../ha/pcmk.js';
 import { formatBackup } from '../../core/backup-cli.js';
 import { formatProgress } from '../../core/backup-cli.js';
 import { backupRun } from './runner.js';
+import { sweepSnapMounts } from './gluster-snapshot.js';
+import { readMarker } from './marker.js';
+
+const pidAlive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
 export async function backupRunCli(argv: string[]): Promise<number> {
   const scheduled = argv.includes('--scheduled');
@@ -19,7 +23,13 @@ export async function backupRunCli(argv: string[]): Promise<number> {
   if (scheduled) {
     const st = await crmMon();
     const runner = st.nodes.filter((n) => n.online && !n.unclean).map((n) => n.name).sort()[0];
-    if (runner !== self) { process.stdout.write(`the scheduled backup runs on ${runner ?? 'no node (no online Pacemaker node)'}, not here\n`); return 0; }
+    if (runner !== self) {
+      // a runner that died here while another node runs the schedule now: its snapshot mount is only ever cleaned here
+      const m = await readMarker(cfg.plan);
+      if (!m || m.node !== self || !pidAlive(m.pid)) for (const c of await sweepSnapMounts()) process.stdout.write(`${c}\n`);
+      process.stdout.write(`the scheduled backup runs on ${runner ?? 'no node (no online Pacemaker node)'}, not here\n`);
+      return 0;
+    }
   }
   let res;
   try {
