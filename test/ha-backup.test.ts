@@ -105,6 +105,8 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     expect(res.results).toHaveLength(1);
     const b = res.results[0];
     expect(b).toMatchObject({ vm: VM, ok: true, method: 'libvirt-snapshot', node: on });
+    expect(b.fallback).toBeUndefined(); // the harness's bricks are plain XFS: per-VM is the designed path, no fallback
+    expect(res.pointInTime).toEqual({ method: 'per-vm', why: expect.stringMatching(/^gv0's bricks are not all on thin LVM: node1:\S+ \(xfs\)/) });
     expect(b.archive).toMatch(/^bk\.\d{8}T\d{6}Z$/);
     first = b;
     console.log(`[backup] first backup of ${VM} (running on ${on}, runner ${runner}): ${b.seconds.toFixed(1)} s, ${(b.originalBytes / 1e6).toFixed(1)} MB read, ${(b.addedBytes / 1e6).toFixed(1)} MB added; loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
