@@ -41,8 +41,8 @@ export async function cleanUp(ctx: RunContext, b: Borg, stale: RunMarker): Promi
   const said: string[] = [];
   const vms = [...new Set([...stale.overlays.map((o) => o.vm), ...(stale.frozen ?? []).map((f) => f.vm)])];
   // guests frozen for a snapshot are thawed first: they stand still until then
-  for (const f of stale.frozen ?? []) said.push(`thawed ${f.vm}'s filesystems (frozen for the snapshot on ${f.node})`);
   const thawFailed = await thawAll(stale.frozen ?? [], ctx.self);
+  if (stale.frozen?.length) said.push(`thawed the filesystems of ${stale.frozen.map((f) => `${f.vm} (on ${f.node})`).join(', ')}, frozen for its snapshot`);
   said.push(...thawFailed.map((t) => `could not thaw: ${t}`));
   if (stale.snapshot) {
     try { said.push(...await dropSnapshot(stale.snapshot, ctx.self)); } catch (e) { said.push(`could not remove gluster snapshot ${stale.snapshot.name}: ${(e as Error).message}`); }
@@ -119,7 +119,7 @@ export async function backupRun(ctx: RunContext, only: string[] | undefined, onP
     }
     lock.m.progress = { phase: 'prune' }; onProgress(lock.m.progress);
     // prune/compact failing (e.g. the volume too full for compact's transaction) does not undo the archives just made
-    const pruned = await prune(b, plan).catch((e: Error) => { problems.push(`prune/compact FAILED: ${e.message}`); log.warn(`backup: ${problems[0]}`); return undefined; });
+    const pruned = await prune(b, plan).catch((e: Error) => { problems.push(`prune/compact FAILED: ${e.message}`); log.warn(`backup: ${problems.at(-1)}`); return undefined; });
     let offsite: string | undefined;
     if (plan.backup.offsite) {
       lock.m.progress = { phase: 'offsite' }; onProgress(lock.m.progress);
