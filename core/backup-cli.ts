@@ -146,13 +146,19 @@ export function formatBackup(r: BackupRequest, data: unknown): string {
 export interface BackupStatus {
   repository: string; schedule: string;
   running?: { node: string; what: string; since: string };
+  /** ssh:// repositories: each node's public key (the admin authorizes them on the repository host). */
+  sshKeys?: Record<string, string>;
   vms: (BackupVerdict & { last?: VmBackupResult })[];
 }
 
 /** Also a part of `status` (core/ha-format.ts). */
 export function formatBackupStatus(s: BackupStatus): string {
   const head = `backups: ${s.repository}, ${s.schedule}${s.running ? `; running on ${s.running.node}: ${s.running.what} since ${s.running.since}` : ''}\n`;
-  return head + (s.vms.length ? s.vms.map((v) => `  backup ${v.vm}: ${v.state === 'ok' ? '' : 'PROBLEM: '}${v.message}\n`).join('') : '  no VMs\n');
+  const keys = s.sshKeys ? Object.entries(s.sshKeys) : undefined;
+  const keyLines = !keys ? '' : keys.length
+    ? `  ssh keys to authorize on the repository host (~/.ssh/authorized_keys of its user):\n${keys.map(([n, k]) => `    ${k}   # ${n}\n`).join('')}`
+    : '  ssh keys: none published yet (each node makes its own at first boot)\n';
+  return head + keyLines + (s.vms.length ? s.vms.map((v) => `  backup ${v.vm}: ${v.state === 'ok' ? '' : 'PROBLEM: '}${v.message}\n`).join('') : '  no VMs\n');
 }
 
 export { fmtAge };

@@ -165,3 +165,42 @@ describe('gluster snapshot path: the decisions', () => {
     expect(formatBackup({ action: 'now', vms: [] }, res({ method: 'per-vm', why: 'the gluster snapshot failed: gluster snapshot create: x' }))).toContain('point in time: each VM on its own (libvirt): no gluster snapshot, the gluster snapshot failed: gluster snapshot create: x\n');
   });
 });
+
+describe('ssh:// repositories: each node\'s own key', () => {
+  it('is made once (0600), published for status, used by borg\'s ssh, and listed for the admin', async () => {
+    const { mkdtempSync, statSync, readFileSync } = await import('node:fs');
+    const { ensureSshKey, publishedSshKeys, sshKeyPath, sshKeyPublished, borgRsh, wantsSshKey } = await import('../firstboot/backup/ssh-key.js');
+    const { planFor, testConfig } = await import('./harness/plan.js');
+    const cfg = testConfig([{ name: 'node1', hostPart: 11, gv0: ['/dev/vdb'] }, { name: 'node2', hostPart: 12, gv0: ['/dev/vdb'] }, { name: 'node3', hostPart: 13, gv0: ['/dev/vdb'] }]);
+    cfg.ha = { enabled: true, fencing: { kind: 'none-unsafe' }, bridges: [] };
+    cfg.backup = { repository: 'ssh://borg@backup.example:2222/./pc', schedule: 'daily', intervalS: 86_400, retention: { daily: 7, weekly: 4, monthly: 12 }, encryption: 'repokey' };
+    const tmp = mkdtempSync('/tmp/pc-sshkey-');
+    const base = planFor(cfg).plan;
+    const plan = { ...base, ha: { ...base.ha!, vmDir: `${tmp}/gv0/vm` } };
+    expect(wantsSshKey(plan)).toBe(true);
+    expect(wantsSshKey({ ...plan, backup: { ...plan.backup!, repository: '/mnt/gv0/backup' } })).toBe(false);
+    const state = `${tmp}/state`;
+    await expect(ensureSshKey(plan, 'node1', state)).rejects.toThrow(/gv0 not mounted yet/); // the key is made, not published into a bare mount point
+    (await import('node:fs')).mkdirSync(plan.ha.vmDir, { recursive: true });
+    expect(await sshKeyPublished(plan, 'node1', state)).toBe(false);
+    expect(await ensureSshKey(plan, 'node1', state)).toMatch(/^published this node's backup ssh key in /);
+    expect(await ensureSshKey(plan, 'node1', state)).toBeUndefined();
+    expect(await sshKeyPublished(plan, 'node1', state)).toBe(true);
+    expect(statSync(sshKeyPath(state)).mode & 0o777).toBe(0o600);
+    const pub = readFileSync(`${sshKeyPath(state)}.pub`, 'utf8').trim();
+    expect(pub).toMatch(/^ssh-ed25519 \S+ personal-cloud-backup@node1\.testcloud$/);
+    await ensureSshKey(plan, 'node2', `${tmp}/state2`);
+    const keys = await publishedSshKeys(plan);
+    expect(Object.keys(keys)).toEqual(['node1', 'node2']);
+    expect(keys.node1).toBe(pub);
+    expect(borgRsh(sshKeyPath(state))).toBe(`ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -i ${state}/backup-ssh/id_ed25519`);
+    const { formatBackupStatus } = await import('../core/backup-cli.js');
+    expect(formatBackupStatus({ repository: plan.backup!.repository, schedule: 'daily', sshKeys: keys, vms: [] })).toBe(
+      `backups: ssh://borg@backup.example:2222/./pc, daily\n  ssh keys to authorize on the repository host (~/.ssh/authorized_keys of its user):\n    ${pub}   # node1\n    ${keys.node2}   # node2\n  no VMs\n`);
+    const { backupTimerStep } = await import('../firstboot/steps/backup-timer.js');
+    const { backupUnits } = await import('../firstboot/steps/backup-timer.js');
+    const u = backupUnits(plan)!;
+    expect(backupTimerStep.plan({ plan } as never, { service: u.service, timer: u.timer, sshKey: false })).toMatchObject({ actions: [{ do: 'ssh-key' }] });
+    (await import('node:fs')).rmSync(tmp, { recursive: true, force: true });
+  });
+});
