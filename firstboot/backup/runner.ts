@@ -25,7 +25,7 @@ export interface RunResult { node: string; cleaned: string[]; pointInTime?: Poin
 
 export interface RunContext { plan: AgentPlan; self: string; joinKey: string; agentStateDir: string }
 
-const recordPath = (plan: AgentPlan) => join(stateDir(plan), 'record.json');
+export const recordPath = (plan: AgentPlan) => join(stateDir(plan), 'record.json');
 
 export async function readRecord(plan: AgentPlan): Promise<BackupRecord> {
   try { return JSON.parse(await readFile(recordPath(plan), 'utf8')); } catch { return { vms: {} }; }
