@@ -3,8 +3,10 @@
 // the agent API: `backup now` (must say gluster-snapshot), `backup list`, `backup verify`,
 // `restore e2e-test --as e2e-copy`; on the nodes: no gluster snapshot and no snapshot mount left,
 // the restored disk's md5 equal to the archived one (borg extract --stdout on the node that holds
-// the derived passphrase file; the passphrase itself never leaves it).
+// the derived passphrase file; the passphrase itself never leaves it); then a runner SIGKILLed
+// while its snapshot is mounted, and the next run (on that node) must remove both and say so.
 import { execa } from 'execa';
+import { AGENT_SCRIPT_PATH as AGENT, CLI_WRAPPER as NODE_CLI } from '../../core/paths.js';
 import type { PrivateNet } from './netns.js';
 import type { NodeShell } from './ssh.js';
 
@@ -15,9 +17,13 @@ export interface BackupFigures {
   originalMB?: number; addedMB?: number; repoMB?: number;
   verifySeconds?: number; restoreSeconds?: number; copyRole?: string; copyStartedSeconds?: number;
   md5?: { archive: string; copy: string };
+  /** The runner SIGKILLed while its snapshot was mounted, and the next run's cleanup. */
+  killed?: { left: string; nextSeconds?: number; cleaned?: string[] };
+  secondAddedMB?: number; secondSeconds?: number;
   loadavg?: string;
   problems: string[];
 }
+
 
 interface Res { method?: string; ok: boolean; seconds: number; archive?: string; node?: string; snapshot?: string; originalBytes?: number; addedBytes?: number; error?: string }
 
@@ -92,6 +98,36 @@ export async function backupStage(o: {
   const copyMd5 = (await runnerShell.tryRoot(`md5sum /mnt/gv0/vm/${o.copy}/disk.qcow2 | cut -d" " -f1`, 300_000)).out.trim();
   f.md5 = { archive: archiveMd5, copy: copyMd5 };
   if (!archiveMd5 || archiveMd5 !== copyMd5) fail(`the copy's disk differs from the archive's: ${JSON.stringify(f.md5)}`);
+
+  // a runner SIGKILLed (with its borg) while the snapshot is mounted: the next run must find the
+  // snapshot and the mount by name/marker, remove them and say so
+  const killScript = [
+    `setsid sh -c 'exec /usr/bin/node ${AGENT} backup-run ${o.vm}' >/var/tmp/pc-killed-backup.log 2>&1 </dev/null & p=$!`,
+    'i=0; while ! grep -q " /run/personal-cloud/backup-snap/gv0 " /proc/mounts; do i=$((i+1)); [ $i -gt 1500 ] && break; kill -0 $p 2>/dev/null || break; sleep 0.2; done',
+    'kill -9 -- -$p; sleep 2; echo "mounts=$(grep -c " /run/personal-cloud/backup-snap" /proc/mounts)"; gluster snapshot list gv0',
+  ].join('\n');
+  const killed = await node1.tryRoot(killScript, 600_000);
+  f.killed = { left: killed.out.trim().replace(/\s+/g, ' ') };
+  say(`backup stage: runner killed on node1 while its snapshot was mounted; left: ${f.killed.left}`);
+  if (!/mounts=1/.test(killed.out) || !/pc-backup-/.test(killed.out)) fail(`the kill did not land while the snapshot was mounted: ${killed.out.trim()} (${(await node1.tryRoot('tail -5 /var/tmp/pc-killed-backup.log')).out.trim()})`);
+  else {
+    const t2 = Date.now();
+    const again = await node1.tryRoot(`${NODE_CLI} backup now ${o.vm} --json`, 1_800_000);
+    f.killed.nextSeconds = (Date.now() - t2) / 1000;
+    let next: { cleaned: string[]; pointInTime?: { method: string }; results: Res[] } | undefined;
+    try { next = JSON.parse(again.out.slice(again.out.indexOf('{'))); } catch { /* below */ }
+    if (again.code !== 0 || !next) fail(`the backup after the kill failed (exit ${again.code}): ${again.out.slice(-600)}`);
+    else {
+      f.killed.cleaned = next.cleaned;
+      f.secondAddedMB = (next.results[0]?.addedBytes ?? 0) / 1e6;
+      f.secondSeconds = next.results[0]?.seconds;
+      say(`backup stage: the next run (${f.killed.nextSeconds.toFixed(1)} s) said: ${next.cleaned.join(' | ')}; ${JSON.stringify(next.results)}`);
+      if (!next.cleaned.some((c) => /deleted gluster snapshot pc-backup-/.test(c)) || !next.cleaned.some((c) => /unmounted .*backup-snap/.test(c))) fail(`the run after the kill did not report removing the snapshot and its mount: ${JSON.stringify(next.cleaned)}`);
+      if (next.pointInTime?.method !== 'gluster-snapshot' || !next.results[0]?.ok) fail(`the run after the kill: ${JSON.stringify(next.pointInTime)} ${JSON.stringify(next.results)}`);
+      const left = (await node1.tryRoot('echo "mounts=$(grep -c " /run/personal-cloud/backup-snap" /proc/mounts)"; gluster snapshot list gv0', 120_000)).out.trim();
+      if (!/mounts=0/.test(left) || /pc-backup-/.test(left)) fail(`left after the run that cleaned up: ${left}`);
+    }
+  }
 
   // Pacemaker starts the copy: a TCG guest inside a TCG node takes minutes; waited for within the stage's limit
   const ts = Date.now();
