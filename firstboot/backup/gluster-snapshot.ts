@@ -127,8 +127,9 @@ export async function dropSnapshot(s: SnapshotRef | undefined, self?: string): P
   if (!s) return [];
   const out: string[] = [];
   if (!self || s.node === self) { const m = await unmount(s.mount); if (m) out.push(`unmounted ${m}`); }
-  const list = parseSnapshotList((await gluster(['snapshot', 'list', SNAP_VOLUME], true, 60_000)).stdout);
-  if (!list.includes(s.name)) return out;
+  const l = await gluster(['snapshot', 'list', SNAP_VOLUME], true, 60_000);
+  if (l.code !== 0) throw new Error(`gluster snapshot list ${SNAP_VOLUME}: ${said(l)}`);
+  if (!parseSnapshotList(l.stdout).includes(s.name)) return out;
   await gluster(['snapshot', 'deactivate', s.name], true, 120_000); // "not activated" is fine
   const d = await gluster(['snapshot', 'delete', s.name], true, 300_000);
   if (d.code !== 0) throw new Error(`gluster snapshot delete ${s.name}: ${said(d)}`);
