@@ -204,3 +204,23 @@ describe('ssh:// repositories: each node\'s own key', () => {
     (await import('node:fs')).rmSync(tmp, { recursive: true, force: true });
   });
 });
+
+describe('the run lock', () => {
+  it('is gone after release even with heartbeat saves still in flight, and can be taken again', async () => {
+    const { mkdtempSync, existsSync, rmSync } = await import('node:fs');
+    const { RunLock } = await import('../firstboot/backup/marker.js');
+    const tmp = mkdtempSync('/tmp/pc-runlock-');
+    const plan = { ha: { vmDir: tmp } } as never;
+    for (let round = 0; round < 5; round++) {
+      const { lock } = await RunLock.acquire(plan, 'node1', 'restore of a');
+      for (let i = 0; i < 5; i++) void lock.save(); // as the progress callbacks and the heartbeat timer do
+      await lock.release();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(existsSync(`${tmp}/.backup/run.json`)).toBe(false);
+    }
+    const again = await RunLock.acquire(plan, 'node1', 'backup of a');
+    expect(again.stale).toBeUndefined();
+    await again.lock.release();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+});

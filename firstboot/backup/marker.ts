@@ -46,6 +46,9 @@ function alive(m: RunMarker, self: string, now: number): boolean {
 
 export class RunLock {
   private timer?: NodeJS.Timeout;
+  /** Saves run one after another; release waits for them: a save landing after the unlink would leave a marker naming a live process (the agent's, for restore and verify) that blocks every later run. */
+  private saving: Promise<void> = Promise.resolve();
+  private released = false;
   constructor(readonly plan: AgentPlan, public m: RunMarker) {}
 
   /** Takes the lock; a stale marker is returned (for cleanup) after it has been moved aside. */
@@ -75,13 +78,20 @@ export class RunLock {
     throw new BackupBusy('could not take the backup lock (another node keeps taking it)');
   }
 
-  async save(): Promise<void> {
-    this.m.heartbeatAt = new Date().toISOString();
-    await writeDurable(markerPath(this.plan), JSON.stringify(this.m), 0o600);
+  save(): Promise<void> {
+    const next = this.saving.then(async () => {
+      if (this.released) return;
+      this.m.heartbeatAt = new Date().toISOString();
+      await writeDurable(markerPath(this.plan), JSON.stringify(this.m), 0o600);
+    });
+    this.saving = next.catch(() => undefined);
+    return next;
   }
 
   async release(): Promise<void> {
+    this.released = true;
     clearInterval(this.timer);
+    await this.saving;
     await unlink(markerPath(this.plan)).catch(() => undefined);
   }
 }

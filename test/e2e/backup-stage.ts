@@ -104,7 +104,7 @@ export async function backupStage(o: {
   const killScript = [
     `setsid sh -c 'exec /usr/bin/node ${AGENT} backup-run ${o.vm}' >/var/tmp/pc-killed-backup.log 2>&1 </dev/null & p=$!`,
     'i=0; while ! grep -q " /run/personal-cloud/backup-snap/gv0 " /proc/mounts; do i=$((i+1)); [ $i -gt 1500 ] && break; kill -0 $p 2>/dev/null || break; sleep 0.2; done',
-    'kill -9 -- -$p; sleep 2; echo "mounts=$(grep -c " /run/personal-cloud/backup-snap" /proc/mounts)"; gluster snapshot list gv0',
+    'kill -9 -$p; sleep 2; echo "mounts=$(grep -c " /run/personal-cloud/backup-snap" /proc/mounts)"; gluster snapshot list gv0',
   ].join('\n');
   const killed = await node1.tryRoot(killScript, 600_000);
   f.killed = { left: killed.out.trim().replace(/\s+/g, ' ') };
