@@ -11,9 +11,10 @@ export const BACKUP_OPTIONS = { at: { type: 'string' }, as: { type: 'string' }, 
 export function backupHelp(prog: string, reaching: string): string {
   return `Usage: ${prog} backup <now|list|verify|status|passphrase> [ARGS] [OPTIONS]
 
-  backup now [VM...]     back up these VMs (default: every VM) now, then prune with the retention;
-                         a running VM gets a libvirt disk snapshot (quiesced when qemu-guest-agent
-                         answers), wherever it runs; progress on stderr
+  backup now [VM...]     back up these VMs (default: every VM) now, then prune with the retention:
+                         one gluster snapshot of gv0 for all of them where its bricks are thin LVM
+                         (guests with qemu-guest-agent frozen around it), else a libvirt disk
+                         snapshot of each running VM, wherever it runs; progress on stderr
   backup list [VM]       the archives in the repository (--json for a machine)
   backup verify          borg check of the repository and every archive
   backup status          the last backup of each VM, its age, result and method
@@ -120,8 +121,12 @@ function backupExit(r: BackupRequest, data: unknown): number {
 export function formatBackup(r: BackupRequest, data: unknown): string {
   switch (r.action) {
     case 'now': {
-      const d = data as { node: string; cleaned: string[]; results: VmBackupResult[]; pruned?: string; offsite?: string; repoInitialized?: boolean; problems?: string[] };
-      return [...d.cleaned.map((c) => `${c}\n`), d.repoInitialized ? 'created the repository (repokey; passphrase: `backup passphrase`)\n' : '',
+      const d = data as { node: string; cleaned: string[]; pointInTime?: { method: string; snapshot?: string; seconds?: number; quiesced?: string[]; why?: string }; results: VmBackupResult[]; pruned?: string; offsite?: string; repoInitialized?: boolean; problems?: string[] };
+      const p = d.pointInTime;
+      const how = !p || !d.results.length ? '' : p.method === 'gluster-snapshot'
+        ? `point in time: gluster snapshot ${p.snapshot} of gv0 (${(p.seconds ?? 0).toFixed(1)} s${p.quiesced?.length ? `; frozen around it: ${p.quiesced.join(', ')}` : ''})\n`
+        : `point in time: each VM on its own (libvirt)${p.why ? `: no gluster snapshot, ${p.why}` : ''}\n`;
+      return [...d.cleaned.map((c) => `${c}\n`), d.repoInitialized ? 'created the repository (repokey; passphrase: `backup passphrase`)\n' : '', how,
         ...d.results.map(formatResult), d.results.length ? '' : 'no VM to back up\n', d.pruned ? `${d.pruned}\n` : '', d.offsite ? `${d.offsite}\n` : '', ...(d.problems ?? []).map((p) => `${p}\n`)].join('');
     }
     case 'list': {
@@ -141,13 +146,19 @@ export function formatBackup(r: BackupRequest, data: unknown): string {
 export interface BackupStatus {
   repository: string; schedule: string;
   running?: { node: string; what: string; since: string };
+  /** ssh:// repositories: each node's public key (the admin authorizes them on the repository host). */
+  sshKeys?: Record<string, string>;
   vms: (BackupVerdict & { last?: VmBackupResult })[];
 }
 
 /** Also a part of `status` (core/ha-format.ts). */
 export function formatBackupStatus(s: BackupStatus): string {
   const head = `backups: ${s.repository}, ${s.schedule}${s.running ? `; running on ${s.running.node}: ${s.running.what} since ${s.running.since}` : ''}\n`;
-  return head + (s.vms.length ? s.vms.map((v) => `  backup ${v.vm}: ${v.state === 'ok' ? '' : 'PROBLEM: '}${v.message}\n`).join('') : '  no VMs\n');
+  const keys = s.sshKeys ? Object.entries(s.sshKeys) : undefined;
+  const keyLines = !keys ? '' : keys.length
+    ? `  ssh keys to authorize on the repository host (~/.ssh/authorized_keys of its user):\n${keys.map(([n, k]) => `    ${k}   # ${n}\n`).join('')}`
+    : '  ssh keys: none published yet (each node makes its own at first boot)\n';
+  return head + keyLines + (s.vms.length ? s.vms.map((v) => `  backup ${v.vm}: ${v.state === 'ok' ? '' : 'PROBLEM: '}${v.message}\n`).join('') : '  no VMs\n');
 }
 
 export { fmtAge };

@@ -76,6 +76,8 @@ export function parseArchiveName(name: string): { vm: string; at: Date } | undef
 
 /** How a VM's point in time was taken (shown in status). */
 export type BackupMethod =
+  | 'gluster-snapshot'            // one gluster snapshot of gv0 for every VM of the run, crash-consistent
+  | 'gluster-snapshot-quiesced'   // the same, the guest frozen by qemu-guest-agent around it: filesystem-consistent
   | 'libvirt-snapshot'            // external disk-only snapshot, crash-consistent
   | 'libvirt-snapshot-quiesced'   // the same with qemu-guest-agent freeze/thaw: filesystem-consistent
   | 'stopped-vm';                 // the VM was not running: its disk was read as it is
@@ -83,6 +85,10 @@ export type BackupMethod =
 export interface VmBackupResult {
   vm: string; ok: boolean; at: string; seconds: number;
   archive?: string; method?: BackupMethod; node?: string;
+  /** The gluster snapshot the VM was read from (method gluster-snapshot*). */
+  snapshot?: string;
+  /** Why a per-VM method ran where the gluster snapshot would have (thin bricks): degraded volume, create failed. */
+  fallback?: string;
   /** Bytes of the disk read, and bytes this archive added to the repository (after dedup + compression). */
   originalBytes?: number; addedBytes?: number;
   error?: string;
@@ -108,7 +114,7 @@ export function backupVerdict(vm: string, rec: BackupRecord['vms'][string] | und
   }
   const ok = rec.lastOk;
   const a = age(ok.at);
-  const what = `last backup ${fmtAge(a)} ago (${ok.archive}, ${ok.method})`;
+  const what = `last backup ${fmtAge(a)} ago (${ok.archive}, ${ok.method}${ok.fallback ? `: no gluster snapshot, ${ok.fallback}` : ''})`;
   if (!rec.last.ok) return { vm, state: 'failed', ageS: a, message: `backup FAILED ${fmtAge(age(rec.last.at))} ago: ${rec.last.error ?? 'unknown error'}; ${what}` };
   if (a > limit) return { vm, state: 'missed', ageS: a, message: `backup MISSED: ${what}, the schedule wants one every ${fmtAge(plan.intervalS)}` };
   return { vm, state: 'ok', ageS: a, message: what };
@@ -139,6 +145,10 @@ export function promText(rec: BackupRecord): string {
     '# HELP personal_cloud_backup_last_ok Whether the last backup attempt of a VM succeeded (1) or failed (0).',
     '# TYPE personal_cloud_backup_last_ok gauge',
     ...Object.entries(rec.vms).sort(([a], [b]) => a.localeCompare(b)).map(([vm, r]) => `personal_cloud_backup_last_ok{vm="${vm}"} ${r.last.ok ? 1 : 0}`),
+    '# HELP personal_cloud_backup_last_success_method How the last successful backup of a VM took its point in time (always 1; the method is the label).',
+    '# TYPE personal_cloud_backup_last_success_method gauge',
+    ...Object.entries(rec.vms).filter(([, r]) => r.lastOk?.method).sort(([a], [b]) => a.localeCompare(b))
+      .map(([vm, r]) => `personal_cloud_backup_last_success_method{vm="${vm}",method="${r.lastOk!.method}"} 1`),
   ];
   return `${lines.join('\n')}\n`;
 }

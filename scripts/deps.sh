@@ -16,7 +16,7 @@ TEST_PKGS=(qemu-system-x86 qemu-utils ovmf debconf glusterfs-server glusterfs-cl
   chromium cockpit-ws cockpit-bridge cockpit-system sudo libnss3-tools systemd fio
   clevis clevis-tpm2 clevis-luks cryptsetup-bin tang jose swtpm tpm2-tools)
 LONG_PKGS=(libvirt-daemon-system libvirt-clients corosync pacemaker pacemaker-cli-utils resource-agents
-  fence-agents corosync-qdevice corosync-qnetd openvswitch-switch busybox-static sbd debootstrap grub-pc-bin gdisk borgbackup)
+  fence-agents corosync-qdevice corosync-qnetd openvswitch-switch busybox-static sbd debootstrap grub-pc-bin gdisk borgbackup rclone)
 pkgs=("${BUILD_PKGS[@]}")
 case "${1:-build}" in
   test) pkgs+=("${TEST_PKGS[@]}") ;;

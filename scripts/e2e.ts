@@ -6,6 +6,10 @@
 //   - a file written on node1's gv0 mount is readable on node3,
 //   - a power-cycled VM (QMP system_reset) comes back, rejoins, heals; nothing re-created,
 //   - HA: corosync quorate with 3 members, Pacemaker starts a test VM resource (`personal-cloud vm create`),
+//   - backups (with the fixture's backup: section): `backup now` from the admin machine through the agent API
+//     takes ONE gluster snapshot of gv0 (thin LVM bricks), archives the test VM from it and removes it;
+//     `backup list`, `backup verify`, `restore e2e-test --as e2e-copy` (same disk md5 as the archive);
+//     a runner SIGKILLed with its snapshot mounted: the next run removes snapshot and mount and says so,
 //   - node3 replaced: its VM destroyed with its disks, a new VM with blank disks booted from node3's
 //     image takes its place by itself (same glusterd identity, every file back on its brick, corosync 3 members).
 // Prints figures (image build time, power-on → healthy, per-step times from the agents'
@@ -23,6 +27,7 @@ import { stopOnInterrupt } from '../test/e2e/interrupt.js';
 import { nodeShell, type NodeShell } from '../test/e2e/ssh.js';
 import { healthProblems, stepTimesFromJournal, type StepTimes } from '../test/e2e/health.js';
 import { clusterStatus, E2E_NODES, runtimeConfig, waitHealthy } from '../test/e2e/cluster.js';
+import { backupStage, type BackupFigures } from '../test/e2e/backup-stage.js';
 
 const ROOT = resolve('.');
 const FIXTURE = join(ROOT, 'test/fixtures/e2e/cluster.yaml');
@@ -37,10 +42,13 @@ const { values: opt } = scriptArgs(`Usage: make e2e   (node scripts/run-ts.mjs s
   --kill-after STEP     kill node2's agent right after its STEP is done (default disks)
   --no-reset            do not power-cycle node3 after the cluster is healthy
   --no-replace          do not replace node3 (new VM, blank disks, same image) at the end
+  --no-backup           skip the backup stage (gluster snapshot → borg → verify → restore --as) after HA
+  --copy-wait-min N     how long the backup stage waits for the restored copy to start (default 5)
   --reset-wait-min N    limit for the power-cycled node to come back and heal (default 20)
   --ha-wait-min N       limit for corosync/Pacemaker and for the test VM to start (default 10)`, {
   keep: { type: 'boolean' }, work: { type: 'string' }, 'timeout-min': { type: 'string' },
   'no-kill': { type: 'boolean' }, 'kill-after': { type: 'string' }, 'no-reset': { type: 'boolean' }, 'no-replace': { type: 'boolean' }, 'ha-wait-min': { type: 'string' }, 'reset-wait-min': { type: 'string' },
+  'no-backup': { type: 'boolean' }, 'copy-wait-min': { type: 'string' },
   memory: { type: 'string' },
 });
 const TIMEOUT_MS = Number(opt['timeout-min'] ?? 40) * 60_000;
@@ -63,6 +71,7 @@ interface Figures {
   replace?: { node: string; answeringSeconds: number; healedSeconds: number; uuidKept: boolean; files: number; haMembers: number };
   powerCycle?: { node: string; backAnsweringSeconds: number; healedSeconds: number; bootIdChanged: boolean; brickUuidKept: boolean; volumeIdKept: boolean; fileWrittenWhileDownHealed: boolean; destructiveLogLines: string[] };
   ha?: HaFigures;
+  backup?: BackupFigures;
   failures?: string[];
 }
 
@@ -144,7 +153,12 @@ async function main(): Promise<number> {
   let builder: ReturnType<typeof execa> | undefined;
   stopOnInterrupt(() => ({ builder, vms, net }), say);
   try {
-    const { config, keyFile, password } = await runtimeConfig(FIXTURE, work);
+    // The backup stage's section is added here, not in the fixture: e2e-installer and e2e-encrypted share the
+    // fixture, and borgbackup in the package list is another base tree for them. The repository is on gv0
+    // (validate warns): gv1 would need a second disk per VM and its formation, TCG minutes the stage does not need.
+    const { config, keyFile, password } = await runtimeConfig(FIXTURE, work, (doc) => {
+      if (!opt['no-backup']) doc.set('backup', doc.createNode({ repository: '/mnt/gv0/backup' }));
+    });
 
     // The images carry dist/personal-cloud-agent.mjs: bundle this checkout's agent and CLI first.
     await execa('node', [join(ROOT, 'scripts/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
@@ -222,6 +236,14 @@ async function main(): Promise<number> {
     }
     figures.ha = await haProof(net, config, powerOn);
     if (!figures.ha.ok) failures.push(`HA: ${figures.ha.corosync}; ${figures.ha.pacemaker}${figures.ha.testVm ? `; test VM: ${figures.ha.testVm}` : ''}`);
+
+    if (!opt['no-backup'] && figures.ha.ok) {
+      say('backup stage: backup now (gluster snapshot of gv0), list, verify, restore --as e2e-copy');
+      try {
+        figures.backup = await backupStage({ net, config, cli: CLI, shells, vm: 'e2e-test', copy: 'e2e-copy', say, startWaitMs: Number(opt['copy-wait-min'] ?? 5) * 60_000 });
+        if (!figures.backup.ok) failures.push(`backup: ${figures.backup.problems.join('; ')}`);
+      } catch (e) { failures.push(`backup: ${(e as Error).message}`); }
+    }
 
     if (!opt['no-replace']) {
       try { figures.replace = await replaceNode(2, vms, boot, work, shells, net, config); } catch (e) { failures.push((e as Error).message); }
@@ -391,6 +413,7 @@ function printFigures(ok: boolean, f: Figures, work: string): void {
     f.powerCycle ? `  power-cycle ${f.powerCycle.node}: answering after ${f.powerCycle.backAnsweringSeconds.toFixed(0)} s, healed after ${f.powerCycle.healedSeconds.toFixed(0)} s, brick kept ${f.powerCycle.brickUuidKept}, volume kept ${f.powerCycle.volumeIdKept}` : '',
     f.replace ? `  replace ${f.replace.node} (new VM, blank disks, same image): agent answering ${f.replace.answeringSeconds.toFixed(0)} s, brick healed (${f.replace.files} files, md5 equal to node1's) ${f.replace.healedSeconds.toFixed(0)} s after power-on; glusterd UUID kept ${f.replace.uuidKept}; corosync members ${f.replace.haMembers}` : '',
     f.ha ? `  HA ${f.ha.ok ? 'ok' : 'FAILED'}${f.ha.readySeconds !== undefined ? ` (ready ${f.ha.readySeconds.toFixed(0)} s after power-on)` : ''}: corosync ${f.ha.corosync}\n     pacemaker ${f.ha.pacemaker}${f.ha.testVm ? `\n     test VM ${f.ha.testVm}` : ''}` : '',
+    f.backup ? `  backup ${f.backup.ok ? 'ok' : 'FAILED'} (${f.backup.method ?? 'no method'}${f.backup.snapshot ? `, snapshot ${f.backup.snapshot} taken in ${f.backup.snapshotSeconds?.toFixed(1)} s` : ''}, on ${f.backup.runner ?? '?'}): backup now ${f.backup.backupSeconds?.toFixed(1) ?? '?'} s (VM ${f.backup.vmSeconds?.toFixed(1) ?? '?'} s, ${f.backup.originalMB?.toFixed(1)} MB read, ${f.backup.addedMB?.toFixed(1)} MB added), repository ${f.backup.repoMB?.toFixed(1) ?? '?'} MB, verify ${f.backup.verifySeconds?.toFixed(1) ?? '?'} s, restore --as ${f.backup.restoreSeconds?.toFixed(1) ?? '?'} s (md5 ${f.backup.md5 ? (f.backup.md5.archive === f.backup.md5.copy ? 'equal' : 'DIFFERENT') : '?'}; copy ${f.backup.copyRole ?? '?'}${f.backup.copyStartedSeconds !== undefined ? `, started ${f.backup.copyStartedSeconds.toFixed(0)} s after` : ''}); runner killed with its snapshot mounted: ${f.backup.killed?.cleaned ? `the next run cleaned up (${f.backup.killed.cleaned.length} lines) and took ${f.backup.killed.nextSeconds?.toFixed(1)} s, VM ${f.backup.secondSeconds?.toFixed(1)} s, ${f.backup.secondAddedMB?.toFixed(1)} MB added` : 'NOT shown'}; node1 loadavg ${f.backup.loadavg ?? '?'}` : '',
     ...(f.failures ?? []).map((x) => `  FAILED: ${x}`),
   ];
   if (f.stepTimes) {

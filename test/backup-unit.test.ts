@@ -114,3 +114,113 @@ describe('restore: the definition of a copy', () => {
     expect(renameDomainXml(xml, { from: 'web', to: 'web', vmRoot: '/mnt/gv0/vm' })).toBe(xml);
   });
 });
+
+describe('gluster snapshot path: the decisions', () => {
+  const three = [{ name: 'node1', hostPart: 11, gv0: ['/dev/vdb'] }, { name: 'node2', hostPart: 12, gv0: ['/dev/vdb'] }, { name: 'node3', hostPart: 13, gv0: ['/dev/vdb'] }];
+  const planOf = async (layout: 'lvm-thin' | 'xfs') => {
+    const { planFor, testConfig } = await import('./harness/plan.js');
+    const cfg = testConfig(three, { layout });
+    cfg.ha = { enabled: true, fencing: { kind: 'none-unsafe' }, bridges: [] };
+    return planFor(cfg).plan;
+  };
+  it('uses it only when every gv0 brick is a thin LV, and says which are not', async () => {
+    const { notThinWhy } = await import('../firstboot/backup/snapshot-plan.js');
+    expect(notThinWhy(await planOf('lvm-thin'))).toBeUndefined();
+    expect(notThinWhy(await planOf('xfs'))).toBe("gv0's bricks are not all on thin LVM: node1:/data/glusterfs/gv0/brick1/brick (xfs), node2:/data/glusterfs/gv0/brick1/brick (xfs), node3:/data/glusterfs/gv0/brick1/brick (xfs)");
+    const p = await planOf('lvm-thin');
+    p.nodes[2].bricks[0] = { ...p.nodes[2].bricks[0], arbiter: true };
+    expect(notThinWhy(p)).toBe("gv0's bricks are not all on thin LVM: node3:/data/glusterfs/gv0/brick1/brick (arbiter folder)");
+    expect(notThinWhy({ ...p, ha: { ...p.ha!, vmDir: '/srv/vm' } })).toBe('the VM folder /srv/vm is not on gv0');
+  });
+  it('refuses a degraded gv0 (a brick down or not listed), with the bricks named', async () => {
+    const { degradedWhy } = await import('../firstboot/backup/snapshot-plan.js');
+    const p = await planOf('lvm-thin');
+    const all = p.volumes.find((v) => v.name === 'gv0')!.bricks.map((b) => ({ brick: `${b.node}:${b.path}`, online: true, pid: 100 }));
+    expect(degradedWhy(p, all)).toBeUndefined();
+    expect(degradedWhy(p, [all[0], { ...all[1], online: false }])).toBe('gv0 is degraded (bricks not running: node2:/data/glusterfs/gv0/brick1/brick, node3:/data/glusterfs/gv0/brick1/brick); gluster snapshots need every brick');
+  });
+  it('names its snapshots with a prefix, finds only those, and its mounts in /proc/mounts', async () => {
+    const { snapshotName, parseSnapshotList, ourSnapshots, snapMountsIn, snapVmRoot, snapMount } = await import('../firstboot/backup/snapshot-plan.js');
+    expect(snapshotName(new Date('2026-12-07T21:30:05.250Z'))).toBe('pc-backup-20261207T213005Z');
+    expect(parseSnapshotList('No snapshots present\n')).toEqual([]);
+    expect(ourSnapshots(parseSnapshotList('nightly_GMT-2026.12.01-02.00.00\npc-backup-20261207T213005Z\n'))).toEqual(['pc-backup-20261207T213005Z']);
+    const mounts = 'node1:/gv0 /mnt/gv0 fuse.glusterfs rw 0 0\nnode1:/snaps/pc-backup-1/gv0 /run/personal-cloud/backup-snap/gv0 fuse.glusterfs ro 0 0\nx /run/personal-cloud/backup-snapshots fuse ro 0 0\nnode1:/snaps/a/gv0 /run/personal-cloud/backup-snap/with\\040space fuse.glusterfs ro 0 0\n';
+    expect(snapMountsIn(mounts)).toEqual(['/run/personal-cloud/backup-snap/gv0', '/run/personal-cloud/backup-snap/with space']);
+    expect(snapVmRoot(await planOf('lvm-thin'), snapMount())).toBe('/run/personal-cloud/backup-snap/gv0/vm');
+  });
+  it('status and Prometheus say which method ran, and why the gluster snapshot did not', () => {
+    const now = new Date('2026-12-07T12:00:00Z');
+    const r: VmBackupResult = { vm: 'a', ok: true, at: '2026-12-07T10:00:00Z', seconds: 3, archive: 'a.x', method: 'libvirt-snapshot', fallback: 'gv0 is degraded (bricks not running: node2:/b); gluster snapshots need every brick' };
+    expect(backupVerdict('a', { last: r, lastOk: r }, { intervalS: 86_400 }, now).message).toBe('last backup 2 h ago (a.x, libvirt-snapshot: no gluster snapshot, gv0 is degraded (bricks not running: node2:/b); gluster snapshots need every brick)');
+    const g: VmBackupResult = { vm: 'b', ok: true, at: '2026-12-07T10:00:00Z', seconds: 3, archive: 'b.x', method: 'gluster-snapshot-quiesced', snapshot: 'pc-backup-20261207T100000Z' };
+    expect(backupVerdict('b', { last: g, lastOk: g }, { intervalS: 86_400 }, now).message).toBe('last backup 2 h ago (b.x, gluster-snapshot-quiesced)');
+    expect(promText({ vms: { a: { last: r, lastOk: r }, b: { last: g, lastOk: g } } })).toContain('personal_cloud_backup_last_success_method{vm="a",method="libvirt-snapshot"} 1\npersonal_cloud_backup_last_success_method{vm="b",method="gluster-snapshot-quiesced"} 1\n');
+  });
+  it('backup now says how the point in time was taken', async () => {
+    const { formatBackup } = await import('../core/backup-cli.js');
+    const res = (pointInTime: unknown) => ({ node: 'node1', cleaned: ['deleted gluster snapshot pc-backup-20261207T000000Z left by an interrupted run'], pointInTime, problems: [],
+      results: [{ vm: 'a', ok: true, at: '2026-12-07T10:00:00Z', seconds: 3.04, archive: 'a.20261207T100000Z', method: 'gluster-snapshot', node: 'node1', originalBytes: 64e6, addedBytes: 2e6 }] });
+    expect(formatBackup({ action: 'now', vms: [] }, res({ method: 'gluster-snapshot', snapshot: 'pc-backup-20261207T100000Z', seconds: 2.5, quiesced: ['a'] }))).toBe(
+      'deleted gluster snapshot pc-backup-20261207T000000Z left by an interrupted run\npoint in time: gluster snapshot pc-backup-20261207T100000Z of gv0 (2.5 s; frozen around it: a)\na: a.20261207T100000Z (gluster-snapshot on node1), 3.0 s, 64.0 MB read, 2.0 MB added\n');
+    expect(formatBackup({ action: 'now', vms: [] }, res({ method: 'per-vm', why: 'the gluster snapshot failed: gluster snapshot create: x' }))).toContain('point in time: each VM on its own (libvirt): no gluster snapshot, the gluster snapshot failed: gluster snapshot create: x\n');
+  });
+});
+
+describe('ssh:// repositories: each node\'s own key', () => {
+  it('is made once (0600), published for status, used by borg\'s ssh, and listed for the admin', async () => {
+    const { mkdtempSync, statSync, readFileSync } = await import('node:fs');
+    const { ensureSshKey, publishedSshKeys, sshKeyPath, sshKeyPublished, borgRsh, wantsSshKey } = await import('../firstboot/backup/ssh-key.js');
+    const { planFor, testConfig } = await import('./harness/plan.js');
+    const cfg = testConfig([{ name: 'node1', hostPart: 11, gv0: ['/dev/vdb'] }, { name: 'node2', hostPart: 12, gv0: ['/dev/vdb'] }, { name: 'node3', hostPart: 13, gv0: ['/dev/vdb'] }]);
+    cfg.ha = { enabled: true, fencing: { kind: 'none-unsafe' }, bridges: [] };
+    cfg.backup = { repository: 'ssh://borg@backup.example:2222/./pc', schedule: 'daily', intervalS: 86_400, retention: { daily: 7, weekly: 4, monthly: 12 }, encryption: 'repokey' };
+    const tmp = mkdtempSync('/tmp/pc-sshkey-');
+    const base = planFor(cfg).plan;
+    const plan = { ...base, ha: { ...base.ha!, vmDir: `${tmp}/gv0/vm` } };
+    expect(wantsSshKey(plan)).toBe(true);
+    expect(wantsSshKey({ ...plan, backup: { ...plan.backup!, repository: '/mnt/gv0/backup' } })).toBe(false);
+    const state = `${tmp}/state`;
+    await expect(ensureSshKey(plan, 'node1', state)).rejects.toThrow(/gv0 not mounted yet/); // the key is made, not published into a bare mount point
+    (await import('node:fs')).mkdirSync(plan.ha.vmDir, { recursive: true });
+    expect(await sshKeyPublished(plan, 'node1', state)).toBe(false);
+    expect(await ensureSshKey(plan, 'node1', state)).toMatch(/^published this node's backup ssh key in /);
+    expect(await ensureSshKey(plan, 'node1', state)).toBeUndefined();
+    expect(await sshKeyPublished(plan, 'node1', state)).toBe(true);
+    expect(statSync(sshKeyPath(state)).mode & 0o777).toBe(0o600);
+    const pub = readFileSync(`${sshKeyPath(state)}.pub`, 'utf8').trim();
+    expect(pub).toMatch(/^ssh-ed25519 \S+ personal-cloud-backup@node1\.testcloud$/);
+    await ensureSshKey(plan, 'node2', `${tmp}/state2`);
+    const keys = await publishedSshKeys(plan);
+    expect(Object.keys(keys)).toEqual(['node1', 'node2']);
+    expect(keys.node1).toBe(pub);
+    expect(borgRsh(sshKeyPath(state))).toBe(`ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -i ${state}/backup-ssh/id_ed25519`);
+    const { formatBackupStatus } = await import('../core/backup-cli.js');
+    expect(formatBackupStatus({ repository: plan.backup!.repository, schedule: 'daily', sshKeys: keys, vms: [] })).toBe(
+      `backups: ssh://borg@backup.example:2222/./pc, daily\n  ssh keys to authorize on the repository host (~/.ssh/authorized_keys of its user):\n    ${pub}   # node1\n    ${keys.node2}   # node2\n  no VMs\n`);
+    const { backupTimerStep } = await import('../firstboot/steps/backup-timer.js');
+    const { backupUnits } = await import('../firstboot/steps/backup-timer.js');
+    const u = backupUnits(plan)!;
+    expect(backupTimerStep.plan({ plan } as never, { service: u.service, timer: u.timer, sshKey: false })).toMatchObject({ actions: [{ do: 'ssh-key' }] });
+    (await import('node:fs')).rmSync(tmp, { recursive: true, force: true });
+  });
+});
+
+describe('the run lock', () => {
+  it('is gone after release even with heartbeat saves still in flight, and can be taken again', async () => {
+    const { mkdtempSync, existsSync, rmSync } = await import('node:fs');
+    const { RunLock } = await import('../firstboot/backup/marker.js');
+    const tmp = mkdtempSync('/tmp/pc-runlock-');
+    const plan = { ha: { vmDir: tmp } } as never;
+    for (let round = 0; round < 5; round++) {
+      const { lock } = await RunLock.acquire(plan, 'node1', 'restore of a');
+      for (let i = 0; i < 5; i++) void lock.save(); // as the progress callbacks and the heartbeat timer do
+      await lock.release();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(existsSync(`${tmp}/.backup/run.json`)).toBe(false);
+    }
+    const again = await RunLock.acquire(plan, 'node1', 'backup of a');
+    expect(again.stale).toBeUndefined();
+    await again.lock.release();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+});

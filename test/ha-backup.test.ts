@@ -8,6 +8,7 @@
 // up and reports; status and the Prometheus textfile show the last backup.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RETENTION } from '../core/backup.js';
 import { buildCli, HaCluster } from './harness/ha-cluster.js';
@@ -18,6 +19,7 @@ const NODES = ['node1', 'node2', 'node3'];
 const VM = 'bk';
 const REPO = '/mnt/gv0/backup';
 const WORK = '/tmp/pc-ha-backup-test';
+const OFFSITE = `${WORK}/offsite`;
 const PAYLOAD_OFF = 1 << 20;
 const PAYLOAD_MB = 160;
 const DISK_MB = 192;
@@ -69,7 +71,10 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     mkdirSync(WORK, { recursive: true });
     const guest = await ensureGuest();
     cli = await buildCli();
-    c = await HaCluster.create(NODES, { brickMB: 1400, backup: { repository: REPO, schedule: 'daily', intervalS: 86_400, retention: DEFAULT_RETENTION, encryption: 'repokey' } });
+    if ((await sh('sh', ['-c', 'command -v rclone'], { allowFail: true })).code !== 0) throw new Error('rclone not found (apt package rclone; scripts/deps.sh long)');
+    c = await HaCluster.create(NODES, { brickMB: 1400, backup: { repository: REPO, schedule: 'daily', intervalS: 86_400, retention: DEFAULT_RETENTION, encryption: 'repokey', offsite: `offsite:${OFFSITE}` } });
+    // the offsite copy: a real rclone with a local-path remote (no network), as the README's rclone.conf would name a cloud one
+    for (const n of NODES) writeFileSync(join(c.h.node(n).dir, 'pc-etc', 'rclone.conf'), '[offsite]\ntype = local\n', { mode: 0o600 });
     await c.start();
     await c.waitConverged('all three agents converged (gluster, virt, ha)', 420_000);
     await c.stageGuest(guest);
@@ -105,6 +110,8 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     expect(res.results).toHaveLength(1);
     const b = res.results[0];
     expect(b).toMatchObject({ vm: VM, ok: true, method: 'libvirt-snapshot', node: on });
+    expect(b.fallback).toBeUndefined(); // the harness's bricks are plain XFS: per-VM is the designed path, no fallback
+    expect(res.pointInTime).toEqual({ method: 'per-vm', why: expect.stringMatching(/^gv0's bricks are not all on thin LVM: node1:\S+ \(xfs\)/) });
     expect(b.archive).toMatch(/^bk\.\d{8}T\d{6}Z$/);
     first = b;
     console.log(`[backup] first backup of ${VM} (running on ${on}, runner ${runner}): ${b.seconds.toFixed(1)} s, ${(b.originalBytes / 1e6).toFixed(1)} MB read, ${(b.addedBytes / 1e6).toFixed(1)} MB added; loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
@@ -126,6 +133,10 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     const list = JSON.parse((await agentCli('node2', ['backup', 'list', VM, '--json'])).stdout);
     expect(list.map((a: { name: string }) => a.name)).toEqual([b.archive]);
     expect(list[0].comment).toBe(`method=libvirt-snapshot node=${on}`);
+    // rclone synced the repository offsite after the run: borg opens the copy and finds the archive
+    expect(res.offsite).toBe(`synced to offsite:${OFFSITE}`);
+    const off = await c.on(runner, 'sh', ['-c', `BORG_PASSCOMMAND='cat /run/personal-cloud/borg-passphrase' BORG_BASE_DIR=$(mktemp -d) BORG_RELOCATED_REPO_ACCESS_IS_OK=yes borg list --short ${OFFSITE}`]);
+    expect(off.stdout.trim().split('\n')).toEqual([b.archive]);
   }, 600_000);
 
   it('a second backup of the unchanged disk adds only a little (dedup) and takes less time', async () => {

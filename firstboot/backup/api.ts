@@ -15,6 +15,7 @@ import { borg, borgFor } from './borg.js';
 import { readMarker, RunLock } from './marker.js';
 import { cleanUp, readRecord, writeProm, type RunContext } from './runner.js';
 import { restoreVm } from './restore.js';
+import { publishedSshKeys } from './ssh-key.js';
 
 export class BackupRequestError extends Error {}
 
@@ -82,8 +83,9 @@ export async function backupStatus(plan: AgentPlan, now = new Date()) {
   await writeProm(rec);
   // a VM younger than the schedule's interval is not "missed" yet: its definition's age tells
   const ageS = async (vm: string) => stat(join(vmDir(plan, vm), `${vm}.xml`)).then((s) => (now.getTime() - s.mtimeMs) / 1000, () => undefined);
+  const keys = plan.backup!.repository.startsWith('ssh://') ? await publishedSshKeys(plan) : undefined;
   return {
-    repository: plan.backup!.repository, schedule: plan.backup!.schedule,
+    repository: plan.backup!.repository, schedule: plan.backup!.schedule, ...(keys ? { sshKeys: keys } : {}),
     ...(running ? { running: { node: running.node, what: running.what, since: running.startedAt, progress: running.progress } } : {}),
     vms: await Promise.all(vms.map(async (vm) => ({ ...backupVerdict(vm, rec.vms[vm], plan.backup!, now, await ageS(vm)), ...(rec.vms[vm] ? { last: rec.vms[vm].last, lastOk: rec.vms[vm].lastOk } : {}) }))),
   };

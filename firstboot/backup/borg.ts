@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { backupPassphrase } from '../../core/backup.js';
 import type { AgentPlan } from '../../core/plan-types.js';
 import { log } from '../log.js';
+import { exists } from '../fsx.js';
+import { borgRsh, sshKeyPath } from './ssh-key.js';
 
 export const PASS_FILE = '/run/personal-cloud/borg-passphrase';
 
@@ -28,7 +30,7 @@ export async function borgFor(plan: AgentPlan, joinKey: string, stateDir: string
       BORG_PASSCOMMAND: `cat ${PASS_FILE}`, BORG_BASE_DIR: base,
       // the runner moves between nodes: each node's cache and security state see the repository change under them
       BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes', BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'no',
-      BORG_HOSTNAME_IS_UNIQUE: 'yes', BORG_RSH: 'ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new',
+      BORG_HOSTNAME_IS_UNIQUE: 'yes', BORG_RSH: borgRsh(await exists(sshKeyPath(stateDir)) ? sshKeyPath(stateDir) : undefined),
     },
   };
 }

@@ -12,11 +12,19 @@ export const STALE_MS = 30_000;
 const BEAT_MS = 5_000;
 
 export interface Overlay { vm: string; target: string; base: string; file: string }
+/** A gluster snapshot of the run (gv0) and where it is mounted. */
+export interface SnapshotRef { name: string; node: string; mount: string }
+/** A guest whose filesystems the run froze (qemu-guest-agent) for the snapshot. */
+export interface Frozen { vm: string; node: string }
 
 export interface RunMarker {
   node: string; pid: number; startedAt: string; heartbeatAt: string; what: string;
   /** Set while a VM writes to a backup overlay (before the snapshot is taken, cleared after the commit). */
   overlays: Overlay[];
+  /** Set from before `gluster snapshot create` until the snapshot is deleted. */
+  snapshot?: SnapshotRef;
+  /** Set from before a guest is frozen until it is thawed. */
+  frozen?: Frozen[];
   progress?: { vm?: string; phase: string; bytes?: number; total?: number; done?: number; of?: number };
 }
 
@@ -38,6 +46,9 @@ function alive(m: RunMarker, self: string, now: number): boolean {
 
 export class RunLock {
   private timer?: NodeJS.Timeout;
+  /** Saves run one after another; release waits for them: a save landing after the unlink would leave a marker naming a live process (the agent's, for restore and verify) that blocks every later run. */
+  private saving: Promise<void> = Promise.resolve();
+  private released = false;
   constructor(readonly plan: AgentPlan, public m: RunMarker) {}
 
   /** Takes the lock; a stale marker is returned (for cleanup) after it has been moved aside. */
@@ -46,7 +57,7 @@ export class RunLock {
     let stale: RunMarker | undefined;
     for (let i = 0; i < 5; i++) {
       const now = new Date().toISOString();
-      const m: RunMarker = { node: self, pid: process.pid, startedAt: now, heartbeatAt: now, what, overlays: stale?.overlays ?? [] };
+      const m: RunMarker = { node: self, pid: process.pid, startedAt: now, heartbeatAt: now, what, overlays: stale?.overlays ?? [], ...(stale?.snapshot ? { snapshot: stale.snapshot } : {}), ...(stale?.frozen?.length ? { frozen: stale.frozen } : {}) };
       try {
         await writeFile(markerPath(plan), JSON.stringify(m), { flag: 'wx', mode: 0o600 });
         const lock = new RunLock(plan, m);
@@ -67,13 +78,20 @@ export class RunLock {
     throw new BackupBusy('could not take the backup lock (another node keeps taking it)');
   }
 
-  async save(): Promise<void> {
-    this.m.heartbeatAt = new Date().toISOString();
-    await writeDurable(markerPath(this.plan), JSON.stringify(this.m), 0o600);
+  save(): Promise<void> {
+    const next = this.saving.then(async () => {
+      if (this.released) return;
+      this.m.heartbeatAt = new Date().toISOString();
+      await writeDurable(markerPath(this.plan), JSON.stringify(this.m), 0o600);
+    });
+    this.saving = next.catch(() => undefined);
+    return next;
   }
 
   async release(): Promise<void> {
+    this.released = true;
     clearInterval(this.timer);
+    await this.saving;
     await unlink(markerPath(this.plan)).catch(() => undefined);
   }
 }

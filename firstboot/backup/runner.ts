@@ -12,16 +12,20 @@ import { log } from '../log.js';
 import { vmList } from '../virt/vm.js';
 import { borg, borgFor, ensureRepo, type Borg } from './borg.js';
 import { RunLock, stateDir, type RunMarker } from './marker.js';
-import { commitOverlay } from './vm-backup.js';
-import { backupVm } from './vm-backup.js';
+import { backupVm, backupVmFromSnapshot, commitOverlay } from './vm-backup.js';
+import { dropSnapshot, snapshotUnusableWhy, sweepSnapshots, takeSnapshot, thawAll, type TakenSnapshot } from './gluster-snapshot.js';
+import { notThinWhy, snapVmRoot } from './snapshot-plan.js';
 
 export const PROM_FILE = '/var/lib/prometheus/node-exporter/personal_cloud_backup.prom';
 
-export interface RunResult { node: string; cleaned: string[]; results: VmBackupResult[]; pruned?: string; offsite?: string; repoInitialized?: boolean; problems: string[] }
+/** How the run took its point in time: one gluster snapshot of gv0, or each VM on its own (and why). */
+export interface PointInTime { method: 'gluster-snapshot' | 'per-vm'; snapshot?: string; seconds?: number; quiesced?: string[]; why?: string }
+
+export interface RunResult { node: string; cleaned: string[]; pointInTime?: PointInTime; results: VmBackupResult[]; pruned?: string; offsite?: string; repoInitialized?: boolean; problems: string[] }
 
 export interface RunContext { plan: AgentPlan; self: string; joinKey: string; agentStateDir: string }
 
-const recordPath = (plan: AgentPlan) => join(stateDir(plan), 'record.json');
+export const recordPath = (plan: AgentPlan) => join(stateDir(plan), 'record.json');
 
 export async function readRecord(plan: AgentPlan): Promise<BackupRecord> {
   try { return JSON.parse(await readFile(recordPath(plan), 'utf8')); } catch { return { vms: {} }; }
@@ -35,7 +39,14 @@ export async function writeProm(rec: BackupRecord): Promise<void> {
 /** Undoes what an interrupted run left: overlays committed back, borg's lock broken; each step said. */
 export async function cleanUp(ctx: RunContext, b: Borg, stale: RunMarker): Promise<string[]> {
   const said: string[] = [];
-  const vms = [...new Set(stale.overlays.map((o) => o.vm))];
+  const vms = [...new Set([...stale.overlays.map((o) => o.vm), ...(stale.frozen ?? []).map((f) => f.vm)])];
+  // guests frozen for a snapshot are thawed first: they stand still until then
+  const thawFailed = await thawAll(stale.frozen ?? [], ctx.self);
+  if (stale.frozen?.length) said.push(`thawed the filesystems of ${stale.frozen.map((f) => `${f.vm} (on ${f.node})`).join(', ')}, frozen for its snapshot`);
+  said.push(...thawFailed.map((t) => `could not thaw: ${t}`));
+  if (stale.snapshot) {
+    try { said.push(...await dropSnapshot(stale.snapshot, ctx.self)); } catch (e) { said.push(`could not remove gluster snapshot ${stale.snapshot.name}: ${(e as Error).message}`); }
+  }
   for (const o of stale.overlays) {
     try { said.push(await commitOverlay(ctx.plan, ctx.self, o)); } catch (e) { said.push(`could not commit ${o.vm}'s overlay ${o.file}: ${(e as Error).message}`); }
   }
@@ -57,19 +68,41 @@ export async function backupRun(ctx: RunContext, only: string[] | undefined, onP
   try {
     const cleaned = stale ? await cleanUp(ctx, b, stale) : [];
     lock.m.overlays = [];
+    lock.m.frozen = [];
+    lock.m.snapshot = undefined;
+    // by name: a snapshot or mount of a run whose marker was lost (or a cleanup that failed)
+    cleaned.push(...await sweepSnapshots(plan));
     for (const c of cleaned) log.warn(`backup: ${c}`);
     const repoInitialized = await ensureRepo(b, plan.backup.encryption);
     const results: VmBackupResult[] = [];
+    const problems: string[] = [];
+    // one gluster snapshot of gv0 for all VMs where its bricks are thin LVM; else (or when it cannot be taken) each VM on its own
+    const thinWhy = notThinWhy(plan);
+    let why = vms.length ? thinWhy ?? await snapshotUnusableWhy(plan) : 'no VM to back up';
+    let snap: TakenSnapshot | undefined;
+    if (!why) {
+      lock.m.progress = { phase: 'snapshot' }; onProgress(lock.m.progress);
+      try { snap = await takeSnapshot(plan, self, lock, vms, new Date()); } catch (e) { why = `the gluster snapshot failed: ${(e as Error).message}`; }
+    }
+    const fallback = thinWhy ? undefined : why;
+    if (fallback) log.warn(`backup: no gluster snapshot this run, each VM on its own: ${fallback}`);
+    const pointInTime: PointInTime = snap
+      ? { method: 'gluster-snapshot', snapshot: snap.name, seconds: snap.seconds, quiesced: snap.quiesced }
+      : { method: 'per-vm', ...(why ? { why } : {}) };
+    if (snap) log.info(`backup: gluster snapshot ${snap.name} of gv0 taken in ${snap.seconds.toFixed(1)} s${snap.quiesced.length ? `, ${snap.quiesced.join(', ')} frozen around it` : ''}; mounted on ${snap.mount}`);
+    try {
     for (const [i, vm] of vms.entries()) {
       const progress = (bytes?: number) => { lock.m.progress = { vm, phase: 'backup', done: i, of: vms.length, ...(bytes ? { bytes } : {}) }; onProgress(lock.m.progress); };
       progress();
       let r: VmBackupResult;
       const t0 = Date.now();
       try {
-        r = await backupVm(plan, self, b, lock, vm, progress);
+        r = snap
+          ? await backupVmFromSnapshot(plan, self, b, { name: snap.name, at: snap.at, vmRoot: snapVmRoot(plan, snap.mount), quiesced: snap.quiesced.includes(vm) }, vm, progress)
+          : { ...await backupVm(plan, self, b, lock, vm, progress), ...(fallback ? { fallback } : {}) };
         log.info(`backup: ${vm} → ${r.archive} (${r.method}, ${r.seconds.toFixed(1)} s, ${((r.originalBytes ?? 0) / 1e6).toFixed(1)} MB read, ${((r.addedBytes ?? 0) / 1e6).toFixed(1)} MB added)`);
       } catch (e) {
-        r = { vm, ok: false, at: new Date(t0).toISOString(), seconds: (Date.now() - t0) / 1000, node: self, error: (e as Error).message };
+        r = { vm, ok: false, at: new Date(t0).toISOString(), seconds: (Date.now() - t0) / 1000, node: self, error: (e as Error).message, ...(fallback ? { fallback } : {}) };
         log.warn(`backup of ${vm} failed: ${r.error}`);
       }
       results.push(r);
@@ -77,17 +110,23 @@ export async function backupRun(ctx: RunContext, only: string[] | undefined, onP
       rec.vms[vm] = { last: r, ...(r.ok ? { lastOk: r } : rec.vms[vm]?.lastOk ? { lastOk: rec.vms[vm].lastOk } : {}) };
       await writeDurable(recordPath(plan), `${JSON.stringify(rec, null, 2)}\n`);
     }
+    } finally {
+      if (snap) {
+        lock.m.progress = { phase: 'snapshot removal' }; onProgress(lock.m.progress);
+        // when this fails the next run's sweep finds the snapshot by its prefix, removes it and says so
+        try { await dropSnapshot(snap, self); lock.m.snapshot = undefined; await lock.save(); } catch (e) { problems.push(`removing gluster snapshot ${snap.name} FAILED: ${(e as Error).message}`); log.warn(`backup: ${problems.at(-1)}`); }
+      }
+    }
     lock.m.progress = { phase: 'prune' }; onProgress(lock.m.progress);
     // prune/compact failing (e.g. the volume too full for compact's transaction) does not undo the archives just made
-    const problems: string[] = [];
-    const pruned = await prune(b, plan).catch((e: Error) => { problems.push(`prune/compact FAILED: ${e.message}`); log.warn(`backup: ${problems[0]}`); return undefined; });
+    const pruned = await prune(b, plan).catch((e: Error) => { problems.push(`prune/compact FAILED: ${e.message}`); log.warn(`backup: ${problems.at(-1)}`); return undefined; });
     let offsite: string | undefined;
     if (plan.backup.offsite) {
       lock.m.progress = { phase: 'offsite' }; onProgress(lock.m.progress);
       offsite = await syncOffsite(plan).catch((e: Error) => { problems.push(`offsite copy FAILED: ${e.message}`); return undefined; });
     }
     await writeProm(await readRecord(plan));
-    return { node: self, cleaned, results, ...(pruned ? { pruned } : {}), ...(offsite ? { offsite } : {}), ...(repoInitialized ? { repoInitialized } : {}), problems };
+    return { node: self, cleaned, pointInTime, results, ...(pruned ? { pruned } : {}), ...(offsite ? { offsite } : {}), ...(repoInitialized ? { repoInitialized } : {}), problems };
   } finally {
     await lock.release();
   }

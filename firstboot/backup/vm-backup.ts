@@ -170,3 +170,29 @@ export async function backupVm(plan: AgentPlan, self: string, b: Borg, lock: Run
     }
   }
 }
+
+/**
+ * One VM out of the mounted gluster snapshot of gv0: its definition and disk(s) as they were at
+ * the snapshot's instant (read-only; nothing changes under borg, so any borg warning fails it).
+ * The archive has the same layout as the per-VM path's: NAME/disk…, NAME/NAME.xml.
+ */
+export async function backupVmFromSnapshot(plan: AgentPlan, self: string, b: Borg, snap: { name: string; at: Date; vmRoot: string; quiesced: boolean }, name: string, onBytes: (n: number) => void): Promise<VmBackupResult> {
+  const t0 = Date.now();
+  const at = snap.at; // the instant of the snapshot: every VM's archive of the run names the same time
+  const dir = vmDir(plan, name);
+  const xml = join(snap.vmRoot, name, `${name}.xml`);
+  if (!(await exists(xml))) throw new Error(`${name}'s definition is not in gluster snapshot ${snap.name} (${xml}): nothing to back up`);
+  const ds = diskSources(await readFile(xml, 'utf8'));
+  if (!ds.length) throw new Error(`${name} has no file disk to back up`);
+  for (const d of ds) {
+    if (!d.source.startsWith(`${dir}/`)) throw new Error(`${name}: disk ${d.target} (${d.source}) is not in ${dir}: not backed up`);
+    if (!(await exists(join(snap.vmRoot, d.source.slice(plan.ha!.vmDir.length + 1))))) throw new Error(`${name}: disk ${d.target} (${d.source}) is not in gluster snapshot ${snap.name}`);
+  }
+  const files = ds.map((d) => d.source.slice(plan.ha!.vmDir.length + 1));
+  const method: BackupMethod = snap.quiesced ? 'gluster-snapshot-quiesced' : 'gluster-snapshot';
+  const archive = archiveName(name, at);
+  const out = await borg(b, borgCreateArgs(b.repo, archive, `method=${method} snapshot=${snap.name} node=${self}`, [...files, `${name}/${name}.xml`]),
+    { cwd: snap.vmRoot, strict: true, onProgress: (p) => { if (p.originalBytes) onBytes(p.originalBytes); } });
+  const stats = JSON.parse(out.stdout).archive.stats as { original_size: number; deduplicated_size: number };
+  return { vm: name, ok: true, at: at.toISOString(), seconds: (Date.now() - t0) / 1000, archive, method, snapshot: snap.name, node: self, originalBytes: stats.original_size, addedBytes: stats.deduplicated_size };
+}

@@ -10,6 +10,7 @@ import { readText, writeDurable } from '../fsx.js';
 import { log } from '../log.js';
 import { underSystemd } from '../ha/procs.js';
 import { done, todo, type Step } from './step.js';
+import { ensureSshKey, sshKeyPublished, wantsSshKey } from '../backup/ssh-key.js';
 
 export const BACKUP_SERVICE = '/etc/systemd/system/personal-cloud-backup.service';
 export const BACKUP_TIMER = '/etc/systemd/system/personal-cloud-backup.timer';
@@ -46,17 +47,20 @@ WantedBy=timers.target
   };
 }
 
-export interface BackupTimerSeen { service: string | null; timer: string | null }
-export type BackupTimerAction = { do: 'write' | 'remove' };
+export interface BackupTimerSeen { service: string | null; timer: string | null; sshKey?: boolean }
+export type BackupTimerAction = { do: 'write' | 'remove' | 'ssh-key' };
 
 export const backupTimerStep: Step<BackupTimerSeen, BackupTimerAction> = {
   name: 'backup-timer',
   loop: 'virt',
-  async observe() { return { service: await readText(BACKUP_SERVICE), timer: await readText(BACKUP_TIMER) }; },
+  async observe(ctx) {
+    return { service: await readText(BACKUP_SERVICE), timer: await readText(BACKUP_TIMER), ...(wantsSshKey(ctx.plan) ? { sshKey: await sshKeyPublished(ctx.plan, ctx.self.name, ctx.env.stateDir) } : {}) };
+  },
   plan(ctx, seen) {
     const want = backupUnits(ctx.plan);
     if (!want) return seen.service !== null || seen.timer !== null ? todo([{ do: 'remove' }], 'backups no longer configured: timer to remove') : done('no backups configured (no backup: section in cluster.yaml)');
     if (seen.service !== want.service || seen.timer !== want.timer) return todo([{ do: 'write' }], `backup timer to install (${ctx.plan.backup!.schedule})`);
+    if (seen.sshKey === false) return todo([{ do: 'ssh-key' }], 'ssh key for the backup repository to make and publish');
     return done(`timer ${ctx.plan.backup!.schedule} → ${ctx.plan.backup!.repository} (the first online Pacemaker node runs it)`);
   },
   async apply(ctx, actions) {
@@ -66,6 +70,11 @@ export const backupTimerStep: Step<BackupTimerSeen, BackupTimerAction> = {
       await unlink(BACKUP_SERVICE).catch(() => undefined);
       await unlink(BACKUP_TIMER).catch(() => undefined);
       if (sd) await run('systemctl', ['daemon-reload'], { allowFail: true });
+      return;
+    }
+    if (actions.some((a) => a.do === 'ssh-key')) {
+      const said = await ensureSshKey(ctx.plan, ctx.self.name, ctx.env.stateDir);
+      if (said) log.info(`backup: ${said}`);
       return;
     }
     const want = backupUnits(ctx.plan)!;
