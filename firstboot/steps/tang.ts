@@ -6,12 +6,12 @@
 // and rebind. Peers read this node's advertisement through the agent channel (`tang-adv`), so
 // the join key vouches for the keys they bind to, not plain HTTP.
 import { readdir } from 'node:fs/promises';
-import { request } from 'node:http';
 import { TANG_PORT, type TangAdv } from '../../core/encryption-policy.js';
 import { run, spawnDetached } from '../exec.js';
 import { readText, writeDurable } from '../fsx.js';
 import { underSystemd } from '../ha/procs.js';
 import { log } from '../log.js';
+import { fetchAdv } from '../luks.js';
 import { done, todo, type Step } from './step.js';
 
 export const TANG_DIR = '/var/lib/tang';
@@ -36,18 +36,7 @@ export interface TangSeen {
 export type TangAction = { do: 'keygen' | 'dropin' | 'start' };
 
 /** This node's advertisement from its own tangd (null: it does not answer). */
-export function localAdv(address: string, timeoutMs = 3000): Promise<TangAdv | null> {
-  return new Promise((resolve) => {
-    const req = request({ host: address, port: TANG_PORT, path: '/adv', timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => { body += d.toString(); });
-      res.on('end', () => { try { resolve(res.statusCode === 200 ? (JSON.parse(body) as TangAdv) : null); } catch { resolve(null); } });
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(null));
-    req.end();
-  });
-}
+export const localAdv = (address: string, timeoutMs = 3000): Promise<TangAdv | null> => fetchAdv(`http://${address}:${TANG_PORT}`, timeoutMs);
 
 export const tangStep: Step<TangSeen, TangAction> = {
   name: 'tang',
