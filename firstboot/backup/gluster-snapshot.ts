@@ -7,7 +7,7 @@
 // (Shared storage — cluster.enable-shared-storage — is needed only by gluster's snapshot
 // scheduler, which we do not use: the systemd timer is the schedule.)
 import { mkdir, readFile } from 'node:fs/promises';
-import { run } from '../exec.js';
+import { run, saidOneLine as said } from '../exec.js';
 import { gluster, volumeStatus } from '../gluster.js';
 import { log } from '../log.js';
 import type { AgentPlan } from '../../core/plan-types.js';
@@ -23,7 +23,6 @@ const FREEZE_TIMEOUT_MS = 30_000;
 
 export interface TakenSnapshot extends SnapshotRef { at: Date; quiesced: string[]; seconds: number }
 
-const said = (r: { stdout: string; stderr: string }) => (r.stderr || r.stdout).trim().replace(/\s+/g, ' ');
 
 /** Why this run cannot use a gluster snapshot (undefined: it can try). */
 export async function snapshotUnusableWhy(plan: AgentPlan): Promise<string | undefined> {
