@@ -21,7 +21,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const CREATE_TIMEOUT_MS = 150_000;
 const FREEZE_TIMEOUT_MS = 30_000;
 
-export interface TakenSnapshot extends SnapshotRef { at: Date; quiesced: string[]; seconds: number }
+/** seconds: freeze to mounted; createSeconds: `gluster snapshot create` alone (the guests' frozen time, less the freezes). */
+export interface TakenSnapshot extends SnapshotRef { at: Date; quiesced: string[]; seconds: number; createSeconds: number }
 
 
 /** Why this run cannot use a gluster snapshot (undefined: it can try). */
@@ -61,6 +62,7 @@ export async function takeSnapshot(plan: AgentPlan, self: string, lock: RunLock,
   const mount = snapMount();
   const frozen: Frozen[] = [];
   const quiesced: string[] = [];
+  let createSeconds = 0;
   lock.m.snapshot = { name, node: self, mount };
   lock.m.frozen = frozen;
   await lock.save(); // named before it exists: a runner dying during the create is cleaned up after
@@ -77,7 +79,9 @@ export async function takeSnapshot(plan: AgentPlan, self: string, lock: RunLock,
       if (r.code !== 0) log.warn(`backup: freezing ${vm}'s filesystems on ${node}: ${said(r)}; it is taken crash-consistent`);
       else quiesced.push(vm);
     }
+    const tc = Date.now();
     const c = await gluster(['snapshot', 'create', name, SNAP_VOLUME, 'no-timestamp', 'description', 'personal-cloud backup run'], true, CREATE_TIMEOUT_MS);
+    createSeconds = (Date.now() - tc) / 1000;
     const thawFailed = await thawAll(frozen, self);
     if (c.code !== 0) throw new Error(`gluster snapshot create ${name} ${SNAP_VOLUME}: ${said(c)}`);
     if (thawFailed.length) log.warn(`backup: ${thawFailed.join('; ')}`);
@@ -109,7 +113,7 @@ export async function takeSnapshot(plan: AgentPlan, self: string, lock: RunLock,
     await lock.save();
     throw e;
   }
-  return { name, node: self, mount, at, quiesced, seconds: (Date.now() - t0) / 1000 };
+  return { name, node: self, mount, at, quiesced, seconds: (Date.now() - t0) / 1000, createSeconds };
 }
 
 async function unmount(mount: string): Promise<string | undefined> {

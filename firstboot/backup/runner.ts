@@ -19,7 +19,7 @@ import { notThinWhy, snapVmRoot } from './snapshot-plan.js';
 export const PROM_FILE = '/var/lib/prometheus/node-exporter/personal_cloud_backup.prom';
 
 /** How the run took its point in time: one gluster snapshot of gv0, or each VM on its own (and why). */
-export interface PointInTime { method: 'gluster-snapshot' | 'per-vm'; snapshot?: string; seconds?: number; quiesced?: string[]; why?: string }
+export interface PointInTime { method: 'gluster-snapshot' | 'per-vm'; snapshot?: string; seconds?: number; createSeconds?: number; quiesced?: string[]; why?: string }
 
 export interface RunResult { node: string; cleaned: string[]; pointInTime?: PointInTime; results: VmBackupResult[]; pruned?: string; offsite?: string; repoInitialized?: boolean; problems: string[] }
 
@@ -87,9 +87,9 @@ export async function backupRun(ctx: RunContext, only: string[] | undefined, onP
     const fallback = thinWhy ? undefined : why;
     if (fallback) log.warn(`backup: no gluster snapshot this run, each VM on its own: ${fallback}`);
     const pointInTime: PointInTime = snap
-      ? { method: 'gluster-snapshot', snapshot: snap.name, seconds: snap.seconds, quiesced: snap.quiesced }
+      ? { method: 'gluster-snapshot', snapshot: snap.name, seconds: snap.seconds, createSeconds: snap.createSeconds, quiesced: snap.quiesced }
       : { method: 'per-vm', ...(why ? { why } : {}) };
-    if (snap) log.info(`backup: gluster snapshot ${snap.name} of gv0 taken in ${snap.seconds.toFixed(1)} s${snap.quiesced.length ? `, ${snap.quiesced.join(', ')} frozen around it` : ''}; mounted on ${snap.mount}`);
+    if (snap) log.info(`backup: gluster snapshot ${snap.name} of gv0 taken in ${snap.seconds.toFixed(1)} s (create ${snap.createSeconds.toFixed(1)} s)${snap.quiesced.length ? `, ${snap.quiesced.join(', ')} frozen around it` : ''}; mounted on ${snap.mount}`);
     try {
     for (const [i, vm] of vms.entries()) {
       const progress = (bytes?: number) => { lock.m.progress = { vm, phase: 'backup', done: i, of: vms.length, ...(bytes ? { bytes } : {}) }; onProgress(lock.m.progress); };

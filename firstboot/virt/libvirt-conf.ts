@@ -97,6 +97,8 @@ export function domainXml(d: DomainSpec): string {
     ...(d.cdrom ? [`    <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='${esc(d.cdrom)}'/><target dev='sda' bus='sata'/><readonly/></disk>`] : []),
     ...d.networks.map((n) => `    <interface type='network'><source network='${esc(n)}'/><model type='virtio'/></interface>`),
     `    <serial type='file'><source path='${esc(d.serialLog)}' append='on'/><target port='0'/></serial>`,
+    // qemu-guest-agent's port: a guest that runs the agent is frozen around its backup's point in time
+    "    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>",
     "    <controller type='usb' model='none'/>",
     '    <memballoon model="none"/>',
     '  </devices>',

@@ -13,7 +13,7 @@ import type { NodeShell } from './ssh.js';
 export interface BackupFigures {
   ok: boolean;
   /** Wall time of `backup now` from the admin machine, and what the runner said. */
-  backupSeconds?: number; snapshotSeconds?: number; vmSeconds?: number; method?: string; snapshot?: string; runner?: string;
+  backupSeconds?: number; snapshotSeconds?: number; snapshotCreateSeconds?: number; vmSeconds?: number; method?: string; snapshot?: string; runner?: string;
   originalMB?: number; addedMB?: number; repoMB?: number;
   verifySeconds?: number; restoreSeconds?: number; copyRole?: string; copyStartedSeconds?: number;
   md5?: { archive: string; copy: string };
@@ -46,13 +46,14 @@ export async function backupStage(o: {
   const now = await cli(['backup', 'now', o.vm]);
   f.backupSeconds = (Date.now() - t0) / 1000;
   f.loadavg = (await node1.tryRoot('cat /proc/loadavg')).out.trim();
-  const run = now.data as { node: string; cleaned: string[]; pointInTime?: { method: string; snapshot?: string; seconds?: number; why?: string }; results: Res[]; problems: string[] } | undefined;
+  const run = now.data as { node: string; cleaned: string[]; pointInTime?: { method: string; snapshot?: string; seconds?: number; createSeconds?: number; why?: string }; results: Res[]; problems: string[] } | undefined;
   if (now.code !== 0 || !run) { fail(`backup now failed (exit ${now.code}): ${now.err.slice(-600)}`); return f; }
   const r = run.results.find((x) => x.archive && x.ok);
   f.runner = run.node;
   f.method = r?.method;
   f.snapshot = run.pointInTime?.snapshot;
   f.snapshotSeconds = run.pointInTime?.seconds;
+  f.snapshotCreateSeconds = run.pointInTime?.createSeconds;
   f.vmSeconds = r?.seconds;
   f.originalMB = (r?.originalBytes ?? 0) / 1e6;
   f.addedMB = (r?.addedBytes ?? 0) / 1e6;
