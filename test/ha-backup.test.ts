@@ -1,7 +1,8 @@
 // VM backups with BorgBackup on three simulated nodes (namespace harness: real libvirtd/QEMU TCG
 // guests, corosync, Pacemaker with fencing, Gluster on plain XFS bricks — so the per-VM libvirt
-// snapshot path, not the Gluster-snapshot one). One cluster, in order: a VM's disk holds known
-// data; backup; the data is overwritten; `restore --as` brings up a copy whose disk has the
+// snapshot path, not the Gluster-snapshot one). The guest runs qemu-guest-agent (agent-guest.ts),
+// so the snapshots are quiesced: its filesystem frozen around them. One cluster, in order: a VM's
+// disk holds known data; backup; the data is overwritten; `restore --as` brings up a copy whose disk has the
 // original; restore refuses to overwrite; in place after `vm remove`; a second backup of the
 // unchanged disk adds little and takes less time; a backup during a live migration restores to
 // a disk that boots; the runner killed mid-backup leaves an overlay and a lock the next run cleans
@@ -12,7 +13,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RETENTION } from '../core/backup.js';
 import { buildCli, HaCluster } from './harness/ha-cluster.js';
-import { ensureGuest, parseConsole } from './harness/ha-guest.js';
+import { ensureAgentGuest, parseAgentConsole } from './harness/agent-guest.js';
+import { parseConsole } from './harness/ha-guest.js';
 import { sh, waitFor } from './harness/sh.js';
 
 const NODES = ['node1', 'node2', 'node3'];
@@ -69,7 +71,7 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
   beforeAll(async () => {
     if ((await sh('sh', ['-c', 'command -v borg'], { allowFail: true })).code !== 0) throw new Error('borg not found (apt package borgbackup; scripts/deps.sh long)');
     mkdirSync(WORK, { recursive: true });
-    const guest = await ensureGuest();
+    const guest = await ensureAgentGuest();
     cli = await buildCli();
     if ((await sh('sh', ['-c', 'command -v rclone'], { allowFail: true })).code !== 0) throw new Error('rclone not found (apt package rclone; scripts/deps.sh long)');
     c = await HaCluster.create(NODES, { brickMB: 1400, backup: { repository: REPO, schedule: 'daily', intervalS: 86_400, retention: DEFAULT_RETENTION, encryption: 'repokey', offsite: `offsite:${OFFSITE}` } });
@@ -103,13 +105,21 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     const on = await where(VM);
     await waitFor('guest ticks', 120_000, async () => parseConsole(c.serialLog(on, VM)).filter((l) => l.kind === 'TICK').length >= 3);
     // (3 ticks: the guest has written its tick to sector 0 of the disk, which the restored copies boot reading)
+    const agent = parseAgentConsole(c.serialLog(on, VM)).filter((l) => l.kind === 'AGENT').at(-1);
+    expect(agent, 'the guest started qemu-guest-agent on its port, with a filesystem to freeze').toMatchObject({ port: expect.stringMatching(/^\/dev\/vport\d+p\d+$/), fs: '/mnt/tick' });
+    const consoleBefore = c.serialLog(on, VM).length;
     const runner = NODES.find((n) => n !== on)!; // the VM runs elsewhere: the snapshot goes through that node's libvirtd
     const r = await agentCli(runner, ['backup', 'now', VM, '--json']);
     const res = JSON.parse(r.stdout);
     expect(res.repoInitialized).toBe(true);
     expect(res.results).toHaveLength(1);
     const b = res.results[0];
-    expect(b).toMatchObject({ vm: VM, ok: true, method: 'libvirt-snapshot', node: on });
+    expect(b).toMatchObject({ vm: VM, ok: true, method: 'libvirt-snapshot-quiesced', node: on });
+    // the guest's own account: its agent ran the freeze hook, then the thaw hook, and it ticked on after
+    const during = c.serialLog(on, VM).slice(consoleBefore);
+    const fs = parseAgentConsole(during).filter((l) => l.kind === 'FS' && l.boot === agent!.boot).map((l) => l.event);
+    expect(fs).toEqual(['freeze', 'thaw']);
+    await waitFor('the guest ticks after the thaw', 30_000, async () => parseConsole(c.serialLog(on, VM).slice(consoleBefore + during.lastIndexOf('HAVM-FS thaw'))).some((l) => l.kind === 'TICK'), 500);
     expect(b.fallback).toBeUndefined(); // the harness's bricks are plain XFS: per-VM is the designed path, no fallback
     expect(res.pointInTime).toEqual({ method: 'per-vm', why: expect.stringMatching(/^gv0's bricks are not all on thin LVM: node1:\S+ \(xfs\)/) });
     expect(b.archive).toMatch(/^bk\.\d{8}T\d{6}Z$/);
@@ -132,7 +142,7 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     // the archive holds the disk and the definition
     const list = JSON.parse((await agentCli('node2', ['backup', 'list', VM, '--json'])).stdout);
     expect(list.map((a: { name: string }) => a.name)).toEqual([b.archive]);
-    expect(list[0].comment).toBe(`method=libvirt-snapshot node=${on}`);
+    expect(list[0].comment).toBe(`method=libvirt-snapshot-quiesced node=${on}`);
     // rclone synced the repository offsite after the run: borg opens the copy and finds the archive
     expect(res.offsite).toBe(`synced to offsite:${OFFSITE}`);
     const off = await c.on(runner, 'sh', ['-c', `BORG_PASSCOMMAND='cat /run/personal-cloud/borg-passphrase' BORG_BASE_DIR=$(mktemp -d) BORG_RELOCATED_REPO_ACCESS_IS_OK=yes borg list --short ${OFFSITE}`]);
@@ -170,6 +180,10 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     // the copy boots from the restored disk: it reads the tick the original wrote before the backup
     const boot = await waitFor('bk-copy boots', 120_000, async () => parseConsole(c.serialLog(copyOn, 'bk-copy')).find((l) => l.kind === 'BOOT'), 500);
     expect(boot.prev).toMatch(/^HAVM boot=[0-9a-f]+ tick=\d+$/);
+    // and the filesystem frozen at the snapshot mounts on the copy with the tick it held then
+    const copyAgent = await waitFor('bk-copy mounts its filesystem', 60_000, async () => parseAgentConsole(c.serialLog(copyOn, 'bk-copy')).find((l) => l.kind === 'AGENT'), 500);
+    expect(copyAgent.fs).toBe('/mnt/tick');
+    expect(copyAgent.fsprev).toMatch(/^tick=\d+$/);
     // never over an existing VM, running or not
     const refused = await agentCli('node3', ['restore', VM], true);
     expect(refused.code).toBe(1);
@@ -240,7 +254,7 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     expect(next.code).toBe(0);
     expect(next.stdout).toMatch(/^cleaned up after an interrupted backup of bk \(backup of bk, started on node\d at /m);
     expect(next.stdout).toMatch(/broke the repository lock/);
-    expect(next.stdout).toMatch(/^bk: bk\.\d{8}T\d{6}Z \(libvirt-snapshot on node\d\)/m);
+    expect(next.stdout).toMatch(/^bk: bk\.\d{8}T\d{6}Z \(libvirt-snapshot-quiesced on node\d\)/m);
     if (leftOnOverlay) expect(next.stdout).toMatch(/committed bk's backup overlay into \/mnt\/gv0\/vm\/bk\/disk\.qcow2 on node\d/);
     expect(await overlays()).toBe('');
     expect(await repoLocks()).toBe('');
@@ -254,7 +268,7 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
   it('status shows the last backup per VM; the Prometheus textfile has its last success', async () => {
     const st = await agentCli('node2', ['status'], true);
     expect(st.stdout).toMatch(/backups: \/mnt\/gv0\/backup, daily/);
-    expect(st.stdout).toMatch(/backup bk: last backup \d+ (s|min) ago \(bk\.\d{8}T\d{6}Z, libvirt-snapshot\)/);
+    expect(st.stdout).toMatch(/backup bk: last backup \d+ (s|min) ago \(bk\.\d{8}T\d{6}Z, libvirt-snapshot-quiesced\)/);
     const js = JSON.parse((await agentCli('node2', ['backup', 'status', '--json'])).stdout);
     expect(js.vms).toEqual([expect.objectContaining({ vm: 'bk', state: 'ok' })]);
     const prom = (await c.on('node2', 'cat', ['/var/lib/prometheus/node-exporter/personal_cloud_backup.prom'])).stdout;

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync, chmodSync, copyFileS
 import { join } from 'node:path';
 import { sh } from './sh.js';
 
-export const GUEST_CACHE = process.env.PC_HA_GUEST_DIR || '/var/cache/personal-cloud-test/ha-guest-v2';
+export const GUEST_CACHE = process.env.PC_HA_GUEST_DIR || '/var/cache/personal-cloud-test/ha-guest-v3';
 const MODULES = ['virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'virtio_blk'];
 
 const INIT = `#!/bin/busybox sh
@@ -17,10 +17,13 @@ boot=$(cut -c1-8 /proc/sys/kernel/random/boot_id)
 n=0; while [ ! -b /dev/vda ] && [ $n -lt 25 ]; do sleep 0.2; n=$((n+1)); done
 prev=$(dd if=/dev/vda bs=512 count=1 2>/dev/null | head -n1 | tr -cd 'A-Za-z0-9=. -')
 echo "HAVM-BOOT boot=$boot vda=$([ -b /dev/vda ] && echo yes || echo no) prev=[$prev]"
+# a variant's additions (agent-guest.ts): sourced here, may set TICK_FILE
+[ -f /guest-setup ] && . /guest-setup
 i=0
 while :; do
   i=$((i+1))
   echo "HAVM-TICK boot=$boot tick=$i"
+  [ -n "$TICK_FILE" ] && echo "tick=$i" > "$TICK_FILE"
   [ -b /dev/vda ] && { printf 'HAVM boot=%s tick=%s\\n' "$boot" "$i" | dd of=/dev/vda bs=512 count=1 conv=sync,fsync 2>/dev/null || echo "HAVM-WERR boot=$boot tick=$i"; }
   sleep 1
 done
