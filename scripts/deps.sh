@@ -14,9 +14,9 @@ TEST_PKGS=(qemu-system-x86 qemu-utils ovmf debconf glusterfs-server glusterfs-cl
   iproute2 util-linux procps psmisc openssl e2fsprogs lvm2 kmod bc attr openssh-client dpkg curl ipxe-qemu
   shim-signed grub-efi-amd64-signed isolinux syslinux-common
   chromium cockpit-ws cockpit-bridge cockpit-system sudo libnss3-tools systemd fio
-  clevis clevis-tpm2 clevis-luks cryptsetup-bin tang jose swtpm tpm2-tools)
+  clevis clevis-tpm2 clevis-luks cryptsetup-bin tang jose swtpm tpm2-tools openssh-server borgbackup)
 LONG_PKGS=(libvirt-daemon-system libvirt-clients corosync pacemaker pacemaker-cli-utils resource-agents
-  fence-agents corosync-qdevice corosync-qnetd openvswitch-switch busybox-static sbd debootstrap grub-pc-bin gdisk borgbackup rclone)
+  fence-agents corosync-qdevice corosync-qnetd openvswitch-switch busybox-static sbd debootstrap grub-pc-bin gdisk rclone)
 pkgs=("${BUILD_PKGS[@]}")
 case "${1:-build}" in
   test) pkgs+=("${TEST_PKGS[@]}") ;;

@@ -193,7 +193,7 @@ describe('ssh:// repositories: each node\'s own key', () => {
     const keys = await publishedSshKeys(plan);
     expect(Object.keys(keys)).toEqual(['node1', 'node2']);
     expect(keys.node1).toBe(pub);
-    expect(borgRsh(sshKeyPath(state))).toBe(`ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -i ${state}/backup-ssh/id_ed25519`);
+    expect(borgRsh(sshKeyPath(state))).toBe(`ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -i ${state}/backup-ssh/id_ed25519 -o UserKnownHostsFile=${state}/backup-ssh/known_hosts`);
     const { formatBackupStatus } = await import('../core/backup-cli.js');
     expect(formatBackupStatus({ repository: plan.backup!.repository, schedule: 'daily', sshKeys: keys, vms: [] })).toBe(
       `backups: ssh://borg@backup.example:2222/./pc, daily\n  ssh keys to authorize on the repository host (~/.ssh/authorized_keys of its user):\n    ${pub}   # node1\n    ${keys.node2}   # node2\n  no VMs\n`);

@@ -9,7 +9,7 @@ import { backupPassphrase } from '../../core/backup.js';
 import type { AgentPlan } from '../../core/plan-types.js';
 import { log } from '../log.js';
 import { exists } from '../fsx.js';
-import { borgRsh, sshKeyPath } from './ssh-key.js';
+import { borgRsh, sshKeyPath, sshProblem } from './ssh-key.js';
 
 export const PASS_FILE = '/run/personal-cloud/borg-passphrase';
 
@@ -65,10 +65,27 @@ export function borg(b: Borg, args: string[], o: { cwd?: string; onProgress?: (p
       const r = { code: code ?? 128, stdout, stderr: stderr + partial };
       // 1 is "warning" in borg (e.g. a file changed while read): the archive exists — but a VM
       // disk that changed or vanished while read is no backup (strict)
-      if (r.code > (o.strict ? 0 : 1) && !o.allowFail) reject(new BorgError(`borg ${args[0]} failed (exit ${code ?? signal}): ${r.stderr.trim().split('\n').filter((l) => !/^\s*$/.test(l)).slice(-3).join(' | ')}`));
+      if (r.code > (o.strict ? 0 : 1) && !o.allowFail) void borgSaid(b, r.stderr).then((said) => reject(new BorgError(`borg ${args[0]} failed (exit ${code ?? signal}): ${said}`)));
       else resolve(r);
     });
   });
+}
+
+/**
+ * What a failed borg said, on one line; for an ssh:// repository whose connection closed, ssh's
+ * own reason, and what borg serve's --restrict-to-path means when it refuses the path.
+ */
+export async function borgSaid(b: Borg, stderr: string): Promise<string> {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  if (b.repo.startsWith('ssh://')) {
+    if (lines.some((l) => /^Remote: |Connection closed by remote host|Got connection close/.test(l))) {
+      const why = await sshProblem(b.repo, b.env.BORG_RSH ?? 'ssh');
+      if (why) return why;
+    }
+    const denied = lines.find((l) => /^Repository path not allowed/.test(l));
+    if (denied) return `${denied}: the repository host's authorized_keys limits this node's key (borg serve --restrict-to-path) to other folders; the path must be that folder or below it, as seen on the repository host (ssh://user@host/abs/path is absolute, /./path or /~/path is relative to the user's home)`;
+  }
+  return lines.slice(-3).join(' | ');
 }
 
 /** Creates the repository on first use (repokey: the key lives in the repository, opened by the derived passphrase). */
@@ -78,7 +95,7 @@ export async function ensureRepo(b: Borg, encryption: string): Promise<boolean> 
   } else {
     const r = await borg(b, ['info', '--json', b.repo], { allowFail: true, timeoutMs: 120_000 });
     if (r.code === 0) return false;
-    if (!/does not exist|not a valid repository/i.test(r.stderr)) throw new BorgError(`borg repository ${b.repo}: ${r.stderr.trim().split('\n').slice(-1)[0]}`);
+    if (!/does not exist|not a valid repository/i.test(r.stderr)) throw new BorgError(`borg repository ${b.repo}: ${await borgSaid(b, r.stderr)}`);
   }
   await borg(b, ['init', '--encryption', encryption, '--make-parent-dirs', b.repo], { timeoutMs: 300_000 });
   return true;

@@ -12,7 +12,7 @@ import { log } from '../log.js';
 import { crmMon, whereRuns } from '../ha/pcmk.js';
 import { vmResourceId } from '../ha/cib.js';
 import { vmDir } from '../virt/vm.js';
-import { borg, type Borg } from './borg.js';
+import { borg, borgSaid, type Borg } from './borg.js';
 import type { Overlay, RunLock } from './marker.js';
 import { exists } from '../fsx.js';
 
@@ -158,7 +158,7 @@ export async function backupVm(plan: AgentPlan, self: string, b: Borg, lock: Run
     // the VM live-migrates), so that one warning is not a failure there
     const warnings = out.stderr.split('\n').filter((l) => l.trim());
     const frozenOk = node !== null && warnings.every((l) => /file changed while we backed it up/.test(l));
-    if (out.code > 1 || (out.code === 1 && !frozenOk)) throw new Error(`borg create of ${name} (exit ${out.code}): ${warnings.slice(-3).join(' | ')}`);
+    if (out.code > 1 || (out.code === 1 && !frozenOk)) throw new Error(`borg create of ${name} (exit ${out.code}): ${await borgSaid(b, out.stderr)}`);
     if (out.code === 1) log.info(`backup: ${name}: ${warnings.join(' | ')} (the disk itself is frozen under the snapshot)`);
     const stats = JSON.parse(out.stdout).archive.stats as { original_size: number; deduplicated_size: number };
     return { vm: name, ok: true, at: at.toISOString(), seconds: (Date.now() - t0) / 1000, archive, method, node: node ?? undefined, originalBytes: stats.original_size, addedBytes: stats.deduplicated_size };

@@ -22,7 +22,9 @@ export function readBackup(r: Reader, node: Node | undefined, volumes: Record<Vo
   const repository = repoNode && r.string(repoNode, 'backup.repository', 'a directory on a replicated volume, or ssh://user@host/path');
   if (repoNode && repository !== undefined) {
     if (repository.startsWith('ssh://')) {
+      const port = SSH_REPO.exec(repository)?.[3];
       if (!SSH_REPO.test(repository)) r.error(repoNode, 'backup.repository', `'${repository}' is not an ssh repository (allowed: ssh://user@host/path or ssh://user@host:port/path)`);
+      else if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) r.error(repoNode, 'backup.repository', `'${repository}' names port ${port} (allowed: 1 to 65535)`);
     } else if (!repository.startsWith('/')) {
       r.error(repoNode, 'backup.repository', `'${repository}' is neither an absolute path nor ssh://user@host/path`);
     } else {
