@@ -8,7 +8,7 @@
 // filesystem held at the backup's point in time.
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureGuest, GUEST_CACHE, type Guest } from './ha-guest.js';
+import { copyLibrariesOf, ensureGuest, GUEST_CACHE, packGuestTree, unpackGuestTree, type Guest } from './ha-guest.js';
 import { sh } from './sh.js';
 
 const AGENT_CACHE = `${GUEST_CACHE}-agent`;
@@ -50,21 +50,16 @@ export async function ensureAgentGuest(): Promise<Guest> {
   if (existsSync(out.initrd)) return out;
   const work = join(AGENT_CACHE, 'work');
   const root = join(AGENT_CACHE, 'root');
-  await sh('rm', ['-rf', root]);
   mkdirSync(work, { recursive: true });
+  await unpackGuestTree(g, root);
   mkdirSync(join(root, 'etc/qemu'), { recursive: true });
-  await sh('sh', ['-ec', `cd '${root}' && zcat '${g.initrd}' | cpio -id --quiet`]);
   if (!readdirSync(work).some((f) => f.startsWith('qemu-guest-agent_') && f.endsWith('.deb'))) {
     const r = await sh('sh', ['-c', `cd '${work}' && apt-get download qemu-guest-agent`], { allowFail: true, timeoutMs: 600_000 });
     if (r.code !== 0) throw new Error(`apt-get download qemu-guest-agent: ${r.stderr.trim()}`);
   }
   const deb = join(work, readdirSync(work).find((f) => f.startsWith('qemu-guest-agent_') && f.endsWith('.deb'))!);
   await sh('sh', ['-ec', `rm -rf '${work}/x' && dpkg-deb -x '${deb}' '${work}/x' && mkdir -p '${root}/usr/sbin' && cp '${work}/x/usr/sbin/qemu-ga' '${root}/usr/sbin/'`]);
-  const ldd = (await sh('ldd', [join(work, 'x/usr/sbin/qemu-ga')])).stdout;
-  const missing = ldd.split('\n').filter((l) => /not found/.test(l)).map((l) => l.trim().split(' ')[0]);
-  if (missing.length) throw new Error(`qemu-ga needs libraries this machine lacks: ${missing.join(', ')} (apt packages of qemu-guest-agent's Depends)`);
-  const libs = ldd.split('\n').map((l) => /(\/\S+) \(0x/.exec(l)?.[1]).filter((p): p is string => Boolean(p));
-  for (const p of libs) await sh('sh', ['-ec', `mkdir -p '${root}'"$(dirname '${p}')" && cp -L '${p}' '${root}${p}'`]);
+  await copyLibrariesOf(root, join(work, 'x/usr/sbin/qemu-ga'), "the apt packages of qemu-guest-agent's Depends");
   // the modules, from the guest kernel's package ensureGuest keeps
   const kdeb = readdirSync(join(GUEST_CACHE, 'work')).find((f) => f.startsWith('linux-image-') && f.endsWith('.deb'));
   if (!kdeb) throw new Error(`the guest kernel's package is not in ${GUEST_CACHE}/work`);
@@ -76,8 +71,8 @@ export async function ensureAgentGuest(): Promise<Guest> {
   }
   writeFileSync(join(root, 'guest-setup'), SETUP);
   writeFileSync(join(root, 'etc/qemu/fsfreeze-hook'), HOOK, { mode: 0o755 });
-  await sh('sh', ['-ec', `cd '${root}' && find . | cpio -o -H newc --quiet | gzip -1 > '${out.initrd}.tmp' && mv '${out.initrd}.tmp' '${out.initrd}'`], { timeoutMs: 300_000 });
-  await sh('rm', ['-rf', root, join(work, 'x'), join(work, 'k')]);
+  await packGuestTree(root, out.initrd);
+  await sh('rm', ['-rf', join(work, 'x'), join(work, 'k')]);
   return out;
 }
 

@@ -4,7 +4,7 @@
 // only the fio command lines change between runs.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureGuest, GUEST_CACHE } from './ha-guest.js';
+import { copyLibrariesOf, ensureGuest, GUEST_CACHE, packGuestTree, unpackGuestTree } from './ha-guest.js';
 import { sh } from './sh.js';
 
 const FIO_CACHE = `${GUEST_CACHE}-fio`;
@@ -17,14 +17,12 @@ export async function ensureFioGuest(): Promise<{ kernel: string; base: string }
   const fio = (await sh('sh', ['-c', 'command -v fio'], { allowFail: true })).stdout.trim();
   if (!fio) throw new Error('fio not found (apt package fio)');
   const root = join(FIO_CACHE, 'root');
-  await sh('rm', ['-rf', root]);
-  mkdirSync(root, { recursive: true });
   // the test guest's tree (busybox, modules, its init: replaced by ours below)
-  await sh('sh', ['-ec', `cd '${root}' && zcat '${g.initrd}' | cpio -id --quiet && rm -f init`]);
-  const libs = (await sh('ldd', [fio])).stdout.split('\n').map((l) => /(\/\S+) \(0x/.exec(l)?.[1]).filter((p): p is string => Boolean(p));
-  for (const p of [fio, ...libs]) await sh('sh', ['-ec', `mkdir -p '${root}'"$(dirname '${p}')" && cp -L '${p}' '${root}${p}'`]);
-  await sh('sh', ['-ec', `cd '${root}' && find . | cpio -o -H newc --quiet | gzip -1 > '${base}.tmp' && mv '${base}.tmp' '${base}'`], { timeoutMs: 300_000 });
-  await sh('rm', ['-rf', root]);
+  await unpackGuestTree(g, root);
+  await sh('rm', ['-f', join(root, 'init')]);
+  await copyLibrariesOf(root, fio, 'apt package fio');
+  await sh('sh', ['-ec', `mkdir -p '${root}'"$(dirname '${fio}')" && cp -L '${fio}' '${root}${fio}'`]);
+  await packGuestTree(root, base);
   return { kernel: g.kernel, base };
 }
 

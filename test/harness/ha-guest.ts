@@ -70,3 +70,25 @@ export function parseConsole(text: string): ConsoleLine[] {
   }
   return out;
 }
+
+/** Unpacks the test guest's initramfs into `root` (a new, empty folder) for a variant to add to. */
+export async function unpackGuestTree(g: Guest, root: string): Promise<void> {
+  await sh('rm', ['-rf', root]);
+  mkdirSync(root, { recursive: true });
+  await sh('sh', ['-ec', `cd '${root}' && zcat '${g.initrd}' | cpio -id --quiet`]);
+}
+
+/** Copies every library ldd says `binary` links into `root`, each at its own path. */
+export async function copyLibrariesOf(root: string, binary: string, libraryHint: string): Promise<void> {
+  const ldd = (await sh('ldd', [binary])).stdout;
+  const missing = ldd.split('\n').filter((l) => /not found/.test(l)).map((l) => l.trim().split(' ')[0]);
+  if (missing.length) throw new Error(`${binary} needs libraries this machine lacks: ${missing.join(', ')} (${libraryHint})`);
+  const libs = ldd.split('\n').map((l) => /(\/\S+) \(0x/.exec(l)?.[1]).filter((p): p is string => Boolean(p));
+  for (const p of libs) await sh('sh', ['-ec', `mkdir -p '${root}'"$(dirname '${p}')" && cp -L '${p}' '${root}${p}'`]);
+}
+
+/** Packs `root` into the gzip'd newc archive `out` (written whole, then renamed) and removes `root`. */
+export async function packGuestTree(root: string, out: string): Promise<void> {
+  await sh('sh', ['-ec', `cd '${root}' && find . | cpio -o -H newc --quiet | gzip -1 > '${out}.tmp' && mv '${out}.tmp' '${out}'`], { timeoutMs: 300_000 });
+  await sh('rm', ['-rf', root]);
+}
