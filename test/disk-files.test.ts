@@ -73,6 +73,16 @@ describe('node disk files', () => {
     expect(p.packages).toContain('unattended-upgrades');
   });
 
+  it('a node whose kernel panics or oopses reboots by itself (sysctl), in the image and in the installer payload', () => {
+    const { get, p } = files({});
+    const want = systemFiles(p).find((f) => f.path === '/etc/sysctl.d/60-personal-cloud.conf')!;
+    expect(want.content).toMatch(/^kernel\.panic = 10$/m);
+    expect(want.content).toMatch(/^kernel\.panic_on_oops = 1$/m);
+    expect(get(want.path)).toEqual(want);
+    const payload = payloadEntries({ plan: p, nodes: ['node1'], joinKey: 'k'.repeat(64), agent });
+    expect(payload.find((e) => e.path === `${SHARED_ROOT}${want.path}`)).toMatchObject({ content: want.content, mode: 0o644 });
+  });
+
   it('the image and late.sh disable the same package units (the agent starts them)', () => {
     const late = readFileSync(projectPath('preseed/scripts/late.sh'), 'utf8');
     for (const u of DISABLED_UNITS) expect(late).toMatch(new RegExp(`systemctl disable [^\\n]*${u.replace('.', '\\.')}`));
