@@ -105,7 +105,11 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     const on = await where(VM);
     await waitFor('guest ticks', 120_000, async () => parseConsole(c.serialLog(on, VM)).filter((l) => l.kind === 'TICK').length >= 3);
     // (3 ticks: the guest has written its tick to sector 0 of the disk, which the restored copies boot reading)
-    const agent = parseAgentConsole(c.serialLog(on, VM)).filter((l) => l.kind === 'AGENT').at(-1);
+    // qemu-ga is up once libvirt gets its answer (it starts seconds after its console line under TCG)
+    await waitFor('the guest agent answers libvirt', 120_000, async () => (await c.on(on, 'virsh', ['-c', 'qemu:///system', 'qemu-agent-command', VM, '{"execute":"guest-ping"}', '--timeout', '5'], { allowFail: true })).code === 0, 1000);
+    // (the console also holds the boot before the disk was replaced: this boot is the last one)
+    const thisBoot = parseConsole(c.serialLog(on, VM)).filter((l) => l.kind === 'BOOT').at(-1)!.boot;
+    const agent = parseAgentConsole(c.serialLog(on, VM)).find((l) => l.kind === 'AGENT' && l.boot === thisBoot);
     expect(agent, 'the guest started qemu-guest-agent on its port, with a filesystem to freeze').toMatchObject({ port: expect.stringMatching(/^\/dev\/vport\d+p\d+$/), fs: '/mnt/tick' });
     const consoleBefore = c.serialLog(on, VM).length;
     const runner = NODES.find((n) => n !== on)!; // the VM runs elsewhere: the snapshot goes through that node's libvirtd
@@ -118,7 +122,7 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     // the guest's own account: its agent ran the freeze hook, then the thaw hook, and it ticked on after
     const during = c.serialLog(on, VM).slice(consoleBefore);
     const fs = parseAgentConsole(during).filter((l) => l.kind === 'FS' && l.boot === agent!.boot).map((l) => l.event);
-    expect(fs).toEqual(['freeze', 'thaw']);
+    expect(fs, `${VM}'s console during the backup:\n${during.split('\n').filter((l) => !/HAVM-TICK/.test(l)).join('\n').slice(-1500)}\n(${parseConsole(during).length} ticks)`).toEqual(['freeze', 'thaw']);
     await waitFor('the guest ticks after the thaw', 30_000, async () => parseConsole(c.serialLog(on, VM).slice(consoleBefore + during.lastIndexOf('HAVM-FS thaw'))).some((l) => l.kind === 'TICK'), 500);
     expect(b.fallback).toBeUndefined(); // the harness's bricks are plain XFS: per-VM is the designed path, no fallback
     expect(res.pointInTime).toEqual({ method: 'per-vm', why: expect.stringMatching(/^gv0's bricks are not all on thin LVM: node1:\S+ \(xfs\)/) });
@@ -179,7 +183,7 @@ describe('VM backups (borg): restore as a copy and in place, dedup, during migra
     expect(uuids[0]).not.toBe(uuids[1]);
     // the copy boots from the restored disk: it reads the tick the original wrote before the backup
     const boot = await waitFor('bk-copy boots', 120_000, async () => parseConsole(c.serialLog(copyOn, 'bk-copy')).find((l) => l.kind === 'BOOT'), 500);
-    expect(boot.prev).toMatch(/^HAVM boot=[0-9a-f]+ tick=\d+$/);
+    expect(boot.prev, `bk-copy's console:\n${c.serialLog(copyOn, 'bk-copy').slice(-1500)}`).toMatch(/^HAVM boot=[0-9a-f]+ tick=\d+$/);
     // and the filesystem frozen at the snapshot mounts on the copy with the tick it held then
     const copyAgent = await waitFor('bk-copy mounts its filesystem', 60_000, async () => parseAgentConsole(c.serialLog(copyOn, 'bk-copy')).find((l) => l.kind === 'AGENT'), 500);
     expect(copyAgent.fs).toBe('/mnt/tick');
