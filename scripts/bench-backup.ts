@@ -58,11 +58,14 @@ const plan = { schemaVersion: 1, cluster: { name: 'bench', domain: 'x', release:
   backup: { repository: join(dir, 'repo'), schedule: 'daily', intervalS: 86_400, retention: { daily: 7, weekly: 4, monthly: 12 }, encryption: 'repokey' as const } };
 const b = await borgFor(plan as never, 'ab'.repeat(32), join(dir, 'state'));
 await ensureRepo(b, 'repokey');
-let n = 0;
+const names: string[] = [];
 const backup = async () => {
   let stats = { original_size: 0, deduplicated_size: 0 };
+  // one second apart at least: the archive name has the time to the second
+  const name = archiveName('bench', new Date(Date.now() + 1000 * names.length));
+  names.push(name);
   const s = await time(async () => {
-    const out = await borg(b, borgCreateArgs(b.repo, archiveName('bench', new Date(Date.now() + 1000 * n++)), 'bench', ['bench/disk.qcow2', 'bench/bench.xml']), { cwd: vmRoot, strict: true });
+    const out = await borg(b, borgCreateArgs(b.repo, name, 'bench', ['bench/disk.qcow2', 'bench/bench.xml']), { cwd: vmRoot, strict: true });
     stats = JSON.parse(out.stdout).archive.stats;
   });
   return { s, ...stats };
@@ -71,7 +74,7 @@ const first = await backup();
 const second = await backup();
 sh('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x33 ${Math.floor(sizeMb * 0.4)}M ${Math.max(1, Math.floor(sizeMb * 0.05))}M`, disk]);
 const third = await backup();
-const last = archiveName('bench', new Date(Date.now() + 1000 * (n - 1)));
+const last = names.at(-1)!;
 mkdirSync(join(dir, 'restore'));
 const restoreS = await time(() => borg(b, ['extract', '--sparse', `${b.repo}::${last}`], { cwd: join(dir, 'restore'), strict: true }));
 const same = execFileSync('cmp', [disk, join(dir, 'restore', 'bench', 'disk.qcow2')]).length === 0;
