@@ -4,7 +4,7 @@
 // only the fio command lines change between runs.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { copyLibrariesOf, ensureGuest, GUEST_CACHE, packGuestTree, unpackGuestTree } from './ha-guest.js';
+import { copyInto, copyLibrariesOf, ensureGuest, GUEST_CACHE, packGuestTree, unpackGuestTree } from './ha-guest.js';
 import { sh } from './sh.js';
 
 const FIO_CACHE = `${GUEST_CACHE}-fio`;
@@ -21,7 +21,7 @@ export async function ensureFioGuest(): Promise<{ kernel: string; base: string }
   await unpackGuestTree(g, root);
   await sh('rm', ['-f', join(root, 'init')]);
   await copyLibrariesOf(root, fio, 'apt package fio');
-  await sh('sh', ['-ec', `mkdir -p '${root}'"$(dirname '${fio}')" && cp -L '${fio}' '${root}${fio}'`]);
+  await copyInto(root, fio);
   await packGuestTree(root, base);
   return { kernel: g.kernel, base };
 }

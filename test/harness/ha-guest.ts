@@ -84,7 +84,12 @@ export async function copyLibrariesOf(root: string, binary: string, libraryHint:
   const missing = ldd.split('\n').filter((l) => /not found/.test(l)).map((l) => l.trim().split(' ')[0]);
   if (missing.length) throw new Error(`${binary} needs libraries this machine lacks: ${missing.join(', ')} (${libraryHint})`);
   const libs = ldd.split('\n').map((l) => /(\/\S+) \(0x/.exec(l)?.[1]).filter((p): p is string => Boolean(p));
-  for (const p of libs) await sh('sh', ['-ec', `mkdir -p '${root}'"$(dirname '${p}')" && cp -L '${p}' '${root}${p}'`]);
+  for (const p of libs) await copyInto(root, p);
+}
+
+/** Copies a host file into `root` at its own path. */
+export async function copyInto(root: string, path: string): Promise<void> {
+  await sh('sh', ['-ec', `mkdir -p '${root}'"$(dirname '${path}')" && cp -L '${path}' '${root}${path}'`]);
 }
 
 /** Packs `root` into the gzip'd newc archive `out` (written whole, then renamed) and removes `root`. */
